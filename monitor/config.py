@@ -1,0 +1,295 @@
+"""Configuration: a YAML file validated by pydantic, plus ``PROVMON_*`` environment settings.
+
+Unknown keys are rejected and every error names the dotted path of the bad key. Provider
+``options`` are validated by the provider's probe module (its ``Options`` model), so this
+module never needs to know a provider by name. Secrets are never in the file: a provider
+names the environment variable that holds its credential.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from probes import PROBES
+
+_ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+_ENV = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+
+PositiveSeconds = Annotated[float, Field(gt=0, le=86_400)]
+
+
+class ConfigError(Exception):
+    """A config that cannot be used; ``str()`` is one line per problem, each naming its key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ScheduleConfig(_Strict):
+    """How often one probe kind runs for an offering."""
+
+    enabled: bool = True
+    interval_seconds: PositiveSeconds
+    jitter_seconds: Annotated[float, Field(ge=0, le=3600)] = 0.0
+
+
+class Limits(_Strict):
+    max_body_bytes: Annotated[int, Field(gt=0)] = 32 * 1024 * 1024
+    max_image_pixels: Annotated[int, Field(gt=0)] = 64_000_000
+
+
+class Defaults(_Strict):
+    timeout_seconds: PositiveSeconds = 120.0
+    control: ScheduleConfig = ScheduleConfig(interval_seconds=30, jitter_seconds=3)
+    generate: ScheduleConfig = ScheduleConfig(interval_seconds=3600, jitter_seconds=60)
+    limits: Limits = Limits()
+    prompt: Annotated[str, Field(min_length=1, max_length=2000)] = (
+        "a small red cube on a plain white table, studio light"
+    )
+
+
+class ModelConfig(_Strict):
+    """A canonical model: what pricing pages call it, and whether it is still sold."""
+
+    family: str = ""
+    display_names: tuple[str, ...] = ()
+    retired_after: str | None = None
+
+
+class ProviderConfig(_Strict):
+    """One API surface."""
+
+    protocol: str
+    base_url: str
+    credential_env: str | None = None
+    credential_required: bool = True
+    options: dict[str, Any] = Field(default_factory=dict)
+    #: overrides applied when the catalog is pointed at the simulator (``${SIM}`` is its URL)
+    simulated: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("protocol")
+    @classmethod
+    def _known_protocol(cls, value: str) -> str:
+        if value not in PROBES:
+            raise ValueError(f"unknown protocol {value!r}; known: {', '.join(sorted(PROBES))}")
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"base_url must be an http(s) URL, got {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("credential_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        if value is not None and not _ENV.match(value):
+            raise ValueError(f"not an environment variable name: {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _options_valid(self) -> ProviderConfig:
+        PROBES[self.protocol].Options.model_validate(self.options)
+        return self
+
+    def parsed_options(self) -> BaseModel:
+        return PROBES[self.protocol].Options.model_validate(self.options)
+
+
+class ExpectedImage(_Strict):
+    width: Annotated[int, Field(gt=0, le=16384)]
+    height: Annotated[int, Field(gt=0, le=16384)]
+    mime: tuple[str, ...] = ("image/png", "image/jpeg", "image/webp")
+
+
+class OfferingConfig(_Strict):
+    """One model at one provider; its key in ``offerings`` is ``provider/model``."""
+
+    provider_model: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    expect: ExpectedImage
+    listed_price_usd: Annotated[Decimal, Field(ge=0, le=100)] | None = None
+    pricing_sources: tuple[str, ...] = ()
+    timeout_seconds: PositiveSeconds | None = None
+    control: ScheduleConfig | None = None
+    generate: ScheduleConfig | None = None
+    enabled: bool = True
+
+
+class PricingSourceConfig(_Strict):
+    kind: str
+    url: str
+    interval_seconds: PositiveSeconds = 3600
+    simulated: dict[str, Any] = Field(default_factory=dict)
+
+
+class ListenConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 9464
+
+
+class Config(_Strict):
+    vantage: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")] = "local"
+    data_dir: str = "./data"
+    database_url: str | None = None
+    listen: ListenConfig = ListenConfig()
+    defaults: Defaults = Defaults()
+    models: dict[str, ModelConfig]
+    providers: dict[str, ProviderConfig]
+    offerings: dict[str, OfferingConfig]
+    pricing_sources: dict[str, PricingSourceConfig] = Field(default_factory=dict)
+
+    @field_validator("models", "providers", "pricing_sources")
+    @classmethod
+    def _ids(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key in value:
+            if not _ID.match(key):
+                raise ValueError(f"{key!r} is not a valid id (lowercase letters, digits, . _ -)")
+        return value
+
+    @model_validator(mode="after")
+    def _offerings_resolve(self) -> Config:
+        problems = []
+        for key, offering in self.offerings.items():
+            provider, sep, model = key.partition("/")
+            if not sep:
+                problems.append(f"offerings.{key}: key must be provider/model")
+                continue
+            if provider not in self.providers:
+                problems.append(f"offerings.{key}: unknown provider {provider!r}")
+            if model not in self.models:
+                problems.append(f"offerings.{key}: unknown model {model!r}")
+            for source in offering.pricing_sources:
+                if source not in self.pricing_sources:
+                    problems.append(
+                        f"offerings.{key}.pricing_sources: unknown source {source!r}"
+                    )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    # -- derived views -------------------------------------------------------------------
+
+    def provider_of(self, offering: str) -> str:
+        return offering.partition("/")[0]
+
+    def model_of(self, offering: str) -> str:
+        return offering.partition("/")[2]
+
+    def timeout_for(self, offering: str) -> float:
+        return self.offerings[offering].timeout_seconds or self.defaults.timeout_seconds
+
+    def schedule_for(self, offering: str, kind: str) -> ScheduleConfig:
+        own = getattr(self.offerings[offering], kind)
+        return own if own is not None else getattr(self.defaults, kind)
+
+    def enabled_offerings(self) -> list[str]:
+        return [key for key, o in self.offerings.items() if o.enabled]
+
+    def missing_credentials(self, environ: dict[str, str] | None = None) -> list[str]:
+        """Names of required credential variables that are not set, one per provider in use."""
+        env = os.environ if environ is None else environ
+        used = {self.provider_of(o) for o in self.enabled_offerings()}
+        missing = []
+        for name in sorted(used):
+            provider = self.providers[name]
+            if provider.credential_required and provider.credential_env:
+                if not env.get(provider.credential_env):
+                    missing.append(
+                        f"providers.{name}.credential_env: environment variable "
+                        f"{provider.credential_env} is not set"
+                    )
+        return missing
+
+
+def _format_errors(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        path = ".".join(str(part) for part in item["loc"] if part not in ("", None))
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key"
+        lines.append(f"{path or '(top level)'}: {message}")
+    return "\n".join(lines)
+
+
+def parse_config(data: Any, *, origin: str = "config") -> Config:
+    """Validate already-loaded YAML data; raises :class:`ConfigError` naming each bad key."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin}: the top level must be a mapping")
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc)) from None
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Load a config file, or the default Imagen 4 catalog when ``path`` is None."""
+    if path is None:
+        text = default_catalog_text()
+        origin = "default catalog"
+    else:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+        origin = str(path)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{origin}:{where} is not valid YAML") from None
+    return parse_config(data, origin=origin)
+
+
+def default_catalog_text() -> str:
+    return resources.files("monitor").joinpath("catalog/imagen4.yaml").read_text("utf-8")
+
+
+def _substitute(value: Any, sim_url: str) -> Any:
+    if isinstance(value, str):
+        return value.replace("${SIM}", sim_url)
+    if isinstance(value, dict):
+        return {k: _substitute(v, sim_url) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, sim_url) for v in value]
+    return value
+
+
+def point_at_simulator(config: Config, sim_url: str, **overrides: Any) -> Config:
+    """The same catalog with every provider and pricing source aimed at the simulator."""
+    data = config.model_dump(mode="json")
+    for provider in data["providers"].values():
+        sim = _substitute(provider.pop("simulated", {}), sim_url)
+        provider["options"] = {**provider["options"], **sim.pop("options", {})}
+        provider.update(sim)
+        provider["simulated"] = {}
+    for source in data["pricing_sources"].values():
+        sim = _substitute(source.pop("simulated", {}), sim_url)
+        source.update(sim)
+        source["simulated"] = {}
+    data.update(overrides)
+    return parse_config(data, origin="simulated catalog")
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of the config file, for editors."""
+    return Config.model_json_schema()

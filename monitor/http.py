@@ -1,0 +1,138 @@
+"""The one place that builds httpx clients and translates transport errors into outcomes.
+
+Every outbound request of provmon (probes, image downloads, pricing fetches) uses a client
+from :func:`build_client`: an honest User-Agent, no redirects unless a caller asks for one,
+bounded pools, and a shared TLS context (building one per client costs milliseconds of CPU).
+"""
+
+from __future__ import annotations
+
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import httpx
+
+from monitor import __version__
+from monitor.interfaces import Outcome
+
+USER_AGENT = f"provmon/{__version__} (+https://github.com/provmon/provmon; monitoring probe)"
+
+
+@lru_cache(maxsize=1)
+def _tls_context() -> ssl.SSLContext:
+    return ssl.create_default_context()
+
+
+def build_client(
+    *,
+    timeout: float = 30.0,
+    max_connections: int = 100,
+    headers: dict[str, str] | None = None,
+) -> httpx.AsyncClient:
+    """An async client for one provider (or one pricing fetcher).
+
+    Connections are kept alive, as a gateway sending real traffic would keep them; the
+    ``connect`` phase is recorded on the probes that had to open one.
+    """
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+        limits=httpx.Limits(
+            max_connections=max_connections,
+            max_keepalive_connections=max_connections,
+            keepalive_expiry=30.0,
+        ),
+        headers={"User-Agent": USER_AGENT, **(headers or {})},
+        follow_redirects=False,
+        verify=_tls_context(),
+        trust_env=False,
+    )
+
+
+@dataclass
+class ConnectTimer:
+    """An httpcore trace hook that measures TCP connect plus TLS handshake time."""
+
+    clock: Callable[[], float] = time.perf_counter
+    started: float | None = None
+    seconds: float | None = None
+    _tls: bool = field(default=False, repr=False)
+
+    async def __call__(self, event: str, info: dict[str, Any]) -> None:
+        if event == "connection.connect_tcp.started":
+            self.started = self.clock()
+        elif event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+            if self.started is not None:
+                self.seconds = self.clock() - self.started
+
+    def hook(self) -> Callable[[str, dict[str, Any]], Awaitable[None]]:
+        return self
+
+
+class BodyTooLarge(Exception):
+    """The response body passed the configured cap."""
+
+
+async def read_capped(response: httpx.Response, max_bytes: int) -> bytes:
+    """Read a streamed response's (decoded) body, failing as soon as it passes ``max_bytes``.
+
+    Counting decoded bytes also stops decompression bombs.
+    """
+    declared = response.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise BodyTooLarge(f"declared body of {declared} bytes exceeds the {max_bytes} cap")
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in response.aiter_bytes():
+        total += len(chunk)
+        if total > max_bytes:
+            raise BodyTooLarge(f"body exceeds the {max_bytes} byte cap")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def classify_transport_error(exc: BaseException) -> tuple[Outcome, str]:
+    """Map an httpx exception to an outcome and a short reason (no URLs, no headers)."""
+    name = type(exc).__name__
+    if isinstance(exc, httpx.TimeoutException):
+        return Outcome.TIMEOUT, f"{name}"
+    if isinstance(exc, httpx.ConnectError):
+        return Outcome.CONNECT_ERROR, f"{name}: {_first_line(exc)}"
+    if isinstance(exc, BodyTooLarge):
+        return Outcome.PROTOCOL_ERROR, str(exc)
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
+        return Outcome.PROTOCOL_ERROR, f"{name}: {_first_line(exc)}"
+    if isinstance(exc, httpx.DecodingError):
+        return Outcome.PROTOCOL_ERROR, f"{name}: undecodable body"
+    if isinstance(exc, httpx.TooManyRedirects):
+        return Outcome.PROTOCOL_ERROR, name
+    if isinstance(exc, httpx.TransportError):
+        return Outcome.CONNECT_ERROR, f"{name}: {_first_line(exc)}"
+    if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
+        return Outcome.BAD_REQUEST, f"{name}: {_first_line(exc)}"
+    return Outcome.PROTOCOL_ERROR, f"{name}: {_first_line(exc)}"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0][:300]
+
+
+def retry_after_seconds(headers: httpx.Headers) -> float | None:
+    """Seconds from ``Retry-After`` (delta form) or OpenAI's ``retry-after-ms``."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            return None
+    return None

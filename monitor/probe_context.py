@@ -1,0 +1,163 @@
+"""What the runner hands a probe adapter: the offering, a client, the deadline and phase clock.
+
+Adapters send every request through :meth:`ProbeContext.send` (times ``connect`` and
+``ttfb``, caps the body), download images through :meth:`ProbeContext.download` (times
+``download``), wait through :meth:`ProbeContext.sleep` (never past the deadline) and report
+provider-side timings with :meth:`ProbeContext.record`. The runner owns the deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator
+
+import httpx
+from pydantic import BaseModel
+
+from monitor.http import ConnectTimer, read_capped
+from monitor.interfaces import Kind, Outcome, Phase, ProbeFailure
+
+
+@dataclass
+class ProbeContext:
+    offering: str
+    provider: str
+    model: str
+    provider_model: str
+    kind: Kind
+    base_url: str
+    options: BaseModel
+    params: dict[str, Any]
+    prompt: str
+    expect_width: int
+    expect_height: int
+    client: httpx.AsyncClient
+    deadline: float
+    secret: str | None = None
+    max_body_bytes: int = 32 * 1024 * 1024
+    clock: Callable[[], float] = time.perf_counter
+    phases: dict[Phase, float] = field(default_factory=dict)
+    current_phase: Phase = Phase.CONNECT
+    http_status: int | None = None
+    request_id: str | None = None
+    cleanups: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    # -- time ------------------------------------------------------------------------------
+
+    def time_left(self) -> float:
+        return self.deadline - self.clock()
+
+    def _timeout(self) -> httpx.Timeout:
+        left = max(0.001, self.time_left())
+        return httpx.Timeout(left, connect=min(left, 10.0))
+
+    def record(self, phase: Phase, seconds: float) -> None:
+        """Record a phase measured elsewhere (e.g. a provider's reported inference time)."""
+        self.phases[phase] = self.phases.get(phase, 0.0) + max(0.0, seconds)
+
+    @asynccontextmanager
+    async def phase(self, phase: Phase) -> AsyncIterator[None]:
+        """Time a block as ``phase``; a timeout inside it is reported against that phase."""
+        previous = self.current_phase
+        self.current_phase = phase
+        start = self.clock()
+        try:
+            yield
+        finally:
+            self.record(phase, self.clock() - start)
+        self.current_phase = previous
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep, but never past the deadline (the runner's timeout then fires)."""
+        await asyncio.sleep(max(0.0, min(seconds, self.time_left() + 0.001)))
+
+    def on_deadline(self, cleanup: Callable[[], Awaitable[None]]) -> None:
+        """Register a call to make if the deadline passes (e.g. cancel a queued job)."""
+        self.cleanups.append(cleanup)
+
+    # -- HTTP ------------------------------------------------------------------------------
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+        timed: bool = True,
+    ) -> httpx.Response:
+        """Send one request and read its body (capped).
+
+        The first timed request of a probe records ``connect`` (when a new connection was
+        opened) and ``ttfb`` (request start to response headers).
+        """
+        timer = ConnectTimer(clock=self.clock)
+        request = self.client.build_request(
+            method,
+            url,
+            json=json,
+            headers=headers,
+            params=params,
+            timeout=self._timeout(),
+            extensions={"trace": timer},
+        )
+        first = timed and Phase.TTFB not in self.phases
+        if first:
+            self.current_phase = Phase.TTFB
+        start = self.clock()
+        response = await self.client.send(request, stream=True)
+        try:
+            if first:
+                self.phases[Phase.TTFB] = self.clock() - start
+                if timer.seconds is not None:
+                    self.phases[Phase.CONNECT] = timer.seconds
+            self.http_status = response.status_code
+            body = await read_capped(response, self.max_body_bytes)
+        finally:
+            await response.aclose()
+        return httpx.Response(
+            status_code=response.status_code,
+            headers=response.headers,
+            content=body,
+            request=request,
+        )
+
+    async def download(self, url: str, *, headers: dict[str, str] | None = None) -> bytes:
+        """GET an image URL the provider returned; timed as ``download``."""
+        async with self.phase(Phase.DOWNLOAD):
+            request = self.client.build_request(
+                "GET", url, headers=headers, timeout=self._timeout()
+            )
+            response = await self.client.send(request, stream=True, follow_redirects=True)
+            try:
+                if response.status_code != 200:
+                    outcome = (
+                        Outcome.SERVER_ERROR
+                        if response.status_code >= 500
+                        else Outcome.INVALID_OUTPUT
+                    )
+                    raise ProbeFailure(
+                        outcome,
+                        f"image download answered HTTP {response.status_code}",
+                        http_status=response.status_code,
+                    )
+                return await read_capped(response, self.max_body_bytes)
+            finally:
+                await response.aclose()
+
+    def json_body(self, response: httpx.Response) -> Any:
+        """The response as JSON, or a ``protocol_error`` naming what came instead."""
+        try:
+            return response.json()
+        except ValueError:
+            kind = response.headers.get("content-type", "no content type")
+            raise ProbeFailure(
+                Outcome.PROTOCOL_ERROR,
+                f"HTTP {response.status_code} body is not JSON ({kind})",
+                http_status=response.status_code,
+            ) from None

@@ -1,0 +1,53 @@
+"""What every fake shares: the live scenario, the file store, faults and latency."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from monitor.sim.images import FileStore, mime_of, render
+from monitor.sim.scenario import Decision, Fault, SimState
+
+#: how long a hung request is held before the fake gives up on it
+HANG_SECONDS = 3600.0
+
+
+@dataclass
+class Sim:
+    state: SimState = field(default_factory=SimState)
+    files: FileStore = field(default_factory=FileStore)
+    #: whether ``/_sim`` control calls are accepted
+    control_enabled: bool = False
+    control_token: str | None = None
+
+    def file_url(self, request: Request, width: int, height: int, fmt: str) -> str:
+        name = self.files.add(width, height, fmt)
+        return str(request.url_for("sim_file", name=name))
+
+
+async def wait(seconds: float) -> None:
+    if seconds > 0:
+        await asyncio.sleep(seconds)
+
+
+async def apply_transport_fault(decision: Decision) -> Response | None:
+    """Handle the faults that look the same at every provider (hang, reset)."""
+    if decision.fault == Fault.HANG:
+        await asyncio.sleep(HANG_SECONDS)
+        return Response(status_code=504)
+    if decision.fault == Fault.RESET:
+        return StreamingResponse(_broken_body(), media_type="application/json")
+    return None
+
+
+async def _broken_body() -> AsyncIterator[bytes]:
+    yield b'{"partial": '
+    raise ConnectionResetError("simulated connection reset")
+
+
+def image_bytes(width: int, height: int, fmt: str) -> tuple[bytes, str]:
+    return render(width, height, fmt), mime_of(fmt)

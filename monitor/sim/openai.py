@@ -1,0 +1,170 @@
+"""Fake OpenAI-compatible Images API (OpenAI, Lumenfall) under ``/openai/v1``.
+
+``POST /images/generations`` answers ``data[].url`` (Lumenfall's default) or
+``data[].b64_json``; ``GET /models`` and ``/models/{id}`` are the free calls. Errors use
+OpenAI's envelope ``{"error": {message, type, param, code}}`` with its status codes.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from monitor.sim._common import Sim, apply_transport_fault, image_bytes, wait
+from monitor.sim.images import new_id, parse_size
+from monitor.sim.scenario import Fault
+
+FAKE = "openai"
+MODELS = (
+    "imagen-4.0-generate-001",
+    "imagen-4.0-fast-generate-001",
+    "imagen-4.0-ultra-generate-001",
+    "gpt-image-1-mini",
+    "gpt-image-2",
+    "gemini-2.5-flash-image",
+)
+_FORMATS = {"png", "jpeg", "webp"}
+
+
+def _error(status: int, message: str, kind: str, code: str | None = None,
+           param: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+    body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
+    return JSONResponse(body, status_code=status, headers={"x-request-id": _rid(), **(headers or {})})
+
+
+def _rid() -> str:
+    return f"req_{new_id()}"
+
+
+def _auth(sim: Sim, request: Request) -> JSONResponse | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    if not header:
+        return _error(401, "No API key was provided. Send it as 'Authorization: Bearer KEY'.",
+                      "invalid_request_error")
+    if scheme.lower() != "bearer" or not sim.state.key_ok(FAKE, key.strip()):
+        return _error(401, "Incorrect API key provided.", "invalid_request_error",
+                      "invalid_api_key")
+    return None
+
+
+def _not_found(model: str) -> JSONResponse:
+    return _error(404, f"The model '{model}' does not exist or you do not have access to it.",
+                  "invalid_request_error", "model_not_found")
+
+
+def _validate(body: Any) -> tuple[JSONResponse | None, dict[str, Any]]:
+    if not isinstance(body, dict):
+        return _error(400, "The body must be a JSON object.", "invalid_request_error"), {}
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        return _error(400, "'prompt' is a required string.", "invalid_request_error",
+                      "missing_required_parameter", "prompt"), {}
+    n = body.get("n", 1)
+    if not isinstance(n, int) or not 1 <= n <= 10:
+        return _error(400, "'n' must be between 1 and 10.", "invalid_request_error",
+                      "invalid_value", "n"), {}
+    size = body.get("size", "1024x1024")
+    if not isinstance(size, str) or (size != "auto" and parse_size(size, (0, 0)) == (0, 0)):
+        return _error(400, f"Invalid size '{size}'.", "invalid_request_error",
+                      "invalid_value", "size"), {}
+    response_format = body.get("response_format", "url")
+    if response_format not in ("url", "b64_json"):
+        return _error(400, "'response_format' must be 'url' or 'b64_json'.",
+                      "invalid_request_error", "invalid_value", "response_format"), {}
+    fmt = body.get("output_format", "png")
+    if fmt not in _FORMATS:
+        return _error(400, f"Invalid output_format '{fmt}'.", "invalid_request_error",
+                      "invalid_value", "output_format"), {}
+    return None, {"n": n, "size": size, "response_format": response_format, "fmt": fmt}
+
+
+def routes(sim: Sim) -> list[Route]:
+    async def generate(request: Request) -> Response:
+        started = time.perf_counter()
+        denied = _auth(sim, request)
+        if denied:
+            return denied
+        try:
+            body = await request.json()
+        except ValueError:
+            return _error(400, "The body is not valid JSON.", "invalid_request_error")
+        invalid, args = _validate(body)
+        if invalid:
+            return invalid
+        model = body.get("model")
+        if not isinstance(model, str) or model not in MODELS:
+            return _not_found(str(model))
+        decision = sim.state.decide(FAKE, model)
+        await wait(decision.latency.get("ttfb", 0) + decision.latency.get("inference", 0))
+        broken = await apply_transport_fault(decision)
+        if broken is not None:
+            return broken
+        if decision.fault == Fault.RETIRED:
+            return _not_found(model)
+        if decision.fault == Fault.RATE_LIMITED:
+            return _error(429, "Rate limit reached for images per minute. Try again later.",
+                          "requests", "rate_limit_exceeded",
+                          headers={"retry-after": str(decision.retry_after_s),
+                                   "x-ratelimit-remaining-requests": "0"})
+        if decision.fault in (Fault.SERVER_ERROR, Fault.UNAVAILABLE):
+            return _error(decision.status, "The server had an error while processing your "
+                          "request.", "server_error")
+        if decision.fault == Fault.SAFETY:
+            return _error(400, "Your request was rejected by the safety system.",
+                          "image_generation_user_error", "moderation_blocked")
+        width, height = parse_size(args["size"])
+        data = []
+        for _ in range(args["n"]):
+            if args["response_format"] == "b64_json" or model.startswith("gpt-image"):
+                raw, _mime = image_bytes(width, height, args["fmt"])
+                data.append({"b64_json": base64.b64encode(raw).decode("ascii")})
+            else:
+                data.append({"url": sim.file_url(request, width, height, args["fmt"])})
+        elapsed_ms = int((time.perf_counter() - started) * 1000)
+        return JSONResponse(
+            {"created": int(time.time()), "data": data},
+            headers={"x-request-id": _rid(), "openai-processing-ms": str(elapsed_ms)},
+        )
+
+    async def list_models(request: Request) -> Response:
+        denied = _auth(sim, request)
+        if denied:
+            return denied
+        alive = [m for m in MODELS if not sim.state.behaviour(FAKE, m).retired]
+        return JSONResponse({"object": "list", "data": [_model(m) for m in alive]},
+                            headers={"x-request-id": _rid()})
+
+    async def get_model(request: Request) -> Response:
+        denied = _auth(sim, request)
+        if denied:
+            return denied
+        model = request.path_params["model"]
+        if model not in MODELS:
+            return _not_found(model)
+        decision = sim.state.decide(FAKE, model, control=True)
+        await wait(decision.latency.get("ttfb", 0))
+        broken = await apply_transport_fault(decision)
+        if broken is not None:
+            return broken
+        if decision.fault == Fault.RETIRED:
+            return _not_found(model)
+        if decision.fault in (Fault.SERVER_ERROR, Fault.UNAVAILABLE):
+            return _error(decision.status, "The server had an error.", "server_error")
+        return JSONResponse(_model(model), headers={"x-request-id": _rid()})
+
+    return [
+        Route("/openai/v1/images/generations", generate, methods=["POST"]),
+        Route("/openai/v1/models", list_models, methods=["GET"]),
+        Route("/openai/v1/models/{model:path}", get_model, methods=["GET"]),
+    ]
+
+
+def _model(model: str) -> dict[str, Any]:
+    owner = "google" if model.startswith(("imagen", "gemini")) else "openai"
+    return {"id": model, "object": "model", "created": 1_750_000_000, "owned_by": owner}
