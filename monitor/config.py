@@ -279,6 +279,7 @@ def point_at_simulator(config: Config, sim_url: str, **overrides: Any) -> Config
     data = config.model_dump(mode="json")
     for provider in data["providers"].values():
         sim = _substitute(provider.pop("simulated", {}), sim_url)
+        sim.pop("env", None)
         provider["options"] = {**provider["options"], **sim.pop("options", {})}
         provider.update(sim)
         provider["simulated"] = {}
@@ -288,6 +289,14 @@ def point_at_simulator(config: Config, sim_url: str, **overrides: Any) -> Config
         source["simulated"] = {}
     data.update(overrides)
     return parse_config(data, origin="simulated catalog")
+
+
+def simulator_credentials(config: Config) -> dict[str, str]:
+    """The fake credentials the simulator accepts, by environment variable name."""
+    env: dict[str, str] = {}
+    for provider in config.providers.values():
+        env.update({str(k): str(v) for k, v in provider.simulated.get("env", {}).items()})
+    return env
 
 
 def json_schema() -> dict[str, Any]:

@@ -18,7 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from monitor.interfaces import ImageInfo, Kind, Outcome, Phase, PriceQuote, ProbeResult
@@ -221,14 +221,17 @@ class Store:
     def save_result(self, result: ProbeResult) -> bool:
         """Store one result; returns False when it was already stored (same probe_id)."""
         row = _row_from_result(result)
-        with self._write_lock, self.session() as session:
-            exists = session.exec(
-                select(ProbeRow.id).where(ProbeRow.probe_id == result.probe_id)
-            ).first()
-            if exists is not None:
-                return False
-            session.add(row)
-            session.commit()
+        try:
+            with self._write_lock, self.session() as session:
+                exists = session.exec(
+                    select(ProbeRow.id).where(ProbeRow.probe_id == result.probe_id)
+                ).first()
+                if exists is not None:
+                    return False
+                session.add(row)
+                session.commit()
+        except (OperationalError, InterfaceError) as exc:
+            raise StoreError(self._describe(exc)) from None
         return True
 
     def recent_results(

@@ -1,0 +1,99 @@
+"""Scheduling: APScheduler 3.x on asyncio, one job per offering and probe kind.
+
+Each job calls a single unit of work (``run_probe(offering, kind)``). ``max_instances=1``
+so a slow provider never stacks probes; ``coalesce`` so a backlog runs once; a misfire
+grace of half the interval (APScheduler's 1 s default is tuned for another workload).
+Missed and overlapping runs are counted as skipped probes. Every job runs in its own
+task, so a hung provider never delays another provider's probes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from monitor.config import Config
+from monitor.interfaces import Kind
+
+log = logging.getLogger(__name__)
+
+JobFunc = Callable[[str, Kind], Awaitable[Any]]
+SkipFunc = Callable[[str, str], None]
+
+
+def job_id(offering: str, kind: Kind) -> str:
+    return f"{kind.value}:{offering}"
+
+
+class ProbeScheduler:
+    def __init__(
+        self,
+        config: Config,
+        run: JobFunc,
+        *,
+        on_skip: SkipFunc | None = None,
+        first_run_within: float = 5.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self.run = run
+        self.on_skip = on_skip or (lambda offering, reason: None)
+        self.first_run_within = first_run_within
+        self.rng = rng or random.Random()
+        self.scheduler = AsyncIOScheduler(timezone=dt.UTC)
+        self.scheduler.add_listener(self._skipped, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
+
+    def _skipped(self, event: JobEvent) -> None:
+        kind, _, offering = str(event.job_id).partition(":")
+        reason = "missed" if event.code == EVENT_JOB_MISSED else "overlap"
+        log.warning("%s probe of %s skipped: %s", kind, offering, reason)
+        self.on_skip(offering, reason)
+
+    def add_jobs(self) -> int:
+        """One job per enabled offering and kind; the first run is spread over a few seconds."""
+        now = dt.datetime.now(dt.UTC)
+        count = 0
+        for offering in self.config.enabled_offerings():
+            for kind in Kind:
+                schedule = self.config.schedule_for(offering, kind.value)
+                if not schedule.enabled:
+                    continue
+                first = now + dt.timedelta(seconds=self.rng.uniform(0, self.first_run_within))
+                self.scheduler.add_job(
+                    self.run,
+                    IntervalTrigger(
+                        seconds=schedule.interval_seconds,
+                        jitter=schedule.jitter_seconds or None,
+                        start_date=first,
+                        timezone=dt.UTC,
+                    ),
+                    args=[offering, kind],
+                    id=job_id(offering, kind),
+                    name=job_id(offering, kind),
+                    max_instances=1,
+                    coalesce=True,
+                    misfire_grace_time=max(1, int(schedule.interval_seconds / 2)),
+                    next_run_time=first,
+                    replace_existing=True,
+                )
+                count += 1
+        return count
+
+    def start(self) -> None:
+        self.add_jobs()
+        self.scheduler.start()
+
+    @property
+    def running(self) -> bool:
+        return bool(self.scheduler.running)
+
+    def shutdown(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)

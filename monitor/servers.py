@@ -1,0 +1,87 @@
+"""Running ASGI apps with uvicorn inside provmon's own event loop, or on a thread of their own."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from typing import Any
+
+import uvicorn
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    """An ASGI app served by uvicorn as a task of the running loop."""
+
+    def __init__(self, app: Any, host: str, port: int, *, log_level: str = "warning") -> None:
+        if port == 0:
+            port = free_port(host)
+        self.host, self.port = host, port
+        config = uvicorn.Config(
+            app, host=host, port=port, log_level=log_level, access_log=False,
+            lifespan="off", timeout_graceful_shutdown=2, backlog=4096,
+        )
+        self.server = uvicorn.Server(config)
+        self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self.server.serve())
+        while not self.server.started:
+            if self._task.done():
+                self._task.result()  # re-raise why it could not start
+                raise OSError(f"cannot listen on {self.host}:{self.port}")
+            await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        if self._task is not None:
+            await self._task
+
+
+class ThreadedServer:
+    """An ASGI app on a thread with its own event loop (the simulator beside the monitor)."""
+
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.inner = Server(app, host, port)
+        self._thread = threading.Thread(target=self._run, name="provmon-sim", daemon=True)
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    @property
+    def url(self) -> str:
+        return self.inner.url
+
+    def _run(self) -> None:
+        async def main() -> None:
+            try:
+                await self.inner.start()
+            except BaseException as exc:
+                self._error = exc
+                self._ready.set()
+                return
+            self._ready.set()
+            assert self.inner._task is not None
+            await self.inner._task
+
+        asyncio.run(main())
+
+    def start(self) -> None:
+        self._thread.start()
+        self._ready.wait(timeout=30)
+        if self._error is not None:
+            raise self._error
+
+    def stop(self) -> None:
+        self.inner.server.should_exit = True
+        self._thread.join(timeout=10)
