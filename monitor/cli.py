@@ -48,7 +48,9 @@ ConfigOption = Annotated[
 
 
 def fail(message: str) -> NoReturn:
-    err.print(f"provmon: error: {secrets.scrub(message)}", markup=False, highlight=False)
+    """One line on stderr, exit code 2: the way every fixable problem ends."""
+    line = " ".join(secrets.scrub(message).split())
+    sys.stderr.write(f"provmon: error: {line}\n")
     raise typer.Exit(2)
 
 

@@ -101,13 +101,10 @@ class ProviderConfig(_Strict):
     @classmethod
     def _env_name(cls, value: str | None) -> str | None:
         if value is not None and not _ENV.match(value):
-            raise ValueError(f"not an environment variable name: {value!r}")
+            # never echo the value: people paste the key itself here
+            raise ValueError("must be the name of an environment variable (A-Z, 0-9, _), "
+                             "not the credential itself")
         return value
-
-    @model_validator(mode="after")
-    def _options_valid(self) -> ProviderConfig:
-        PROBES[self.protocol].Options.model_validate(self.options)
-        return self
 
     def parsed_options(self) -> BaseModel:
         return PROBES[self.protocol].Options.model_validate(self.options)
@@ -167,6 +164,13 @@ class Config(_Strict):
     @model_validator(mode="after")
     def _offerings_resolve(self) -> Config:
         problems = []
+        for name, provider in self.providers.items():
+            try:
+                provider.parsed_options()
+            except ValidationError as exc:
+                problems.extend(
+                    _format_errors(exc, prefix=f"providers.{name}.options").splitlines()
+                )
         for key, offering in self.offerings.items():
             provider, sep, model = key.partition("/")
             if not sep:
@@ -219,14 +223,20 @@ class Config(_Strict):
         return missing
 
 
-def _format_errors(error: ValidationError) -> str:
+def _format_errors(error: ValidationError, *, prefix: str = "") -> str:
+    """One line per problem, each starting with the dotted path of the bad key."""
     lines = []
     for item in error.errors():
-        path = ".".join(str(part) for part in item["loc"] if part not in ("", None))
+        parts = [prefix] if prefix else []
+        parts += [str(part) for part in item["loc"] if part not in ("", None)]
+        path = ".".join(parts)
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown key"
-        lines.append(f"{path or '(top level)'}: {message}")
+        if not path:  # whole-config checks already name their keys, "; "-separated
+            lines.extend(message.split("; "))
+        else:
+            lines.append(f"{path}: {message}")
     return "\n".join(lines)
 
 
@@ -255,8 +265,8 @@ def load_config(path: str | Path | None = None) -> Config:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{origin}:{where} is not valid YAML") from None
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        raise ConfigError(f"{where}not valid YAML") from None
     return parse_config(data, origin=origin)
 
 

@@ -9,6 +9,7 @@ task, so a hung provider never delays another provider's probes.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import random
@@ -56,6 +57,13 @@ class ProbeScheduler:
         log.warning("%s probe of %s skipped: %s", kind, offering, reason)
         self.on_skip(offering, reason)
 
+    async def _job(self, offering: str, kind: Kind) -> None:
+        try:
+            await self.run(offering, kind)
+        except asyncio.CancelledError:
+            # shutdown cancelled a probe still in flight; the runner stored it as cancelled
+            log.info("%s probe of %s cancelled at shutdown", kind, offering)
+
     def add_jobs(self) -> int:
         """One job per enabled offering and kind; the first run is spread over a few seconds."""
         now = dt.datetime.now(dt.UTC)
@@ -67,7 +75,7 @@ class ProbeScheduler:
                     continue
                 first = now + dt.timedelta(seconds=self.rng.uniform(0, self.first_run_within))
                 self.scheduler.add_job(
-                    self.run,
+                    self._job,
                     IntervalTrigger(
                         seconds=schedule.interval_seconds,
                         jitter=schedule.jitter_seconds or None,

@@ -46,3 +46,48 @@ def sim_config(sim_url: str, monkeypatch: pytest.MonkeyPatch) -> Config:
     for name, value in simulator_credentials(base).items():
         monkeypatch.setenv(name, value)
     return point_at_simulator(base, sim_url)
+
+
+def postgres_url() -> str | None:
+    """The test PostgreSQL server; missing is a skip locally and a failure under CI=true."""
+    url = os.environ.get("PROVMON_TEST_DATABASE_URL")
+    if not url:
+        if IN_CI:
+            pytest.fail("PROVMON_TEST_DATABASE_URL is not set under CI=true (.ci/run starts it)")
+        pytest.skip("no PostgreSQL: set PROVMON_TEST_DATABASE_URL or install the server")
+    return url
+
+
+def fresh_postgres_schema(url: str) -> str:
+    """A URL whose connections use a new, empty schema of their own."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    engine.dispose()
+    sep = "&" if "?" in url else "?"
+    return f"{url}{sep}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
+    """One test, run against SQLite and against a real PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'provmon.db'}"
+    url = postgres_url()
+    assert url is not None
+    return fresh_postgres_schema(url)
+
+
+@pytest.fixture()
+def store(db_url: str) -> Iterator[Any]:
+    from monitor.store import Store
+
+    s = Store(db_url)
+    s.upgrade()
+    yield s
+    s.dispose()

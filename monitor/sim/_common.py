@@ -34,10 +34,21 @@ async def wait(seconds: float) -> None:
         await asyncio.sleep(seconds)
 
 
-async def apply_transport_fault(decision: Decision) -> Response | None:
-    """Handle the faults that look the same at every provider (hang, reset)."""
+async def apply_transport_fault(
+    decision: Decision, request: Request | None = None
+) -> Response | None:
+    """Handle the faults that look the same at every provider (hang, reset).
+
+    A hung request is held until the client gives up (disconnects), as a stuck upstream
+    would hold it, so shutting the simulator down never has hung handlers to kill.
+    """
     if decision.fault == Fault.HANG:
-        await asyncio.sleep(HANG_SECONDS)
+        loop = asyncio.get_running_loop()
+        until = loop.time() + HANG_SECONDS
+        while loop.time() < until:
+            if request is not None and await request.is_disconnected():
+                break
+            await asyncio.sleep(0.2)
         return Response(status_code=504)
     if decision.fault == Fault.RESET:
         return StreamingResponse(_broken_body(), media_type="application/json")

@@ -102,7 +102,7 @@ def routes(sim: Sim) -> list[Route]:
             return _not_found(str(model))
         decision = sim.state.decide(FAKE, model)
         await wait(decision.latency.get("ttfb", 0) + decision.latency.get("inference", 0))
-        broken = await apply_transport_fault(decision)
+        broken = await apply_transport_fault(decision, request)
         if broken is not None:
             return broken
         if decision.fault == Fault.RETIRED:
@@ -149,7 +149,7 @@ def routes(sim: Sim) -> list[Route]:
             return _not_found(model)
         decision = sim.state.decide(FAKE, model, control=True)
         await wait(decision.latency.get("ttfb", 0))
-        broken = await apply_transport_fault(decision)
+        broken = await apply_transport_fault(decision, request)
         if broken is not None:
             return broken
         if decision.fault == Fault.RETIRED:

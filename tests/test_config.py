@@ -1,0 +1,92 @@
+"""Config validation: every mistake names its key; the catalog and its simulated twin load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from monitor.config import (
+    ConfigError,
+    json_schema,
+    load_config,
+    point_at_simulator,
+    simulator_credentials,
+)
+
+FIXTURES = Path(__file__).parent / "fixtures" / "config"
+
+EXPECTED = {
+    "invalid-unknown-key.yaml": "providers.p1.retries: unknown key",
+    "invalid-protocol.yaml": "providers.p1.protocol: unknown protocol 'carrier-pigeon'",
+    "invalid-offering-provider.yaml": "offerings.p2/m1: unknown provider 'p2'",
+    "invalid-interval.yaml": "offerings.p1/m1.control.interval_seconds: Input should be "
+    "greater than 0",
+    "invalid-option.yaml": "providers.p1.options.control: Input should be 'get_model' or "
+    "'list_models'",
+    "invalid-yaml.yaml": "line 4: not valid YAML",
+    "invalid-env-name.yaml": "providers.p1.credential_env: must be the name of an environment "
+    "variable",
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_each_invalid_config_names_the_bad_key(name: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(FIXTURES / name)
+    assert str(info.value).startswith(EXPECTED[name])
+
+
+def test_a_pasted_secret_is_not_echoed_back() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(FIXTURES / "invalid-env-name.yaml")
+    assert "sk-live-0123456789" not in str(info.value)
+
+
+def test_every_invalid_fixture_has_an_expected_message() -> None:
+    names = {p.name for p in FIXTURES.glob("invalid-*.yaml")}
+    assert names == set(EXPECTED)
+
+
+def test_the_minimal_valid_config_loads_with_defaults() -> None:
+    config = load_config(FIXTURES / "valid-minimal.yaml")
+    assert config.vantage == "eu-west"
+    assert config.schedule_for("p1/m1", "control").interval_seconds == 30
+    assert config.timeout_for("p1/m1") == 120
+
+
+def test_the_default_catalog_describes_imagen_4() -> None:
+    config = load_config(None)
+    assert set(config.models) == {
+        "imagen-4.0-generate-001",
+        "imagen-4.0-fast-generate-001",
+        "imagen-4.0-ultra-generate-001",
+    }
+    for key, offering in config.offerings.items():
+        assert offering.listed_price_usd is not None, key
+        provider = config.providers[config.provider_of(key)]
+        assert provider.credential_env, key
+        assert provider.base_url.startswith("https://"), key
+
+
+def test_the_demo_catalog_is_the_same_catalog_aimed_at_the_simulator() -> None:
+    base = load_config(None)
+    sim = point_at_simulator(base, "http://127.0.0.1:9999")
+    assert set(sim.offerings) == set(base.offerings)
+    for provider in sim.providers.values():
+        assert provider.base_url.startswith("http://127.0.0.1:9999/")
+    assert simulator_credentials(base)
+
+
+def test_missing_credentials_are_reported_by_variable_name() -> None:
+    config = load_config(FIXTURES / "valid-minimal.yaml")
+    assert config.missing_credentials({}) == [
+        "providers.p1.credential_env: environment variable P1_KEY is not set"
+    ]
+    assert config.missing_credentials({"P1_KEY": "x"}) == []
+
+
+def test_the_json_schema_rejects_unknown_keys() -> None:
+    schema = json_schema()
+    assert schema["additionalProperties"] is False
+    assert "offerings" in schema["required"]

@@ -1,0 +1,93 @@
+"""The store, on SQLite and on a real PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+
+import pytest
+
+from monitor.interfaces import ImageInfo, Kind, Outcome, Phase, PriceQuote, PriceUnit, ProbeResult
+from monitor.store import Store, StoreError
+
+T0 = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
+
+
+def make_result(offering: str = "lumenfall/imagen-4.0-generate-001", *, minutes: int = 0,
+                outcome: Outcome = Outcome.OK, kind: Kind = Kind.GENERATE) -> ProbeResult:
+    return ProbeResult(
+        probe_id=str(uuid.uuid4()),
+        offering=offering,
+        provider=offering.split("/")[0],
+        model=offering.split("/")[1],
+        vantage="eu-west",
+        kind=kind,
+        outcome=outcome,
+        started_at=T0 + dt.timedelta(minutes=minutes),
+        phases={Phase.CONNECT: 0.004, Phase.TTFB: 1.25, Phase.DOWNLOAD: 0.3, Phase.TOTAL: 1.6},
+        failed_phase=Phase.TTFB if outcome == Outcome.TIMEOUT else None,
+        http_status=200,
+        provider_request_id="req_abc",
+        image=ImageInfo(mime="image/png", width=1024, height=1024, size_bytes=12345),
+        cost_usd=Decimal("0.04"),
+        error=None if outcome == Outcome.OK else "HTTP 500",
+    )
+
+
+def test_a_result_round_trips_with_every_field(store: Store) -> None:
+    result = make_result()
+    assert store.save_result(result)
+    [back] = store.recent_results()
+    assert back == result
+    assert back.started_at.tzinfo is not None
+    assert back.cost_usd == Decimal("0.04")
+
+
+def test_saving_the_same_probe_twice_stores_it_once(store: Store) -> None:
+    result = make_result()
+    assert store.save_result(result)
+    assert not store.save_result(result)
+    assert store.count_results() == 1
+
+
+def test_recent_results_filter_and_order_newest_first(store: Store) -> None:
+    for minute in range(5):
+        store.save_result(make_result(minutes=minute))
+    store.save_result(make_result("fal/imagen-4.0-generate-001", minutes=9,
+                                  outcome=Outcome.TIMEOUT))
+    store.save_result(make_result(minutes=7, kind=Kind.CONTROL))
+    rows = store.recent_results(offering="lumenfall/imagen-4.0-generate-001", kind="generate")
+    assert [r.started_at.minute for r in rows] == [4, 3, 2, 1, 0]
+    [timeout] = store.recent_results(outcome="timeout")
+    assert timeout.failed_phase == Phase.TTFB
+    assert len(store.recent_results(since=T0 + dt.timedelta(minutes=3))) == 4
+    assert len(store.recent_results(limit=2)) == 2
+
+
+def test_price_quotes_keep_exact_decimals_and_evidence(store: Store) -> None:
+    quote = PriceQuote(
+        offering="fal/imagen-4.0-generate-001", amount=Decimal("0.0398"), currency="USD",
+        unit=PriceUnit.IMAGE, source="litellm_json", observed_at=T0,
+        evidence='"output_cost_per_image": 0.0398', source_url="https://example.test/p.json",
+    )
+    store.save_quotes([quote], content_hash="abc123")
+    [row] = store.price_history()
+    assert Decimal(row.amount) == Decimal("0.0398")
+    assert row.evidence == quote.evidence
+    assert row.content_hash == "abc123"
+
+
+def test_upgrade_is_idempotent(store: Store) -> None:
+    store.upgrade()
+    store.check()
+
+
+def test_an_unreachable_database_is_one_clear_error_without_password() -> None:
+    s = Store("postgresql://provmon:s3cret-pw@127.0.0.1:1/provmon")
+    with pytest.raises(StoreError) as info:
+        s.check()
+    message = str(info.value)
+    assert "s3cret-pw" not in message
+    assert "unavailable" in message
+    assert "\n" not in message
