@@ -88,8 +88,9 @@ def _install_stop(stop: asyncio.Event) -> None:
             loop.add_signal_handler(sig, stop.set)
 
 
-async def _serve_service(config: Config, db_url: str, *, seconds: float | None,
-                         banner: Callable[[str], None]) -> int:
+async def _serve_service(
+    config: Config, db_url: str, *, seconds: float | None, banner: Callable[[str], None]
+) -> int:
     from monitor.servers import Server
     from monitor.service import Service
     from monitor.web import build_api
@@ -133,8 +134,9 @@ def run(config: ConfigOption = None) -> None:
         fail(str(exc))
 
     def banner(base: str) -> None:
-        err.print(f"provmon running: {len(cfg.enabled_offerings())} offerings, "
-                  f"database {redact_url(url)}")
+        err.print(
+            f"provmon running: {len(cfg.enabled_offerings())} offerings, database {redact_url(url)}"
+        )
         err.print(f"  metrics  {base}/metrics\n  api      {base}/api/state")
 
     raise typer.Exit(_run_async(lambda: _serve_service(cfg, url, seconds=None, banner=banner)))
@@ -142,8 +144,9 @@ def run(config: ConfigOption = None) -> None:
 
 @app.command()
 def demo(
-    seconds: Annotated[float | None, typer.Option("--for", help="Exit after this many seconds")]
-    = None,
+    seconds: Annotated[
+        float | None, typer.Option("--for", help="Exit after this many seconds")
+    ] = None,
     port: Annotated[int, typer.Option(help="Port of the monitor's HTTP server")] = 9464,
     sim_port: Annotated[int, typer.Option(help="Port of the simulator (0: any free port)")] = 0,
     data_dir: Annotated[Path | None, typer.Option(help="Where the demo's SQLite lives")] = None,
@@ -218,12 +221,15 @@ def simulate(
 
 @app.command()
 def probe(
-    offering: Annotated[str, typer.Argument(help="provider/model, e.g. lumenfall/imagen-4.0-generate-001")],
+    offering: Annotated[
+        str, typer.Argument(help="provider/model, e.g. lumenfall/imagen-4.0-generate-001")
+    ],
     kind: Annotated[Kind, typer.Option(help="generate (billed) or control (free)")] = Kind.CONTROL,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
     config: ConfigOption = None,
-    simulator: Annotated[str | None, typer.Option(help="Aim the catalog at a simulator URL")]
-    = None,
+    simulator: Annotated[
+        str | None, typer.Option(help="Aim the catalog at a simulator URL")
+    ] = None,
 ) -> None:
     """Run one probe now and print its result."""
     setup_logging("WARNING")
@@ -233,10 +239,9 @@ def probe(
         cfg = point_at_simulator(cfg, simulator.rstrip("/"))
     if offering not in cfg.offerings:
         fail(f"unknown offering {offering!r}; known: {', '.join(sorted(cfg.offerings))}")
-    provider = cfg.providers[cfg.provider_of(offering)]
-    if provider.credential_required and provider.credential_env:
-        if not os.environ.get(provider.credential_env):
-            fail(f"missing credential: environment variable {provider.credential_env} is not set")
+    missing = cfg.missing_credentials_for([offering])
+    if missing:
+        fail("missing credential: " + "; ".join(missing))
     from monitor.runner import Runner
 
     async def main() -> ProbeResult:
@@ -282,8 +287,10 @@ def check_config(
         raise typer.Exit(0)
     cfg = _load(file)
     offerings = cfg.enabled_offerings()
-    out.print(f"ok: {len(offerings)} offerings, {len(cfg.providers)} providers, "
-              f"{len(cfg.pricing_sources)} pricing sources")
+    out.print(
+        f"ok: {len(offerings)} offerings, {len(cfg.providers)} providers, "
+        f"{len(cfg.pricing_sources)} pricing sources"
+    )
 
 
 @db_app.command("upgrade")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
@@ -102,8 +103,10 @@ class ProviderConfig(_Strict):
     def _env_name(cls, value: str | None) -> str | None:
         if value is not None and not _ENV.match(value):
             # never echo the value: people paste the key itself here
-            raise ValueError("must be the name of an environment variable (A-Z, 0-9, _), "
-                             "not the credential itself")
+            raise ValueError(
+                "must be the name of an environment variable (A-Z, 0-9, _), "
+                "not the credential itself"
+            )
         return value
 
     def parsed_options(self) -> BaseModel:
@@ -164,9 +167,9 @@ class Config(_Strict):
     @model_validator(mode="after")
     def _offerings_resolve(self) -> Config:
         problems = []
-        for name, provider in self.providers.items():
+        for name, entry in self.providers.items():
             try:
-                provider.parsed_options()
+                entry.parsed_options()
             except ValidationError as exc:
                 problems.extend(
                     _format_errors(exc, prefix=f"providers.{name}.options").splitlines()
@@ -182,9 +185,7 @@ class Config(_Strict):
                 problems.append(f"offerings.{key}: unknown model {model!r}")
             for source in offering.pricing_sources:
                 if source not in self.pricing_sources:
-                    problems.append(
-                        f"offerings.{key}.pricing_sources: unknown source {source!r}"
-                    )
+                    problems.append(f"offerings.{key}.pricing_sources: unknown source {source!r}")
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -201,25 +202,29 @@ class Config(_Strict):
         return self.offerings[offering].timeout_seconds or self.defaults.timeout_seconds
 
     def schedule_for(self, offering: str, kind: str) -> ScheduleConfig:
-        own = getattr(self.offerings[offering], kind)
-        return own if own is not None else getattr(self.defaults, kind)
+        own: ScheduleConfig | None = getattr(self.offerings[offering], kind)
+        default: ScheduleConfig = getattr(self.defaults, kind)
+        return own if own is not None else default
 
     def enabled_offerings(self) -> list[str]:
         return [key for key, o in self.offerings.items() if o.enabled]
 
-    def missing_credentials(self, environ: dict[str, str] | None = None) -> list[str]:
-        """Names of required credential variables that are not set, one per provider in use."""
+    def missing_credentials(self, environ: Mapping[str, str] | None = None) -> list[str]:
+        """Required credential variables that are not set, one per provider in use."""
+        return self.missing_credentials_for(self.enabled_offerings(), environ)
+
+    def missing_credentials_for(
+        self, offerings: list[str], environ: Mapping[str, str] | None = None
+    ) -> list[str]:
         env = os.environ if environ is None else environ
-        used = {self.provider_of(o) for o in self.enabled_offerings()}
         missing = []
-        for name in sorted(used):
+        for name in sorted({self.provider_of(o) for o in offerings}):
             provider = self.providers[name]
-            if provider.credential_required and provider.credential_env:
-                if not env.get(provider.credential_env):
-                    missing.append(
-                        f"providers.{name}.credential_env: environment variable "
-                        f"{provider.credential_env} is not set"
-                    )
+            env_name = provider.credential_env
+            if provider.credential_required and env_name and not env.get(env_name):
+                missing.append(
+                    f"providers.{name}.credential_env: environment variable {env_name} is not set"
+                )
         return missing
 
 

@@ -64,9 +64,11 @@ class ConnectTimer:
     async def __call__(self, event: str, info: dict[str, Any]) -> None:
         if event == "connection.connect_tcp.started":
             self.started = self.clock()
-        elif event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
-            if self.started is not None:
-                self.seconds = self.clock() - self.started
+        elif (
+            event in ("connection.connect_tcp.complete", "connection.start_tls.complete")
+            and self.started is not None
+        ):
+            self.seconds = self.clock() - self.started
 
     def hook(self) -> Callable[[str, dict[str, Any]], Awaitable[None]]:
         return self

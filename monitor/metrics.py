@@ -21,8 +21,27 @@ from monitor.interfaces import Kind, Outcome, ProbeResult
 
 #: generations take seconds to minutes: buckets reach 300 s (client_python's stop at 10 s)
 DURATION_BUCKETS = (
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 20, 30, 45, 60, 90, 120,
-    180, 240, 300,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2.5,
+    5,
+    10,
+    15,
+    20,
+    30,
+    45,
+    60,
+    90,
+    120,
+    180,
+    240,
+    300,
 )
 
 
@@ -78,7 +97,8 @@ class _StateCollector(Collector):
                 fam = families.get(gauge.name)
                 if fam is None:
                     fam = GaugeMetricFamily(
-                        gauge.name, self._help.get(gauge.name, gauge.name),
+                        gauge.name,
+                        self._help.get(gauge.name, gauge.name),
                         labels=list(gauge.labels),
                     )
                     families[gauge.name] = fam
@@ -98,23 +118,32 @@ class Metrics:
             registry=self.registry,
         )
         self.probes = Counter(
-            "provmon_probes", "Finished probes by outcome", [*labels, "outcome"],
+            "provmon_probes",
+            "Finished probes by outcome",
+            [*labels, "outcome"],
             registry=self.registry,
         )
         self.skipped = Counter(
-            "provmon_probes_skipped", "Probes not sent, by reason", ["offering", "reason"],
+            "provmon_probes_skipped",
+            "Probes not sent, by reason",
+            ["offering", "reason"],
             registry=self.registry,
         )
         self.spend = Counter(
-            "provmon_probe_spend_usd", "Money spent on paid probes (listed price)",
-            ["offering", "provider"], registry=self.registry,
+            "provmon_probe_spend_usd",
+            "Money spent on paid probes (listed price)",
+            ["offering", "provider"],
+            registry=self.registry,
         )
         self.timeout = Gauge(
-            "provmon_probe_timeout_seconds", "The deadline each probe kind runs under",
-            ["offering", "kind"], registry=self.registry,
+            "provmon_probe_timeout_seconds",
+            "The deadline each probe kind runs under",
+            ["offering", "kind"],
+            registry=self.registry,
         )
         self.results_dropped = Counter(
-            "provmon_results_dropped", "Results that could not be stored",
+            "provmon_results_dropped",
+            "Results that could not be stored",
             registry=self.registry,
         )
         self._extra: list[Callable[[], Iterable[GaugeRow]]] = []

@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 
@@ -84,7 +84,7 @@ class Runner:
         for name, provider in config.providers.items():
             self._probes[name] = PROBES[provider.protocol]()
             self._secrets[name] = secrets.read_secret(provider.credential_env)
-        self.in_flight: set[asyncio.Task[ProbeResult]] = set()
+        self.in_flight: set[asyncio.Task[Any]] = set()
 
     def client_for(self, provider: str) -> httpx.AsyncClient:
         client = self._clients.get(provider)
@@ -130,12 +130,12 @@ class Runner:
         """Run one probe to its end and deliver the result. Never raises (but cancellation)."""
         task = asyncio.current_task()
         if task is not None:
-            self.in_flight.add(task)  # type: ignore[arg-type]
+            self.in_flight.add(task)
         try:
             result = await self._run(offering, kind)
         finally:
             if task is not None:
-                self.in_flight.discard(task)  # type: ignore[arg-type]
+                self.in_flight.discard(task)
         self._deliver(result)
         return result
 
@@ -227,8 +227,11 @@ class Runner:
                 async with asyncio.timeout(CLEANUP_SECONDS):
                     await cleanup()
             except Exception as exc:
-                log.warning("clean-up after deadline failed for %s: %s", ctx.offering,
-                            secrets.scrub(str(exc)) or type(exc).__name__)
+                log.warning(
+                    "clean-up after deadline failed for %s: %s",
+                    ctx.offering,
+                    secrets.scrub(str(exc)) or type(exc).__name__,
+                )
 
     def _cancelled(self, ctx: ProbeContext, started_at: dt.datetime, start: float) -> ProbeResult:
         phases = dict(ctx.phases)

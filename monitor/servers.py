@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 from typing import Any
@@ -24,11 +25,18 @@ class Server:
             port = free_port(host)
         self.host, self.port = host, port
         config = uvicorn.Config(
-            app, host=host, port=port, log_level=log_level, access_log=False,
-            lifespan="off", timeout_graceful_shutdown=2, backlog=4096,
+            app,
+            host=host,
+            port=port,
+            log_level=log_level,
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=2,
+            backlog=4096,
         )
         self.server = uvicorn.Server(config)
-        self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        # provmon handles SIGTERM itself (finish probes, flush results), not uvicorn
+        self.server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
         self._task: asyncio.Task[None] | None = None
 
     @property

@@ -90,9 +90,7 @@ class ProbeRow(SQLModel, table=True):
 class PriceQuoteRow(SQLModel, table=True):
     __tablename__ = "price_quotes"
     # price history of one offering, newest first (/api/prices, change detection)
-    __table_args__ = (
-        sa.Index("ix_price_quotes_offering_observed", "offering", "observed_at"),
-    )
+    __table_args__ = (sa.Index("ix_price_quotes_offering_observed", "offering", "observed_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     offering: str = Field(max_length=200)

@@ -75,18 +75,25 @@ def build_api(service: Service) -> FastAPI:
         out = []
         for key, entry in config.offerings.items():
             provider = config.provider_of(key)
-            out.append({
-                "offering": key,
-                "provider": provider,
-                "model": config.model_of(key),
-                "protocol": config.providers[provider].protocol,
-                "provider_model": entry.provider_model,
-                "enabled": entry.enabled,
-                "listed_price_usd": str(entry.listed_price_usd)
-                if entry.listed_price_usd is not None else None,
-                "control_interval_seconds": config.schedule_for(key, "control").interval_seconds,
-                "generate_interval_seconds": config.schedule_for(key, "generate").interval_seconds,
-            })
+            out.append(
+                {
+                    "offering": key,
+                    "provider": provider,
+                    "model": config.model_of(key),
+                    "protocol": config.providers[provider].protocol,
+                    "provider_model": entry.provider_model,
+                    "enabled": entry.enabled,
+                    "listed_price_usd": str(entry.listed_price_usd)
+                    if entry.listed_price_usd is not None
+                    else None,
+                    "control_interval_seconds": config.schedule_for(
+                        key, "control"
+                    ).interval_seconds,
+                    "generate_interval_seconds": config.schedule_for(
+                        key, "generate"
+                    ).interval_seconds,
+                }
+            )
         return out
 
     @app.get("/api/probes")
@@ -117,17 +124,19 @@ def build_api(service: Service) -> FastAPI:
         out = []
         for key in config.enabled_offerings():
             st = service.state_of(key)
-            out.append({
-                "offering": key,
-                "provider": config.provider_of(key),
-                "model": config.model_of(key),
-                "vantage": config.vantage,
-                "state": st.state.value,
-                "since": st.since.isoformat() if st.since else None,
-                "reason": st.reason,
-                "last_outcome": st.last_outcome.value if st.last_outcome else None,
-                "consecutive_failures": st.consecutive_failures,
-            })
+            out.append(
+                {
+                    "offering": key,
+                    "provider": config.provider_of(key),
+                    "model": config.model_of(key),
+                    "vantage": config.vantage,
+                    "state": st.state.value,
+                    "since": st.since.isoformat() if st.since else None,
+                    "reason": st.reason,
+                    "last_outcome": st.last_outcome.value if st.last_outcome else None,
+                    "consecutive_failures": st.consecutive_failures,
+                }
+            )
         return out
 
     return app

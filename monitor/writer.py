@@ -10,6 +10,7 @@ stores it twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -55,8 +56,11 @@ class ResultWriter:
                 await loop.run_in_executor(self._executor, self.store.save_result, result)
             except StoreError as exc:
                 if not self.failing:
-                    log.error("cannot store results, buffering (%d waiting): %s",
-                              len(self.buffer), _short(exc))
+                    log.error(
+                        "cannot store results, buffering (%d waiting): %s",
+                        len(self.buffer),
+                        _short(exc),
+                    )
                 self.failing = True
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
@@ -87,10 +91,8 @@ class ResultWriter:
             log.error("%d results could not be stored before shutdown", len(self.buffer))
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
         self._executor.shutdown(wait=True)
 
 

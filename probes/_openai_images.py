@@ -47,8 +47,8 @@ def error_fields(body: Any) -> tuple[str, str, str]:
 
 def classify(status: int, body: Any) -> Outcome:
     """The outcome of a non-200 answer from an OpenAI-compatible server."""
-    code, kind, message = error_fields(body)
-    if code in _FILTERED_CODES or kind == "image_generation_user_error" and "moderation" in code:
+    code, kind, _ = error_fields(body)
+    if code in _FILTERED_CODES or (kind == "image_generation_user_error" and "moderation" in code):
         return Outcome.CONTENT_FILTERED
     if code in _GONE_CODES or status in (404, 410):
         return Outcome.MODEL_UNAVAILABLE

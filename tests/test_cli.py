@@ -14,12 +14,19 @@ FIXTURES = Path(__file__).parent / "fixtures" / "config"
 PROVMON = [sys.executable, "-m", "monitor.cli"]
 
 
-def provmon(*args: str, env: dict[str, str] | None = None,
-            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def provmon(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     full_env.update(env or {})
-    return subprocess.run([*PROVMON, *args], capture_output=True, text=True, env=full_env,
-                          timeout=timeout, check=False)
+    return subprocess.run(
+        [*PROVMON, *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def assert_one_clear_line(proc: subprocess.CompletedProcess[str], *needles: str) -> None:
@@ -56,7 +63,9 @@ def test_run_with_a_missing_credential_says_which_variable() -> None:
 
 def test_run_with_an_unreachable_database_is_one_line_without_the_password() -> None:
     proc = provmon(
-        "run", "--config", str(FIXTURES / "valid-minimal.yaml"),
+        "run",
+        "--config",
+        str(FIXTURES / "valid-minimal.yaml"),
         env={"P1_KEY": "k", "PROVMON_DATABASE_URL": "postgresql://u:hunter22@127.0.0.1:1/x"},
     )
     assert_one_clear_line(proc, "unavailable")
@@ -70,8 +79,15 @@ def test_db_upgrade_creates_the_sqlite_database(tmp_path: Path) -> None:
 
 
 def test_probe_prints_a_result_from_the_simulator(sim_url: str) -> None:
-    proc = provmon("probe", "lumenfall/imagen-4.0-generate-001", "--kind", "generate",
-                   "--json", "--simulator", sim_url)
+    proc = provmon(
+        "probe",
+        "lumenfall/imagen-4.0-generate-001",
+        "--kind",
+        "generate",
+        "--json",
+        "--simulator",
+        sim_url,
+    )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result["outcome"] == "ok"
@@ -80,8 +96,15 @@ def test_probe_prints_a_result_from_the_simulator(sim_url: str) -> None:
 
 def test_probe_exits_non_zero_when_the_probe_fails(sim_url: str) -> None:
     set_behaviour(sim_url, "openai:imagen-4.0-ultra-generate-001", outage="error")
-    proc = provmon("probe", "lumenfall/imagen-4.0-ultra-generate-001", "--kind", "generate",
-                   "--json", "--simulator", sim_url)
+    proc = provmon(
+        "probe",
+        "lumenfall/imagen-4.0-ultra-generate-001",
+        "--kind",
+        "generate",
+        "--json",
+        "--simulator",
+        sim_url,
+    )
     assert proc.returncode == 1
     assert json.loads(proc.stdout)["outcome"] == "server_error"
 

@@ -43,9 +43,23 @@ def sample(metrics: str, name: str, **labels: str) -> float:
 def demo(tmp_path: Path) -> Iterator[tuple[str, str, subprocess.Popen[str]]]:
     port, sim_port = free_port(), free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "monitor.cli", "demo", "--for", "240", "--port", str(port),
-         "--sim-port", str(sim_port), "--data-dir", str(tmp_path)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "monitor.cli",
+            "demo",
+            "--for",
+            "240",
+            "--port",
+            str(port),
+            "--sim-port",
+            str(sim_port),
+            "--data-dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         env={**os.environ, "COLUMNS": "200"},
     )
     url = f"http://127.0.0.1:{port}"
@@ -70,21 +84,38 @@ def _get(url: str) -> str | None:
 
 
 def test_demo_probes_lumenfall_ok_within_30s_and_outages_become_failures(demo) -> None:  # type: ignore[no-untyped-def]
-    url, sim, proc = demo
+    url, sim, _ = demo
     started = time.monotonic()
     labels = {"offering": "lumenfall/imagen-4.0-generate-001", "outcome": "ok"}
-    wait_for(lambda: sample(_get(url + "/metrics") or "", "provmon_probes_total",
-                            kind="generate", **labels) >= 1, 30)
+    wait_for(
+        lambda: (
+            sample(_get(url + "/metrics") or "", "provmon_probes_total", kind="generate", **labels)
+            >= 1
+        ),
+        30,
+    )
     assert time.monotonic() - started < 30
 
-    httpx.post(f"{sim}/_sim/behaviour", json={"target": "openai:imagen-4.0-generate-001",
-                                              "outage": "error"}).raise_for_status()
+    httpx.post(
+        f"{sim}/_sim/behaviour",
+        json={"target": "openai:imagen-4.0-generate-001", "outage": "error"},
+    ).raise_for_status()
     failed = {"offering": "lumenfall/imagen-4.0-generate-001", "outcome": "server_error"}
-    wait_for(lambda: sample(_get(url + "/metrics") or "", "provmon_probes_total",
-                            kind="generate", **failed) >= 1, 30)
-    state = wait_for(lambda: [s for s in httpx.get(url + "/api/state").json()
-                              if s["offering"] == failed["offering"]
-                              and s["state"] == "down"], 60)
+    wait_for(
+        lambda: (
+            sample(_get(url + "/metrics") or "", "provmon_probes_total", kind="generate", **failed)
+            >= 1
+        ),
+        30,
+    )
+    state = wait_for(
+        lambda: [
+            s
+            for s in httpx.get(url + "/api/state").json()
+            if s["offering"] == failed["offering"] and s["state"] == "down"
+        ],
+        60,
+    )
     assert "server_error" in state[0]["reason"]
 
     probes = httpx.get(url + "/api/probes", params={"outcome": "server_error"}).json()
@@ -97,8 +128,9 @@ def test_demo_probes_lumenfall_ok_within_30s_and_outages_become_failures(demo) -
 
 def test_sigterm_stops_the_demo_cleanly_and_keeps_every_result(demo, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     url, sim, proc = demo
-    wait_for(lambda: sample(_get(url + "/metrics") or "", "provmon_probes_total",
-                            outcome="ok") >= 3, 30)
+    wait_for(
+        lambda: sample(_get(url + "/metrics") or "", "provmon_probes_total", outcome="ok") >= 3, 30
+    )
     # a provider that hangs: its probes are in flight when SIGTERM arrives
     httpx.post(f"{sim}/_sim/behaviour", json={"target": "openai:*", "outage": "hang"})
     time.sleep(6)

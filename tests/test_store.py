@@ -14,8 +14,13 @@ from monitor.store import Store, StoreError
 T0 = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
 
 
-def make_result(offering: str = "lumenfall/imagen-4.0-generate-001", *, minutes: int = 0,
-                outcome: Outcome = Outcome.OK, kind: Kind = Kind.GENERATE) -> ProbeResult:
+def make_result(
+    offering: str = "lumenfall/imagen-4.0-generate-001",
+    *,
+    minutes: int = 0,
+    outcome: Outcome = Outcome.OK,
+    kind: Kind = Kind.GENERATE,
+) -> ProbeResult:
     return ProbeResult(
         probe_id=str(uuid.uuid4()),
         offering=offering,
@@ -54,8 +59,9 @@ def test_saving_the_same_probe_twice_stores_it_once(store: Store) -> None:
 def test_recent_results_filter_and_order_newest_first(store: Store) -> None:
     for minute in range(5):
         store.save_result(make_result(minutes=minute))
-    store.save_result(make_result("fal/imagen-4.0-generate-001", minutes=9,
-                                  outcome=Outcome.TIMEOUT))
+    store.save_result(
+        make_result("fal/imagen-4.0-generate-001", minutes=9, outcome=Outcome.TIMEOUT)
+    )
     store.save_result(make_result(minutes=7, kind=Kind.CONTROL))
     rows = store.recent_results(offering="lumenfall/imagen-4.0-generate-001", kind="generate")
     assert [r.started_at.minute for r in rows] == [4, 3, 2, 1, 0]
@@ -67,9 +73,14 @@ def test_recent_results_filter_and_order_newest_first(store: Store) -> None:
 
 def test_price_quotes_keep_exact_decimals_and_evidence(store: Store) -> None:
     quote = PriceQuote(
-        offering="fal/imagen-4.0-generate-001", amount=Decimal("0.0398"), currency="USD",
-        unit=PriceUnit.IMAGE, source="litellm_json", observed_at=T0,
-        evidence='"output_cost_per_image": 0.0398', source_url="https://example.test/p.json",
+        offering="fal/imagen-4.0-generate-001",
+        amount=Decimal("0.0398"),
+        currency="USD",
+        unit=PriceUnit.IMAGE,
+        source="litellm_json",
+        observed_at=T0,
+        evidence='"output_cost_per_image": 0.0398',
+        source_url="https://example.test/p.json",
     )
     store.save_quotes([quote], content_hash="abc123")
     [row] = store.price_history()

@@ -7,12 +7,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from monitor.sim import control, files, openai
+from monitor.sim import control, fal, files, google, openai, replicate
 from monitor.sim._common import Sim
 from monitor.sim.scenario import Scenario, SimState
 
 #: one ``routes(sim)`` per fake; adding a provider's fake is one line here
-FAKES = (openai, files, control)
+FAKES = (openai, google, fal, replicate, files, control)
 
 
 def build_app(
@@ -21,16 +21,29 @@ def build_app(
     control_enabled: bool = False,
     control_token: str | None = None,
 ) -> Starlette:
-    sim = Sim(state=SimState(scenario), control_enabled=control_enabled,
-              control_token=control_token)
+    sim = Sim(
+        state=SimState(scenario), control_enabled=control_enabled, control_token=control_token
+    )
     route_list: list[BaseRoute] = []
     for fake in FAKES:
         route_list.extend(fake.routes(sim))
 
     async def index(request: Request) -> Response:
-        return JSONResponse({"simulator": "provmon", "prefixes": [
-            "/openai/v1", "/vertex", "/gemini", "/fal", "/replicate/v1", "/pages", "/files",
-            "/_sim"]})
+        return JSONResponse(
+            {
+                "simulator": "provmon",
+                "prefixes": [
+                    "/openai/v1",
+                    "/vertex",
+                    "/gemini",
+                    "/fal",
+                    "/replicate/v1",
+                    "/pages",
+                    "/files",
+                    "/_sim",
+                ],
+            }
+        )
 
     route_list.append(Route("/", index, methods=["GET"]))
     app = Starlette(routes=route_list)

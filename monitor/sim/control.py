@@ -42,7 +42,7 @@ def routes(sim: Sim) -> list[Route]:
         return JSONResponse({"loaded": True})
 
     async def post_behaviour(request: Request) -> Response:
-        """Merge a behaviour into a target pattern: ``{"target": "openai:*", "outage": "error"}``."""
+        """Merge a behaviour into a pattern: ``{"target": "openai:*", "outage": "error"}``."""
         if (denied := guard(request)) is not None:
             return denied
         try:

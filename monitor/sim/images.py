@@ -11,8 +11,12 @@ from functools import lru_cache
 
 from PIL import Image, ImageDraw
 
-_FORMATS = {"png": ("PNG", "image/png"), "jpeg": ("JPEG", "image/jpeg"),
-            "jpg": ("JPEG", "image/jpeg"), "webp": ("WEBP", "image/webp")}
+_FORMATS = {
+    "png": ("PNG", "image/png"),
+    "jpeg": ("JPEG", "image/jpeg"),
+    "jpg": ("JPEG", "image/jpeg"),
+    "webp": ("WEBP", "image/webp"),
+}
 
 
 def mime_of(fmt: str) -> str:
@@ -25,9 +29,7 @@ def render(width: int, height: int, fmt: str = "png") -> bytes:
     pil_format, _ = _FORMATS[fmt.lower()]
     image = Image.new("RGB", (width, height), (250, 250, 250))
     draw = ImageDraw.Draw(image)
-    draw.rectangle(
-        (width // 4, height // 4, 3 * width // 4, 3 * height // 4), fill=(200, 30, 30)
-    )
+    draw.rectangle((width // 4, height // 4, 3 * width // 4, 3 * height // 4), fill=(200, 30, 30))
     out = io.BytesIO()
     image.save(out, format=pil_format, quality=60) if pil_format != "PNG" else image.save(
         out, format="PNG", optimize=False, compress_level=1
@@ -81,8 +83,11 @@ def parse_size(text: str | None, default: tuple[int, int] = (1024, 1024)) -> tup
 
 
 ASPECT_1K = {
-    "1:1": (1024, 1024), "3:4": (896, 1280), "4:3": (1280, 896),
-    "9:16": (768, 1408), "16:9": (1408, 768),
+    "1:1": (1024, 1024),
+    "3:4": (896, 1280),
+    "4:3": (1280, 896),
+    "9:16": (768, 1408),
+    "16:9": (1408, 768),
 }
 
 

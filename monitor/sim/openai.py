@@ -31,10 +31,18 @@ MODELS = (
 _FORMATS = {"png", "jpeg", "webp"}
 
 
-def _error(status: int, message: str, kind: str, code: str | None = None,
-           param: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+def _error(
+    status: int,
+    message: str,
+    kind: str,
+    code: str | None = None,
+    param: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
-    return JSONResponse(body, status_code=status, headers={"x-request-id": _rid(), **(headers or {})})
+    return JSONResponse(
+        body, status_code=status, headers={"x-request-id": _rid(), **(headers or {})}
+    )
 
 
 def _rid() -> str:
@@ -45,17 +53,25 @@ def _auth(sim: Sim, request: Request) -> JSONResponse | None:
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     if not header:
-        return _error(401, "No API key was provided. Send it as 'Authorization: Bearer KEY'.",
-                      "invalid_request_error")
+        return _error(
+            401,
+            "No API key was provided. Send it as 'Authorization: Bearer KEY'.",
+            "invalid_request_error",
+        )
     if scheme.lower() != "bearer" or not sim.state.key_ok(FAKE, key.strip()):
-        return _error(401, "Incorrect API key provided.", "invalid_request_error",
-                      "invalid_api_key")
+        return _error(
+            401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key"
+        )
     return None
 
 
 def _not_found(model: str) -> JSONResponse:
-    return _error(404, f"The model '{model}' does not exist or you do not have access to it.",
-                  "invalid_request_error", "model_not_found")
+    return _error(
+        404,
+        f"The model '{model}' does not exist or you do not have access to it.",
+        "invalid_request_error",
+        "model_not_found",
+    )
 
 
 def _validate(body: Any) -> tuple[JSONResponse | None, dict[str, Any]]:
@@ -63,24 +79,41 @@ def _validate(body: Any) -> tuple[JSONResponse | None, dict[str, Any]]:
         return _error(400, "The body must be a JSON object.", "invalid_request_error"), {}
     prompt = body.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
-        return _error(400, "'prompt' is a required string.", "invalid_request_error",
-                      "missing_required_parameter", "prompt"), {}
+        return _error(
+            400,
+            "'prompt' is a required string.",
+            "invalid_request_error",
+            "missing_required_parameter",
+            "prompt",
+        ), {}
     n = body.get("n", 1)
     if not isinstance(n, int) or not 1 <= n <= 10:
-        return _error(400, "'n' must be between 1 and 10.", "invalid_request_error",
-                      "invalid_value", "n"), {}
+        return _error(
+            400, "'n' must be between 1 and 10.", "invalid_request_error", "invalid_value", "n"
+        ), {}
     size = body.get("size", "1024x1024")
     if not isinstance(size, str) or (size != "auto" and parse_size(size, (0, 0)) == (0, 0)):
-        return _error(400, f"Invalid size '{size}'.", "invalid_request_error",
-                      "invalid_value", "size"), {}
+        return _error(
+            400, f"Invalid size '{size}'.", "invalid_request_error", "invalid_value", "size"
+        ), {}
     response_format = body.get("response_format", "url")
     if response_format not in ("url", "b64_json"):
-        return _error(400, "'response_format' must be 'url' or 'b64_json'.",
-                      "invalid_request_error", "invalid_value", "response_format"), {}
+        return _error(
+            400,
+            "'response_format' must be 'url' or 'b64_json'.",
+            "invalid_request_error",
+            "invalid_value",
+            "response_format",
+        ), {}
     fmt = body.get("output_format", "png")
     if fmt not in _FORMATS:
-        return _error(400, f"Invalid output_format '{fmt}'.", "invalid_request_error",
-                      "invalid_value", "output_format"), {}
+        return _error(
+            400,
+            f"Invalid output_format '{fmt}'.",
+            "invalid_request_error",
+            "invalid_value",
+            "output_format",
+        ), {}
     return None, {"n": n, "size": size, "response_format": response_format, "fmt": fmt}
 
 
@@ -108,16 +141,29 @@ def routes(sim: Sim) -> list[Route]:
         if decision.fault == Fault.RETIRED:
             return _not_found(model)
         if decision.fault == Fault.RATE_LIMITED:
-            return _error(429, "Rate limit reached for images per minute. Try again later.",
-                          "requests", "rate_limit_exceeded",
-                          headers={"retry-after": str(decision.retry_after_s),
-                                   "x-ratelimit-remaining-requests": "0"})
+            return _error(
+                429,
+                "Rate limit reached for images per minute. Try again later.",
+                "requests",
+                "rate_limit_exceeded",
+                headers={
+                    "retry-after": str(decision.retry_after_s),
+                    "x-ratelimit-remaining-requests": "0",
+                },
+            )
         if decision.fault in (Fault.SERVER_ERROR, Fault.UNAVAILABLE):
-            return _error(decision.status, "The server had an error while processing your "
-                          "request.", "server_error")
+            return _error(
+                decision.status,
+                "The server had an error while processing your request.",
+                "server_error",
+            )
         if decision.fault == Fault.SAFETY:
-            return _error(400, "Your request was rejected by the safety system.",
-                          "image_generation_user_error", "moderation_blocked")
+            return _error(
+                400,
+                "Your request was rejected by the safety system.",
+                "image_generation_user_error",
+                "moderation_blocked",
+            )
         width, height = parse_size(args["size"])
         data = []
         for _ in range(args["n"]):
@@ -137,8 +183,9 @@ def routes(sim: Sim) -> list[Route]:
         if denied:
             return denied
         alive = [m for m in MODELS if not sim.state.behaviour(FAKE, m).retired]
-        return JSONResponse({"object": "list", "data": [_model(m) for m in alive]},
-                            headers={"x-request-id": _rid()})
+        return JSONResponse(
+            {"object": "list", "data": [_model(m) for m in alive]}, headers={"x-request-id": _rid()}
+        )
 
     async def get_model(request: Request) -> Response:
         denied = _auth(sim, request)

@@ -71,7 +71,9 @@ async def test_simulated_failures_are_classified(
         assert result.retry_after_s == 7
 
 
-async def test_a_hung_provider_times_out_in_the_ttfb_phase(sim_config: Config, sim_url: str) -> None:
+async def test_a_hung_provider_times_out_in_the_ttfb_phase(
+    sim_config: Config, sim_url: str
+) -> None:
     set_behaviour(sim_url, TARGET, outage="hang")
     cfg = sim_config.model_copy(deep=True)
     cfg.offerings[OFFERING] = cfg.offerings[OFFERING].model_copy(update={"timeout_seconds": 0.5})

@@ -1,0 +1,87 @@
+"""The service over real sockets: probes land in the store, the API and /metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from monitor.config import Config
+from monitor.interfaces import Kind, Outcome
+from monitor.servers import Server
+from monitor.service import Service
+from monitor.web import build_api
+from tests.conftest import set_behaviour
+from tests.test_demo import sample
+
+OK = "lumenfall/imagen-4.0-generate-001"
+HUNG = "lumenfall/imagen-4.0-ultra-generate-001"
+
+
+@pytest.fixture()
+async def running(sim_config: Config, db_url: str) -> AsyncIterator[tuple[Service, str]]:
+    service = Service(sim_config, db_url)
+    await service.start(schedule=False)
+    server = Server(build_api(service), "127.0.0.1", 0)
+    await server.start()
+    yield service, server.url
+    await service.stop()
+    await server.stop()
+
+
+async def test_a_probe_reaches_the_store_the_api_and_metrics(running) -> None:  # type: ignore[no-untyped-def]
+    service, url = running
+    result = await service.probe_once(OK, Kind.GENERATE)
+    assert result.outcome == Outcome.OK
+    assert await service.writer.flush()
+    async with httpx.AsyncClient(base_url=url) as client:
+        [stored] = (await client.get("/api/probes", params={"offering": OK})).json()
+        assert stored["probe_id"] == result.probe_id
+        assert stored["image"] == {
+            "mime": "image/png",
+            "width": 1024,
+            "height": 1024,
+            "bytes": result.image.size_bytes,
+        }
+        assert set(stored["phases"]) >= {"ttfb", "download", "total"}
+        state = {s["offering"]: s for s in (await client.get("/api/state")).json()}
+        assert state[OK]["state"] == "up"
+        assert state[HUNG]["state"] == "unknown"
+        metrics = (await client.get("/metrics")).text
+        labels = {"offering": OK, "kind": "generate"}
+        assert sample(metrics, "provmon_probes_total", outcome="ok", **labels) == 1
+        assert (
+            sample(metrics, "provmon_probe_duration_seconds_count", phase="download", **labels) == 1
+        )
+        assert sample(metrics, "provmon_offering_state", offering=OK, state="up") == 1
+        assert sample(metrics, "provmon_offering_state", offering=OK, state="down") == 0
+        assert sample(metrics, "provmon_probe_spend_usd_total", offering=OK) == 0.04
+        assert sample(metrics, "provmon_probe_timeout_seconds", offering=OK, kind="control") > 0
+        assert (await client.get("/api/probes", params={"offering": "x/y"})).status_code == 404
+        assert (await client.get("/readyz")).json() == {"ready": True}
+
+
+async def test_a_hung_provider_never_delays_another_offerings_probes(
+    sim_config: Config, sim_url: str, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    set_behaviour(sim_url, "openai:imagen-4.0-ultra-generate-001", outage="hang")
+    fast = {"interval_seconds": 1, "jitter_seconds": 0}
+    off = {"enabled": False, "interval_seconds": 3600}
+    data = sim_config.model_dump(mode="json")
+    data["defaults"]["control"] = fast
+    data["defaults"]["generate"] = off
+    data["offerings"] = {k: v for k, v in data["offerings"].items() if k in (OK, HUNG)}
+    config = Config.model_validate(data)
+    service = Service(config, f"sqlite:///{tmp_path / 'p.db'}")
+    service.scheduler.first_run_within = 0.1
+    await service.start()
+    await asyncio.sleep(5)
+    await service.stop(grace=0.5)
+    ok_runs = service.store.recent_results(offering=OK)
+    hung_runs = service.store.recent_results(offering=HUNG)
+    assert len(ok_runs) >= 4, [r.outcome for r in ok_runs]
+    assert all(r.outcome == Outcome.OK for r in ok_runs)
+    assert all(r.phases["total"] < 0.9 for r in ok_runs)
+    assert hung_runs and all(r.outcome == Outcome.TIMEOUT for r in hung_runs)
