@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 #: words in a row or card that mean the offering is gone, not that the parser broke
 REMOVAL = re.compile(
-    r"\b(?:deprecated|retired|shut\s*down|discontinued|no longer available|sunset)\b",
+    r"\b(?:deprecated|retired|shut(?:s|ting)?\s*down|discontinued|no longer available|sunset)\b",
     re.IGNORECASE,
 )
 
@@ -61,6 +61,10 @@ class ParseResult:
         return "\n".join(sorted(lines) + [f"removed {o}" for o in sorted(self.removed)])
 
 
+#: URLs to fetch, each with the targets its page prices
+Plan = list[tuple[str, list["PricingTarget"]]]
+
+
 class PriceSource(ABC):
     """One kind of pricing page or file. Subclasses are listed in ``SOURCES``."""
 
@@ -71,7 +75,7 @@ class PriceSource(ABC):
     #: provider whose credential the fetch must send (``headers``), or None for public pages
     credential_provider: ClassVar[str | None] = None
 
-    def plan(self, url: str, targets: Sequence[PricingTarget]) -> list[tuple[str, list[PricingTarget]]]:
+    def plan(self, url: str, targets: Sequence[PricingTarget]) -> Plan:
         """The URLs to fetch and the targets each prices. ``url`` may hold ``{provider_model}``,
         ``{model}`` or ``{offering}`` for per-model pages; otherwise one URL prices all."""
         plans: dict[str, list[PricingTarget]] = {}

@@ -1,0 +1,44 @@
+"""Shared by the pricing tests: targets built from the default catalog like the service does."""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import cache
+
+from monitor.config import load_config
+from monitor.pricing.base import PricingTarget, targets_for_offerings
+
+MODELS = (
+    "imagen-4.0-fast-generate-001",
+    "imagen-4.0-generate-001",
+    "imagen-4.0-ultra-generate-001",
+)
+FAL = ("fal-ai/imagen4/preview/fast", "fal-ai/imagen4/preview", "fal-ai/imagen4/preview/ultra")
+REPLICATE = ("google/imagen-4-fast", "google/imagen-4", "google/imagen-4-ultra")
+PROVIDER_MODELS = {
+    **{f"fal/{m}": e for m, e in zip(MODELS, FAL, strict=True)},
+    **{f"replicate/{m}": r for m, r in zip(MODELS, REPLICATE, strict=True)},
+}
+#: which providers' offerings each source kind is asked to price
+PROVIDERS = {
+    "gemini_page": ("gemini",),
+    "gemini_markdown": ("gemini",),
+    "vertex_page": ("vertex",),
+    "fal_page": ("fal",),
+    "fal_pricing_api": ("fal",),
+    "replicate_page": ("replicate",),
+    "lumenfall_llms": ("vertex", "gemini", "fal", "replicate", "lumenfall"),
+    "lumenfall_page": ("vertex", "gemini", "fal", "replicate", "lumenfall"),
+    "litellm_json": ("vertex", "gemini", "fal"),
+}
+OBSERVED = dt.datetime(2026, 2, 1, 12, 0, tzinfo=dt.UTC)
+
+
+def targets(kind: str) -> list[PricingTarget]:
+    return list(_targets(kind))
+
+
+@cache
+def _targets(kind: str) -> tuple[PricingTarget, ...]:
+    ids = [f"{p}/{m}" for p in PROVIDERS[kind] for m in MODELS]
+    return tuple(targets_for_offerings(load_config(), ids, PROVIDER_MODELS))
