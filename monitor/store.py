@@ -124,6 +124,48 @@ class SpendRow(SQLModel, table=True):
     settled_at: dt.datetime | None = _ts(default=None)
 
 
+class FetchStateRow(SQLModel, table=True):
+    """What the pricing fetcher knows about one source URL between refreshes."""
+
+    __tablename__ = "price_fetch_state"
+
+    url: str = Field(primary_key=True, max_length=1000)
+    source: str = Field(max_length=100, index=True)
+    etag: str | None = Field(default=None, max_length=300)
+    last_modified: str | None = Field(default=None, max_length=100)
+    content_hash: str | None = Field(default=None, max_length=64)
+    last_attempt_at: dt.datetime | None = _ts(default=None)
+    last_success_at: dt.datetime | None = _ts(default=None)
+    last_error: str | None = Field(default=None, max_length=1000)
+    consecutive_failures: int = 0
+
+
+class LeaseRow(SQLModel, table=True):
+    """A named lease, so that one agent of a deployment does a shared job (price fetching)."""
+
+    __tablename__ = "leases"
+
+    name: str = Field(primary_key=True, max_length=100)
+    holder: str = Field(max_length=200)
+    expires_at: dt.datetime = _ts()
+
+
+class IncidentRow(SQLModel, table=True):
+    """A period an offering spent out of ``up``: opened on the change, closed on recovery."""
+
+    __tablename__ = "incidents"
+    # open incidents and the recent history of one offering (/api/incidents)
+    __table_args__ = (sa.Index("ix_incidents_offering_started", "offering", "started_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    offering: str = Field(max_length=200)
+    vantage: str = Field(max_length=64)
+    state: str = Field(max_length=16)
+    reason: str = Field(default="", max_length=1000)
+    started_at: dt.datetime = _ts()
+    ended_at: dt.datetime | None = _ts(default=None)
+
+
 def to_micro(amount: Decimal) -> int:
     return int((amount / MICRO).to_integral_value())
 
