@@ -30,7 +30,8 @@ def _tls_context() -> ssl.SSLContext:
 def build_client(
     *,
     timeout: float = 30.0,
-    max_connections: int = 100,
+    # generous: a probe queueing for our own pool would be timed as the provider's delay
+    max_connections: int = 1000,
     headers: dict[str, str] | None = None,
 ) -> httpx.AsyncClient:
     """An async client for one provider (or one pricing fetcher).
@@ -42,7 +43,7 @@ def build_client(
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
         limits=httpx.Limits(
             max_connections=max_connections,
-            max_keepalive_connections=max_connections,
+            max_keepalive_connections=min(max_connections, 200),
             keepalive_expiry=30.0,
         ),
         headers={"User-Agent": USER_AGENT, **(headers or {})},
