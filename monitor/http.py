@@ -100,6 +100,9 @@ async def read_capped(response: httpx.Response, max_bytes: int) -> bytes:
 def classify_transport_error(exc: BaseException) -> tuple[Outcome, str]:
     """Map an httpx exception to an outcome and a short reason (no URLs, no headers)."""
     name = type(exc).__name__
+    if isinstance(exc, httpx.ConnectTimeout):
+        # no TCP or TLS connection within the connect timeout: the network failed us
+        return Outcome.CONNECT_ERROR, "connect timed out (TCP or TLS handshake)"
     if isinstance(exc, httpx.TimeoutException):
         return Outcome.TIMEOUT, f"{name}"
     if isinstance(exc, httpx.ConnectError):
