@@ -32,25 +32,39 @@ def _huge_png_header() -> bytes:
     import zlib
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
 
     ihdr = struct.pack(">IIBBBBB", 60000, 60000, 8, 2, 0, 0, 0)
     idat = zlib.compress(b"\x00" * 1024)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
-def _answer(status: str, body: bytes, headers: dict[str, str] | None = None,
-            content_type: str = "application/json") -> bytes:
-    head = [f"HTTP/1.1 {status}", f"Content-Type: {content_type}",
-            f"Content-Length: {len(body)}", "Connection: close"]
+def _answer(
+    status: str,
+    body: bytes,
+    headers: dict[str, str] | None = None,
+    content_type: str = "application/json",
+) -> bytes:
+    head = [
+        f"HTTP/1.1 {status}",
+        f"Content-Type: {content_type}",
+        f"Content-Length: {len(body)}",
+        "Connection: close",
+    ]
     head += [f"{k}: {v}" for k, v in (headers or {}).items()]
     return ("\r\n".join(head) + "\r\n\r\n").encode() + body
 
 
 def _image_answer(raw: bytes) -> bytes:
-    return _answer("200 OK", json.dumps({"created": 1, "data": [
-        {"b64_json": base64.b64encode(raw).decode()}]}).encode())
+    return _answer(
+        "200 OK",
+        json.dumps({"created": 1, "data": [{"b64_json": base64.b64encode(raw).decode()}]}).encode(),
+    )
 
 
 async def hang(w: Writer, path: str) -> None:
@@ -66,21 +80,32 @@ async def trickle(w: Writer, path: str) -> None:
 
 
 async def reset(w: Writer, path: str) -> None:
-    w.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n"
-            b'{"data": [')
+    w.write(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n"
+        b'{"data": ['
+    )
     await w.drain()
     w.transport.abort()
 
 
 async def storm(w: Writer, path: str) -> None:
-    w.write(_answer("503 Service Unavailable", b'{"error": {"message": "overloaded", '
-                    b'"type": "server_error", "code": null}}'))
+    w.write(
+        _answer(
+            "503 Service Unavailable",
+            b'{"error": {"message": "overloaded", "type": "server_error", "code": null}}',
+        )
+    )
 
 
 async def throttle(w: Writer, path: str) -> None:
-    w.write(_answer("429 Too Many Requests", b'{"error": {"message": "slow down", '
-                    b'"type": "requests", "code": "rate_limit_exceeded"}}',
-                    {"Retry-After": "42"}))
+    w.write(
+        _answer(
+            "429 Too Many Requests",
+            b'{"error": {"message": "slow down", '
+            b'"type": "requests", "code": "rate_limit_exceeded"}}',
+            {"Retry-After": "42"},
+        )
+    )
 
 
 async def malformed(w: Writer, path: str) -> None:
@@ -88,8 +113,13 @@ async def malformed(w: Writer, path: str) -> None:
 
 
 async def html(w: Writer, path: str) -> None:
-    w.write(_answer("200 OK", b"<html><body>Service temporarily moved</body></html>",
-                    content_type="text/html"))
+    w.write(
+        _answer(
+            "200 OK",
+            b"<html><body>Service temporarily moved</body></html>",
+            content_type="text/html",
+        )
+    )
 
 
 async def bomb(w: Writer, path: str) -> None:
@@ -134,10 +164,22 @@ async def no_images(w: Writer, path: str) -> None:
 
 
 CASES: dict[str, Case] = {
-    "hang": hang, "trickle": trickle, "reset": reset, "storm": storm, "throttle": throttle,
-    "malformed": malformed, "html": html, "bomb": bomb, "oversized": oversized,
-    "redirect": redirect, "garbage": garbage, "empty": empty, "wrong_size": wrong_size,
-    "undecodable": undecodable, "pixel_bomb": pixel_bomb, "no_images": no_images,
+    "hang": hang,
+    "trickle": trickle,
+    "reset": reset,
+    "storm": storm,
+    "throttle": throttle,
+    "malformed": malformed,
+    "html": html,
+    "bomb": bomb,
+    "oversized": oversized,
+    "redirect": redirect,
+    "garbage": garbage,
+    "empty": empty,
+    "wrong_size": wrong_size,
+    "undecodable": undecodable,
+    "pixel_bomb": pixel_bomb,
+    "no_images": no_images,
 }
 
 

@@ -25,15 +25,26 @@ def hostile() -> Iterator[HostileServer]:
 
 
 def config_for(base_url: str, *, timeout: float = 2.0, max_body: int = 4 * 1024 * 1024) -> Config:
-    return parse_config({
-        "defaults": {"timeout_seconds": timeout, "limits": {"max_body_bytes": max_body}},
-        "models": {"m1": {}},
-        "providers": {"hostile": {"protocol": "lumenfall", "base_url": base_url,
-                                  "credential_required": False}},
-        "offerings": {OFFERING: {"provider_model": "m1",
-                                 "params": {"response_format": "b64_json"},
-                                 "expect": {"width": 1024, "height": 1024}}},
-    })
+    return parse_config(
+        {
+            "defaults": {"timeout_seconds": timeout, "limits": {"max_body_bytes": max_body}},
+            "models": {"m1": {}},
+            "providers": {
+                "hostile": {
+                    "protocol": "lumenfall",
+                    "base_url": base_url,
+                    "credential_required": False,
+                }
+            },
+            "offerings": {
+                OFFERING: {
+                    "provider_model": "m1",
+                    "params": {"response_format": "b64_json"},
+                    "expect": {"width": 1024, "height": 1024},
+                }
+            },
+        }
+    )
 
 
 async def run(config: Config, kind: Kind = Kind.GENERATE):  # type: ignore[no-untyped-def]
