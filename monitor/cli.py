@@ -216,7 +216,15 @@ def simulate(
     token = os.environ.get("PROVMON_SIM_TOKEN")
     app_ = build_app(loaded, control_enabled=control or bool(token), control_token=token)
     err.print(f"provmon simulator on http://{host}:{port}")
-    uvicorn.run(app_, host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.run(
+        app_,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        timeout_keep_alive=120,
+        backlog=4096,
+    )
 
 
 @app.command()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ssl
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -30,11 +30,10 @@ def _tls_context() -> ssl.SSLContext:
 def build_client(
     *,
     timeout: float = 30.0,
-    # generous: a probe queueing for our own pool would be timed as the provider's delay
-    max_connections: int = 1000,
+    max_connections: int = 4,
     headers: dict[str, str] | None = None,
 ) -> httpx.AsyncClient:
-    """An async client for one provider (or one pricing fetcher).
+    """An async client for one offering (or one pricing fetcher).
 
     Connections are kept alive, as a gateway sending real traffic would keep them; the
     ``connect`` phase is recorded on the probes that had to open one.
@@ -43,7 +42,7 @@ def build_client(
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
         limits=httpx.Limits(
             max_connections=max_connections,
-            max_keepalive_connections=min(max_connections, 200),
+            max_keepalive_connections=max_connections,
             keepalive_expiry=30.0,
         ),
         headers={"User-Agent": USER_AGENT, **(headers or {})},
@@ -55,16 +54,23 @@ def build_client(
 
 @dataclass
 class ConnectTimer:
-    """An httpcore trace hook that measures TCP connect plus TLS handshake time."""
+    """An httpcore trace hook: when the request left our pool, and the connect time.
+
+    ``first_event`` is the moment the request got a connection slot and started on the
+    wire (opening a connection, or sending headers on a kept-alive one); time spent waiting
+    for our own pool before that is ours, not the provider's, and is not counted.
+    """
 
     clock: Callable[[], float] = time.perf_counter
+    first_event: float | None = None
     started: float | None = None
     seconds: float | None = None
-    _tls: bool = field(default=False, repr=False)
 
     async def __call__(self, event: str, info: dict[str, Any]) -> None:
+        if self.first_event is None:
+            self.first_event = self.clock()
         if event == "connection.connect_tcp.started":
-            self.started = self.clock()
+            self.started = self.first_event if self.started is None else self.clock()
         elif (
             event in ("connection.connect_tcp.complete", "connection.start_tls.complete")
             and self.started is not None

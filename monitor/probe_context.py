@@ -113,7 +113,8 @@ class ProbeContext:
         response = await self.client.send(request, stream=True)
         try:
             if first:
-                self.phases[Phase.TTFB] = self.clock() - start
+                began = timer.first_event if timer.first_event is not None else start
+                self.phases[Phase.TTFB] = self.clock() - began
                 if timer.seconds is not None:
                     self.phases[Phase.CONNECT] = timer.seconds
             self.http_status = response.status_code

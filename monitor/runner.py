@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 import httpx
+from pydantic import BaseModel
 
 from monitor import secrets
 from monitor.config import Config
@@ -80,17 +81,21 @@ class Runner:
         self.now = now
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._probes: dict[str, Probe] = {}
+        self._options: dict[str, BaseModel] = {}
         self._secrets: dict[str, str | None] = {}
         for name, provider in config.providers.items():
             self._probes[name] = PROBES[provider.protocol]()
+            self._options[name] = provider.parsed_options()
             self._secrets[name] = secrets.read_secret(provider.credential_env)
         self.in_flight: set[asyncio.Task[Any]] = set()
 
-    def client_for(self, provider: str) -> httpx.AsyncClient:
-        client = self._clients.get(provider)
+    def client_for(self, offering: str) -> httpx.AsyncClient:
+        """One small client per offering: httpcore's pool walks every connection on each
+        request, so one large shared pool costs CPU that grows with its square (bench/)."""
+        client = self._clients.get(offering)
         if client is None or client.is_closed:
-            client = build_client(timeout=self.config.defaults.timeout_seconds)
-            self._clients[provider] = client
+            client = build_client(timeout=self.config.defaults.timeout_seconds, max_connections=4)
+            self._clients[offering] = client
         return client
 
     async def aclose(self) -> None:
@@ -114,12 +119,12 @@ class Runner:
             provider_model=entry.provider_model,
             kind=kind,
             base_url=provider.base_url,
-            options=provider.parsed_options(),
+            options=self._options[provider_name],
             params=dict(entry.params),
             prompt=self.config.defaults.prompt,
             expect_width=entry.expect.width,
             expect_height=entry.expect.height,
-            client=self.client_for(provider_name),
+            client=self.client_for(offering),
             deadline=deadline,
             secret=self._secrets.get(provider_name),
             max_body_bytes=self.config.defaults.limits.max_body_bytes,

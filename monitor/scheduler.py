@@ -40,7 +40,7 @@ class ProbeScheduler:
         run: JobFunc,
         *,
         on_skip: SkipFunc | None = None,
-        first_run_within: float = 5.0,
+        first_run_within: float = 30.0,
         rng: random.Random | None = None,
     ) -> None:
         self.config = config
@@ -73,7 +73,10 @@ class ProbeScheduler:
                 schedule = self.config.schedule_for(offering, kind.value)
                 if not schedule.enabled:
                     continue
-                first = now + dt.timedelta(seconds=self.rng.uniform(0, self.first_run_within))
+                # spread the first runs over the interval (at most first_run_within seconds),
+                # so a thousand offerings do not all fire in the same burst
+                spread = min(schedule.interval_seconds, self.first_run_within)
+                first = now + dt.timedelta(seconds=self.rng.uniform(0, spread))
                 self.scheduler.add_job(
                     self._job,
                     IntervalTrigger(

@@ -32,6 +32,8 @@ class Server:
             access_log=False,
             lifespan="off",
             timeout_graceful_shutdown=2,
+            # probes and scrapers come back every few seconds: keep their connections
+            timeout_keep_alive=120,
             backlog=4096,
         )
         self.server = uvicorn.Server(config)
