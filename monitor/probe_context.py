@@ -41,7 +41,8 @@ class ProbeContext:
     max_body_bytes: int = 32 * 1024 * 1024
     clock: Callable[[], float] = time.perf_counter
     phases: dict[Phase, float] = field(default_factory=dict)
-    current_phase: Phase = Phase.CONNECT
+    #: the phase a timeout would be reported against; until the first byte it is ``ttfb``
+    current_phase: Phase = Phase.TTFB
     http_status: int | None = None
     request_id: str | None = None
     cleanups: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
@@ -90,11 +91,13 @@ class ProbeContext:
         headers: dict[str, str] | None = None,
         params: dict[str, str] | None = None,
         timed: bool = True,
+        timeout: float | None = None,
     ) -> httpx.Response:
         """Send one request and read its body (capped).
 
         The first timed request of a probe records ``connect`` (when a new connection was
-        opened) and ``ttfb`` (request start to response headers).
+        opened) and ``ttfb`` (request start to response headers). ``timeout`` replaces the
+        time left, for clean-ups that run after the deadline (cancelling a queued job).
         """
         timer = ConnectTimer(clock=self.clock)
         request = self.client.build_request(
@@ -103,10 +106,11 @@ class ProbeContext:
             json=json,
             headers=headers,
             params=params,
-            timeout=self._timeout(),
+            timeout=self._timeout() if timeout is None else httpx.Timeout(timeout),
             extensions={"trace": timer},
         )
         first = timed and Phase.TTFB not in self.phases
+        previous = self.current_phase
         if first:
             self.current_phase = Phase.TTFB
         start = self.clock()
@@ -121,6 +125,7 @@ class ProbeContext:
             body = await read_capped(response, self.max_body_bytes)
         finally:
             await response.aclose()
+        self.current_phase = previous
         return httpx.Response(
             status_code=response.status_code,
             headers=response.headers,

@@ -7,12 +7,20 @@ their choices from it. Adding a protocol is one module plus one line here (see R
 from __future__ import annotations
 
 from monitor.interfaces import Probe
+from probes.fal import FalProbe
+from probes.gemini import GeminiProbe
 from probes.lumenfall import LumenfallProbe
 from probes.openai import OpenAIProbe
+from probes.replicate import ReplicateProbe
+from probes.vertex import VertexProbe
 
 PROBES: dict[str, type[Probe]] = {
     "lumenfall": LumenfallProbe,
     "openai": OpenAIProbe,
+    "fal": FalProbe,
+    "replicate": ReplicateProbe,
+    "vertex": VertexProbe,
+    "gemini": GeminiProbe,
 }
 
 __all__ = ["PROBES"]

@@ -158,7 +158,9 @@ class SimState:
     def override(self, target: str, behaviour: Behaviour) -> None:
         with self._lock:
             current = self.overrides.get(target, Behaviour())
-            merged = current.model_copy(update=behaviour.model_dump(exclude_unset=True))
+            update = {name: getattr(behaviour, name) for name in behaviour.model_fields_set}
+            merged = current.model_copy(update=update)
+            merged.model_fields_set.update(current.model_fields_set | set(update))
             self.overrides[target] = merged
 
     def clear_overrides(self, target: str | None = None) -> None:

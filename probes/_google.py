@@ -1,0 +1,215 @@
+"""Google's image APIs: the Imagen ``:predict`` family, and ``:generateContent`` for Gemini.
+
+Vertex AI and the Gemini API share the Imagen body (``instances[0].prompt`` plus
+``parameters``), its answer (``predictions[].bytesBase64Encoded``, ``raiFilteredReason``) and
+Google's error envelope ``{"error": {code, message, status, details}}``; subclasses supply
+URLs and auth. For ``:generateContent`` models an offering's ``params`` are the
+``generationConfig.imageConfig`` object; for ``:predict`` they are ``parameters``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from typing import Any, ClassVar, Literal
+
+import httpx
+from pydantic import BaseModel
+
+from monitor.http import retry_after_seconds
+from monitor.interfaces import Outcome, ProbeFailure
+from monitor.probe_context import ProbeContext
+
+Method = Literal["auto", "predict", "generateContent"]
+
+_AUTH_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_EXPIRED", "API_KEY_SERVICE_BLOCKED"})
+_AUTH_STATUSES = frozenset({"UNAUTHENTICATED", "PERMISSION_DENIED"})
+_SERVER_STATUSES = frozenset({"INTERNAL", "UNAVAILABLE", "DEADLINE_EXCEEDED", "UNKNOWN"})
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
+
+
+def error_of(body: Any) -> dict[str, Any]:
+    """The ``error`` object of a Google error body; {} when there is none.
+
+    Both surfaces sometimes wrap the envelope in a one-element JSON array.
+    """
+    if isinstance(body, list) and len(body) == 1:
+        body = body[0]
+    error = body.get("error") if isinstance(body, dict) else None
+    return error if isinstance(error, dict) else {}
+
+
+def _details(error: dict[str, Any]) -> list[dict[str, Any]]:
+    details = error.get("details")
+    return [d for d in details if isinstance(d, dict)] if isinstance(details, list) else []
+
+
+def classify(status: int, body: Any) -> Outcome:
+    """The outcome of a non-200 answer from Vertex AI or the Gemini API."""
+    error = error_of(body)
+    state = str(error.get("status") or "")
+    reasons = {str(d.get("reason")) for d in _details(error)}
+    # the Gemini API reports a bad key as 400 INVALID_ARGUMENT; only the reason tells
+    if reasons & _AUTH_REASONS or status in (401, 403) or state in _AUTH_STATUSES:
+        return Outcome.AUTH_ERROR
+    if status == 404 or state == "NOT_FOUND":
+        return Outcome.MODEL_UNAVAILABLE
+    if status == 429 or state == "RESOURCE_EXHAUSTED":
+        return Outcome.RATE_LIMITED
+    if status >= 500 or state in _SERVER_STATUSES:
+        return Outcome.SERVER_ERROR
+    if 400 <= status < 500:
+        return Outcome.BAD_REQUEST
+    return Outcome.PROTOCOL_ERROR
+
+
+def retry_delay(body: Any) -> float | None:
+    """Seconds from a ``google.rpc.RetryInfo`` detail (``retryDelay: "7s"``), if any."""
+    for detail in _details(error_of(body)):
+        if str(detail.get("@type", "")).endswith("google.rpc.RetryInfo"):
+            delay = detail.get("retryDelay")
+            if isinstance(delay, dict):  # the proto form, tolerated though JSON sends a string
+                return float(delay.get("seconds", 0)) + float(delay.get("nanos", 0)) / 1e9
+            match = _DURATION.match(str(delay))
+            if match:
+                return float(match.group(1))
+    return None
+
+
+def _b64(data: Any, where: str) -> bytes:
+    if not isinstance(data, str):
+        raise ProbeFailure(Outcome.INVALID_OUTPUT, f"{where} is not a string")
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise ProbeFailure(Outcome.INVALID_OUTPUT, f"{where} is not base64") from None
+
+
+def image_from_predictions(answer: Any) -> bytes:
+    """The first image of a ``:predict`` answer; raises when there is none.
+
+    Blocked images are dropped from ``predictions``: all blocked is a 200 with no images,
+    or with ``raiFilteredReason`` slots when ``includeRaiReason`` was sent. An entry with
+    ``contentType: "Positive Prompt"`` carries the prompt's safety scores, not an image.
+    """
+    if not isinstance(answer, dict):
+        raise ProbeFailure(Outcome.PROTOCOL_ERROR, "answer is not a JSON object", http_status=200)
+    predictions = answer.get("predictions") or []
+    if not isinstance(predictions, list) or not all(isinstance(p, dict) for p in predictions):
+        raise ProbeFailure(Outcome.PROTOCOL_ERROR, "predictions is not a list of objects")
+    slots = [p for p in predictions if p.get("contentType") != "Positive Prompt"]
+    for slot in slots:
+        if "bytesBase64Encoded" in slot:
+            return _b64(slot["bytesBase64Encoded"], "bytesBase64Encoded")
+    reasons = [str(s["raiFilteredReason"]) for s in slots if s.get("raiFilteredReason")]
+    if reasons or not slots:
+        why = "; ".join(reasons) or "200 with zero images"
+        raise ProbeFailure(Outcome.CONTENT_FILTERED, f"filtered: {why}"[:500], http_status=200)
+    if any("gcsUri" in s for s in slots):
+        raise ProbeFailure(Outcome.BAD_REQUEST, "images went to Cloud Storage (storageUri set)")
+    raise ProbeFailure(Outcome.INVALID_OUTPUT, "predictions carry no image bytes")
+
+
+def _field(obj: Any, camel: str, snake: str) -> Any:
+    # UNCONFIRMED: Google's JSON is camelCase, but some clients and proxies answer
+    # snake_case for generateContent; either is accepted
+    return obj.get(camel, obj.get(snake)) if isinstance(obj, dict) else None
+
+
+def image_from_candidates(answer: Any) -> bytes:
+    """The first ``inlineData`` image of a ``:generateContent`` answer.
+
+    UNCONFIRMED shapes: no candidates, a ``promptFeedback.blockReason``, a non-STOP
+    ``finishReason`` or no ``inlineData`` part are all read as a safety block.
+    """
+    if not isinstance(answer, dict):
+        raise ProbeFailure(Outcome.PROTOCOL_ERROR, "answer is not a JSON object", http_status=200)
+    feedback = _field(answer, "promptFeedback", "prompt_feedback")
+    blocked = _field(feedback, "blockReason", "block_reason")
+    if blocked:
+        raise ProbeFailure(Outcome.CONTENT_FILTERED, f"prompt blocked: {blocked}")
+    candidates = answer.get("candidates") or []
+    if not isinstance(candidates, list) or not all(isinstance(c, dict) for c in candidates):
+        raise ProbeFailure(Outcome.PROTOCOL_ERROR, "candidates is not a list of objects")
+    if not candidates:
+        raise ProbeFailure(Outcome.CONTENT_FILTERED, "answer has no candidates")
+    parts = _field(candidates[0].get("content"), "parts", "parts") or []
+    for part in parts if isinstance(parts, list) else []:
+        inline = _field(part, "inlineData", "inline_data")
+        if isinstance(inline, dict) and "data" in inline:
+            return _b64(inline["data"], "inlineData.data")
+    finish = _field(candidates[0], "finishReason", "finish_reason")
+    raise ProbeFailure(Outcome.CONTENT_FILTERED, f"no image part (finishReason {finish})")
+
+
+class GoogleImagesProbe:
+    """Base of the Vertex AI and Gemini API probes: bodies, answers and errors."""
+
+    Options: ClassVar[type[BaseModel]]
+    #: ``:predict`` parameters sent unless the offering overrides them
+    default_params: ClassVar[dict[str, Any]] = {"sampleCount": 1}
+
+    async def auth_headers(self, ctx: ProbeContext) -> dict[str, str]:
+        raise NotImplementedError
+
+    def model_url(self, ctx: ProbeContext) -> str:
+        """The model's resource URL; ``:predict`` or ``:generateContent`` is appended."""
+        raise NotImplementedError
+
+    def metadata_url(self, ctx: ProbeContext) -> str:
+        raise NotImplementedError
+
+    def method(self, ctx: ProbeContext) -> str:
+        chosen = str(getattr(ctx.options, "method", "auto"))
+        if chosen != "auto":
+            return chosen
+        return "generateContent" if ctx.provider_model.startswith("gemini-") else "predict"
+
+    def body(self, ctx: ProbeContext, method: str) -> dict[str, Any]:
+        if method == "generateContent":
+            return {
+                "contents": [{"role": "user", "parts": [{"text": ctx.prompt}]}],
+                "generationConfig": {"responseModalities": ["IMAGE"], "imageConfig": ctx.params},
+            }
+        parameters = {**self.default_params, **ctx.params}
+        return {"instances": [{"prompt": ctx.prompt}], "parameters": parameters}
+
+    def fail(self, response: httpx.Response) -> ProbeFailure:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        error = error_of(body)
+        message = str(error.get("message") or "") or response.text[:200]
+        delay = retry_delay(body)
+        return ProbeFailure(
+            classify(response.status_code, body),
+            f"HTTP {response.status_code} {error.get('status') or ''}: {message}"[:1000],
+            http_status=response.status_code,
+            retry_after_s=delay if delay is not None else retry_after_seconds(response.headers),
+        )
+
+    async def generate(self, ctx: ProbeContext) -> bytes:
+        method = self.method(ctx)
+        headers = await self.auth_headers(ctx)  # may also learn the project (Vertex)
+        url = f"{self.model_url(ctx)}:{method}"
+        response = await ctx.send("POST", url, json=self.body(ctx, method), headers=headers)
+        if response.status_code != 200:
+            raise self.fail(response)
+        answer = ctx.json_body(response)
+        if method == "generateContent":
+            rid = answer.get("responseId") if isinstance(answer, dict) else None
+            ctx.request_id = rid if isinstance(rid, str) else None
+            return image_from_candidates(answer)
+        return image_from_predictions(answer)
+
+    async def control(self, ctx: ProbeContext) -> None:
+        headers = await self.auth_headers(ctx)
+        response = await ctx.send("GET", self.metadata_url(ctx), headers=headers)
+        if response.status_code != 200:
+            raise self.fail(response)
+        answer = ctx.json_body(response)
+        name = answer.get("name") if isinstance(answer, dict) else None
+        if not isinstance(name, str) or name.rsplit("/", 1)[-1] != ctx.provider_model:
+            raise ProbeFailure(Outcome.PROTOCOL_ERROR, "model answer does not name the model")
