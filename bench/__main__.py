@@ -12,32 +12,41 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from bench import cpu, drift, overhead
+from bench import backtest, cpu, drift, overhead
 from bench._common import print_table
 
 BENCHMARKS: dict[str, Callable[[list[str] | None], dict[str, Any]]] = {
     "overhead": overhead.main,
     "drift": drift.main,
     "cpu": cpu.main,
+    "backtest": backtest.main,
 }
 
 
 def headline(name: str, result: dict[str, Any]) -> tuple[str, str]:
     """(measured, target) in a few words for the summary table."""
+    if name == "backtest":
+        return result["headline"], "cost <= oracle +3%, SLO minutes <= 10% of static"
     if name == "overhead":
         parts = []
         for check in result["target_checks"]:
-            if check["mode"] == "burst" and check["phase"] == "ttfb" and (
-                    check["kind"] == "control"):
+            if (
+                check["mode"] == "burst"
+                and check["phase"] == "ttfb"
+                and (check["kind"] == "control")
+            ):
                 parts.append(f"c={check['concurrency']} p99 {check['p99_ms']} ms")
         return "control ttfb overhead " + ", ".join(parts), "p99 <= 1 ms at 200"
     if name == "drift":
         parts = [f"{c['variant']} p99 {c['p99_ms']} ms" for c in result["target_checks"]]
         return "start drift " + ", ".join(parts), "p99 <= 250 ms"
     per = result["cpu_ms_per_probe"]
-    return (f"provmon {per['provmon']['median']} ms, blackbox "
-            f"{per['blackbox_exporter']['median']} ms per probe, ratio "
-            f"{result['ratio_provmon_to_blackbox']}", "ratio <= 1.0")
+    return (
+        f"provmon {per['provmon']['median']} ms, blackbox "
+        f"{per['blackbox_exporter']['median']} ms per probe, ratio "
+        f"{result['ratio_provmon_to_blackbox']}",
+        "ratio <= 1.0",
+    )
 
 
 def main() -> int:
@@ -54,8 +63,9 @@ def main() -> int:
             failed = True
             continue
         measured, target = headline(name, result)
-        rows.append([name, str(result["met"]).lower(), measured, target,
-                     f"{time.monotonic() - began:.0f}"])
+        rows.append(
+            [name, str(result["met"]).lower(), measured, target, f"{time.monotonic() - began:.0f}"]
+        )
         print()
     print_table(rows)
     return 1 if failed else 0

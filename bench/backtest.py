@@ -101,7 +101,9 @@ def scenarios() -> list[Scenario]:
             name="price_changes",
             base=_base(),
             events=(
-                Event(start=90, end=MINUTES, provider="lumenfall", change={"price": Decimal("0.046")}),
+                Event(
+                    start=90, end=MINUTES, provider="lumenfall", change={"price": Decimal("0.046")}
+                ),
                 Event(start=210, end=300, provider="fal", change={"price": Decimal("0.034")}),
                 Event(start=300, end=MINUTES, provider="fal", change={"price": Decimal("0.042")}),
             ),
@@ -124,10 +126,18 @@ def scenarios() -> list[Scenario]:
             name="rate_limit_storm",
             base=_base(),
             events=(
-                Event(start=100, end=180, provider="lumenfall",
-                      change={"success": 0.55, "failure": Outcome.RATE_LIMITED}),
-                Event(start=240, end=270, provider="vertex",
-                      change={"success": 0.7, "failure": Outcome.RATE_LIMITED}),
+                Event(
+                    start=100,
+                    end=180,
+                    provider="lumenfall",
+                    change={"success": 0.55, "failure": Outcome.RATE_LIMITED},
+                ),
+                Event(
+                    start=240,
+                    end=270,
+                    provider="vertex",
+                    change={"success": 0.7, "failure": Outcome.RATE_LIMITED},
+                ),
             ),
         ),
         Scenario(
@@ -146,8 +156,11 @@ def _probe(rng: random.Random, truth: Truth, offering: str, minute: int) -> Prob
     ok = rng.random() < truth.success
     if ok:
         slow = rng.random() < truth.slow
-        latency = rng.uniform(SLO_SECONDS, 2 * SLO_SECONDS) if slow else truth.p50_s * math.exp(
-            rng.gauss(0, 0.25))
+        latency = (
+            rng.uniform(SLO_SECONDS, 2 * SLO_SECONDS)
+            if slow
+            else truth.p50_s * math.exp(rng.gauss(0, 0.25))
+        )
         outcome = Outcome.OK
     else:
         outcome = truth.failure
@@ -208,7 +221,7 @@ class Tally:
             n = REQUESTS_PER_MINUTE * share
             bad += self._attempt(n, truths[first], failover and truths[failover])
         self.bad_minutes += bad > SLO_BAD_SHARE * REQUESTS_PER_MINUTE
-        top = max(plan, key=lambda p: p[1])[0] if plan else None
+        top = plan[0][0] if plan else None
         self.first_changes += self.last_first is not None and top != self.last_first
         self.last_first = top
 
@@ -282,7 +295,10 @@ def run_scenario(scenario: Scenario, seed: int = 7) -> dict[str, Any]:
         recent = [r for r in results if (now - r.started_at).total_seconds() <= 86_400]
         stats = window_stats(recent, now, offerings=OFFERINGS)
         snapshot = build_snapshot(
-            now, OFFERINGS, current_price=prices.get, state_of=health.state.__getitem__,
+            now,
+            OFFERINGS,
+            current_price=prices.get,
+            state_of=health.state.__getitem__,
             stats=stats,
         )
         routes = {r.policy: r for r in engine.evaluate(snapshot)}
@@ -339,19 +355,24 @@ def _totals(per_scenario: dict[str, dict[str, dict[str, Any]]]) -> dict[str, dic
     return totals
 
 
-def main(argv: list[str] | None = None, run: Callable[[Scenario], dict[str, Any]] = run_scenario
-         ) -> dict[str, Any]:
+def main(
+    argv: list[str] | None = None, run: Callable[[Scenario], dict[str, Any]] = run_scenario
+) -> dict[str, Any]:
     """Run every scenario, write ``bench/results/backtest.json`` and return it."""
     per_scenario = {s.name: run(s) for s in scenarios()}
     totals = _totals(per_scenario)
     default, oracle = totals["cost (default)"], totals["oracle"]
     static = totals["static cheapest listed price"]
-    cost_gap = default["cost_per_successful_image_usd"] / oracle["cost_per_successful_image_usd"] - 1
+    cost_gap = (
+        default["cost_per_successful_image_usd"] / oracle["cost_per_successful_image_usd"] - 1
+    )
     slo_share = default["slo_violating_minutes"] / max(1, static["slo_violating_minutes"])
     checks = {
         "cost_vs_oracle": {"measured": round(cost_gap, 4), "limit": 0.03, "met": cost_gap <= 0.03},
         "slo_minutes_vs_static": {
-            "measured": round(slo_share, 4), "limit": 0.10, "met": slo_share <= 0.10,
+            "measured": round(slo_share, 4),
+            "limit": 0.10,
+            "met": slo_share <= 0.10,
         },
     }
     result = {
@@ -376,6 +397,8 @@ def main(argv: list[str] | None = None, run: Callable[[Scenario], dict[str, Any]
         "SLO-violating minutes at most 10% of static cheapest-listed-price routing's",
         "target_checks": checks,
         "met": all(c["met"] for c in checks.values()),
+        "headline": f"default policy cost {cost_gap:+.2%} vs oracle, SLO minutes "
+        f"{default['slo_violating_minutes']} vs static {static['slo_violating_minutes']}",
         "notes": [
             f"default policy ${default['cost_per_successful_image_usd']} vs oracle "
             f"${oracle['cost_per_successful_image_usd']} per successful image "
@@ -390,9 +413,15 @@ def main(argv: list[str] | None = None, run: Callable[[Scenario], dict[str, Any]
     write_result(NAME, result)
     rows = [["router", "$/image", "SLO min", "failed", "changes"]]
     for name, t in totals.items():
-        rows.append([name, f"{t['cost_per_successful_image_usd']:.6f}",
-                     str(t["slo_violating_minutes"]), f"{t['failed_requests']:.0f}",
-                     str(t["first_choice_changes"])])
+        rows.append(
+            [
+                name,
+                f"{t['cost_per_successful_image_usd']:.6f}",
+                str(t["slo_violating_minutes"]),
+                f"{t['failed_requests']:.0f}",
+                str(t["first_choice_changes"]),
+            ]
+        )
     print_table(rows)
     print(f"target met: {result['met']} ({checks})")
     return result
