@@ -1,0 +1,408 @@
+"""The status page at ``/``: per model, each provider's state, prices, latency, availability
+and route rank, for people without Grafana.
+
+:func:`render_status` turns a :class:`StatusData` into one self-contained HTML page (inline
+CSS, inline SVG charts, a few lines of inline JS, no external assets) that reloads itself
+every ``refresh_seconds``. It is pure: the caller assembles the data (states from the health
+engine, prices and routes from their engines, measurements from recent results through
+:func:`summarise`); this module does no I/O.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TypedDict
+
+from monitor.interfaces import Kind, Outcome, Phase, ProbeResult
+
+#: availability windows shown on the page, as OpenRouter publishes uptime
+WINDOWS: dict[str, dt.timedelta] = {
+    "5m": dt.timedelta(minutes=5),
+    "30m": dt.timedelta(minutes=30),
+    "1d": dt.timedelta(days=1),
+}
+_SUCCESS = frozenset({Outcome.OK, Outcome.CONTENT_FILTERED})
+#: quota refusals say nothing about availability (OpenRouter leaves 429s out too)
+_NEUTRAL = frozenset({Outcome.RATE_LIMITED})
+
+
+@dataclass(frozen=True, kw_only=True)
+class OfferingStatus:
+    """One offering's row on the page. ``None`` means "not known" and shows as a dash."""
+
+    #: ``provider/model``, the offering id
+    offering: str
+    provider: str
+    model: str
+    #: a health state: ``unknown``, ``up``, ``degraded``, ``down`` or ``retired``
+    state: str
+    #: why the health engine holds that state (shown as the state's tooltip)
+    reason: str = ""
+    #: when the offering entered its state
+    state_since: dt.datetime | None = None
+    #: the listed price per ``price_unit`` (from the pricing sources, else the config)
+    listed_price_usd: Decimal | None = None
+    #: ``image``, ``megapixel`` or ``second``
+    price_unit: str = "image"
+    #: listed price divided by the success ratio: what one good image costs
+    effective_cost_usd: Decimal | None = None
+    #: median and 95th percentile of the total time of successful generations, seconds
+    p50_seconds: float | None = None
+    p95_seconds: float | None = None
+    #: success ratio per window (keys of :data:`WINDOWS`), 0..1
+    availability: dict[str, float | None] = field(default_factory=dict)
+    #: position in the model's route (1 first); ``None`` when not routed
+    route_rank: int | None = None
+    #: share of the model's traffic a weighted gateway sends here, 0..1
+    route_weight: float | None = None
+    #: median total time per time slice, oldest first (the latency chart); None: no data
+    latency_trend: Sequence[float | None] = ()
+    #: success ratio per time slice, oldest first (the availability chart)
+    availability_trend: Sequence[float | None] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class StatusData:
+    """Everything the page shows; the caller assembles it at request time."""
+
+    #: when the data was read (the page shows its age)
+    generated_at: dt.datetime
+    #: the agent's vantage label
+    vantage: str
+    offerings: Sequence[OfferingStatus]
+    #: the page reloads itself after this many seconds
+    refresh_seconds: int = 30
+    #: the time the trend charts cover, for their caption
+    trend_span: str = "24 h"
+    title: str = "provmon status"
+
+
+class Measured(TypedDict):
+    """The measured fields of :class:`OfferingStatus`, as :func:`summarise` computes them."""
+
+    p50_seconds: float | None
+    p95_seconds: float | None
+    availability: dict[str, float | None]
+    latency_trend: list[float | None]
+    availability_trend: list[float | None]
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The nearest-rank ``q`` percentile (0..1) of ``values``; None when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def _ratio(results: Iterable[ProbeResult]) -> float | None:
+    counted = [r.outcome in _SUCCESS for r in results if r.outcome not in _NEUTRAL]
+    return sum(counted) / len(counted) if counted else None
+
+
+def _latency(result: ProbeResult) -> float | None:
+    if result.kind != Kind.GENERATE or result.outcome != Outcome.OK:
+        return None
+    return result.phases.get(Phase.TOTAL)
+
+
+def summarise(
+    results: Iterable[ProbeResult],
+    *,
+    now: dt.datetime,
+    span: dt.timedelta = dt.timedelta(days=1),
+    slices: int = 24,
+) -> Measured:
+    """Latency, availability and trends of one offering from its recent results.
+
+    Latency counts successful ``generate`` probes only (a control call's time says nothing
+    about generation); availability counts every kind, leaving rate-limited probes out.
+    Cancelled results are ignored. Results older than ``span`` (or the longest window) do
+    not count.
+    """
+    keep = [r for r in results if not r.cancelled]
+    latencies = [s for r in keep if r.started_at >= now - span and (s := _latency(r)) is not None]
+    availability = {
+        name: _ratio(r for r in keep if r.started_at >= now - width)
+        for name, width in WINDOWS.items()
+    }
+    width = span / slices
+    latency_trend: list[float | None] = []
+    availability_trend: list[float | None] = []
+    for index in range(slices):
+        start = now - span + index * width
+        inside = [r for r in keep if start <= r.started_at < start + width]
+        times = [s for r in inside if (s := _latency(r)) is not None]
+        latency_trend.append(percentile(times, 0.5))
+        availability_trend.append(_ratio(inside))
+    return Measured(
+        p50_seconds=percentile(latencies, 0.5),
+        p95_seconds=percentile(latencies, 0.95),
+        availability=availability,
+        latency_trend=latency_trend,
+        availability_trend=availability_trend,
+    )
+
+
+# -- formatting ----------------------------------------------------------------------------
+
+
+def format_usd(value: Decimal | None) -> str:
+    if value is None:
+        return "—"
+    return f"${value:.3f}" if value >= Decimal("0.01") else f"${value:.4f}"
+
+
+def format_seconds(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if value < 1:
+        return f"{value * 1000:.0f} ms"
+    if value < 60:
+        return f"{value:.1f} s"
+    return f"{value / 60:.1f} min"
+
+
+def format_ratio(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if value >= 1:
+        return "100%"
+    # floor, so that 99.96 % never shows as a perfect 100.0 %
+    return f"{math.floor(value * 1000) / 10:.1f}%"
+
+
+def _age(since: dt.datetime | None, now: dt.datetime) -> str:
+    if since is None:
+        return ""
+    seconds = max(0, int((now - since).total_seconds()))
+    if seconds < 120:
+        return f"for {seconds} s"
+    if seconds < 7200:
+        return f"for {seconds // 60} min"
+    return f"for {seconds // 3600} h"
+
+
+# -- charts --------------------------------------------------------------------------------
+
+_W, _H = 120, 28
+
+
+def sparkline(values: Sequence[float | None], *, label: str) -> str:
+    """A small line chart; gaps (None) break the line. Scaled from 0 to the maximum."""
+    known = [v for v in values if v is not None]
+    if not known:
+        return (
+            f'<svg class="spark" width="{_W}" height="{_H}" role="img">'
+            f"<title>{html.escape(label)}: no data</title></svg>"
+        )
+    top = max(known) or 1.0
+    step = _W / max(1, len(values) - 1)
+    runs: list[list[str]] = [[]]
+    for index, value in enumerate(values):
+        if value is None:
+            runs.append([])
+            continue
+        y = _H - 2 - (value / top) * (_H - 4)
+        runs[-1].append(f"{index * step:.1f},{y:.1f}")
+    lines = "".join(
+        f'<polyline points="{" ".join(run)}"/>'
+        if len(run) > 1
+        else f'<circle cx="{run[0].split(",")[0]}" cy="{run[0].split(",")[1]}" r="1.5"/>'
+        for run in runs
+        if run
+    )
+    return (
+        f'<svg class="spark" width="{_W}" height="{_H}" viewBox="0 0 {_W} {_H}" role="img">'
+        f"<title>{html.escape(label)}, up to {format_seconds(top)}</title>{lines}</svg>"
+    )
+
+
+def _bar_colour(value: float) -> str:
+    return "ok" if value >= 0.99 else "warn" if value >= 0.9 else "bad"
+
+
+def availability_bars(values: Sequence[float | None], *, label: str) -> str:
+    """One bar per time slice, as tall as its success ratio and coloured by it."""
+    width = _W / max(1, len(values))
+    bars = []
+    for index, value in enumerate(values):
+        if value is None:
+            continue
+        height = max(1.0, value * (_H - 2))
+        bars.append(
+            f'<rect class="{_bar_colour(value)}" x="{index * width:.1f}" y="{_H - height:.1f}" '
+            f'width="{max(1.0, width - 1):.1f}" height="{height:.1f}"/>'
+        )
+    return (
+        f'<svg class="bars" width="{_W}" height="{_H}" viewBox="0 0 {_W} {_H}" role="img">'
+        f"<title>{html.escape(label)}</title>{''.join(bars)}</svg>"
+    )
+
+
+# -- the page ------------------------------------------------------------------------------
+
+_CSS = """
+:root{--ok:#1a7f37;--warn:#b58100;--bad:#cf222e;--retired:#8250df;--muted:#656d76;
+--line:#d0d7de;--bg:#f6f8fa}
+*{box-sizing:border-box}
+body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:#1f2328;
+background:#fff}
+header{padding:14px 24px;background:var(--bg);border-bottom:1px solid var(--line);
+display:flex;gap:24px;align-items:baseline;flex-wrap:wrap}
+header h1{font-size:20px;margin:0}
+header .meta{color:var(--muted)}
+.counts span{margin-right:12px}
+main{padding:8px 24px 24px}
+section{margin-top:18px}
+h2{font-size:16px;margin:0 0 6px;font-family:ui-monospace,monospace}
+table{border-collapse:collapse;width:100%}
+th,td{padding:5px 8px;border-bottom:1px solid var(--line);text-align:right;white-space:nowrap}
+th{font-weight:600;color:var(--muted);font-size:12px;background:var(--bg)}
+td.name,th.name{text-align:left}
+td.chart{padding:2px 8px}
+.badge{display:inline-block;min-width:70px;text-align:center;border-radius:10px;padding:1px 8px;
+color:#fff;font-weight:600;font-size:12px}
+.s-up{background:var(--ok)}.s-degraded{background:var(--warn)}.s-down{background:var(--bad)}
+.s-retired{background:var(--retired)}.s-unknown{background:var(--muted)}
+.since{color:var(--muted);font-size:12px;margin-left:6px}
+.rank{font-weight:700}
+tr.state-down td{background:#ffebe9}
+tr.state-retired td{color:var(--muted)}
+.spark polyline{fill:none;stroke:#0969da;stroke-width:1.5}
+.spark circle{fill:#0969da}
+.bars .ok{fill:var(--ok)}.bars .warn{fill:var(--warn)}.bars .bad{fill:var(--bad)}
+.bars{background:var(--bg)}
+footer{color:var(--muted);padding:0 24px 16px;font-size:12px}
+"""
+
+_JS = """
+(function(){
+  var root=document.documentElement, at=Date.parse(root.dataset.generated);
+  var every=parseInt(root.dataset.refresh,10), el=document.getElementById('age');
+  function tick(){
+    var age=Math.max(0,Math.round((Date.now()-at)/1000));
+    el.textContent='updated '+age+' s ago; reloads every '+every+' s';
+  }
+  tick(); setInterval(tick,1000);
+})();
+"""
+
+_COLUMNS = (
+    ("Route", "rank"),
+    ("Provider", "name"),
+    ("State", "name"),
+    ("Listed price", ""),
+    ("Effective cost", ""),
+    ("p50", ""),
+    ("p95", ""),
+    ("Avail. 5 m", ""),
+    ("30 m", ""),
+    ("1 d", ""),
+    ("Latency trend", "name"),
+    ("Availability trend", "name"),
+)
+
+
+def _cell(field_name: str, text: str, css: str = "") -> str:
+    cls = f' class="{css}"' if css else ""
+    return f'<td data-field="{field_name}"{cls}>{text}</td>'
+
+
+def _row(item: OfferingStatus, now: dt.datetime) -> str:
+    e = html.escape
+    state = item.state if item.state in {"up", "degraded", "down", "retired"} else "unknown"
+    rank = "—" if item.route_rank is None else f'<span class="rank">#{item.route_rank}</span>'
+    if item.route_weight is not None and item.route_rank is not None:
+        rank += f" · {item.route_weight * 100:.0f}%"
+    badge = (
+        f'<span class="badge s-{state}" title="{e(item.reason)}">{e(item.state)}</span>'
+        f'<span class="since">{_age(item.state_since, now)}</span>'
+    )
+    unit = f" / {e(item.price_unit)}" if item.listed_price_usd is not None else ""
+    cells = [
+        _cell("route", rank),
+        _cell("provider", e(item.provider), "name"),
+        _cell("state", badge, "name"),
+        _cell("listed_price", format_usd(item.listed_price_usd) + unit),
+        _cell("effective_cost", format_usd(item.effective_cost_usd)),
+        _cell("p50", format_seconds(item.p50_seconds)),
+        _cell("p95", format_seconds(item.p95_seconds)),
+        *(_cell(f"availability_{w}", format_ratio(item.availability.get(w))) for w in WINDOWS),
+        _cell(
+            "latency_trend",
+            sparkline(item.latency_trend, label=f"median generation time, {item.offering}"),
+            "chart",
+        ),
+        _cell(
+            "availability_trend",
+            availability_bars(item.availability_trend, label=f"availability, {item.offering}"),
+            "chart",
+        ),
+    ]
+    return (
+        f'<tr data-offering="{e(item.offering)}" data-state="{e(item.state)}" '
+        f'class="state-{state}">{"".join(cells)}</tr>'
+    )
+
+
+def _sort_key(item: OfferingStatus) -> tuple[int, int, str]:
+    ranked = item.route_rank is not None
+    return (0 if ranked else 1, item.route_rank or 0, item.provider)
+
+
+def _model_section(model: str, items: list[OfferingStatus], now: dt.datetime) -> str:
+    head = "".join(
+        f'<th class="{css}">{html.escape(title)}</th>' if css else f"<th>{html.escape(title)}</th>"
+        for title, css in _COLUMNS
+    )
+    rows = "".join(_row(item, now) for item in sorted(items, key=_sort_key))
+    anchor = html.escape(model)
+    return (
+        f'<section data-model="{anchor}" id="{anchor}"><h2>{anchor}</h2>'
+        f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></section>"
+    )
+
+
+def render_status(data: StatusData) -> str:
+    """The whole page as one HTML string; every value escaped, no external assets."""
+    e = html.escape
+    now = data.generated_at
+    models: dict[str, list[OfferingStatus]] = {}
+    for item in data.offerings:
+        models.setdefault(item.model, []).append(item)
+    counts = {s: 0 for s in ("up", "degraded", "down", "retired", "unknown")}
+    for item in data.offerings:
+        counts[item.state if item.state in counts else "unknown"] += 1
+    summary = "".join(
+        f'<span data-count="{state}"><span class="badge s-{state}">{state}</span> {n}</span>'
+        for state, n in counts.items()
+        if n
+    )
+    sections = "".join(_model_section(m, models[m], now) for m in sorted(models))
+    if not sections:
+        sections = "<p>No offerings configured.</p>"
+    stamp = now.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return (
+        "<!DOCTYPE html>"
+        f'<html lang="en" data-generated="{now.isoformat()}" data-refresh="{data.refresh_seconds}">'
+        '<head><meta charset="utf-8">'
+        f'<meta http-equiv="refresh" content="{data.refresh_seconds}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{e(data.title)}</title><style>{_CSS}</style></head><body>"
+        f"<header><h1>{e(data.title)}</h1>"
+        f'<span class="meta">vantage <b>{e(data.vantage)}</b> · {stamp} · '
+        f'<span id="age">reloads every {data.refresh_seconds} s</span></span>'
+        f'<span class="counts">{summary}</span></header>'
+        f"<main>{sections}</main>"
+        f"<footer>Latency: successful generations (phase total). Availability: successful "
+        f"probes ÷ successful and failed ones, rate-limited left out. Trends cover the last "
+        f'{e(data.trend_span)}. Prices in USD. Metrics: <a href="metrics">/metrics</a>, '
+        f'API: <a href="api/state">/api/state</a>.</footer>'
+        f"<script>{_JS}</script></body></html>"
+    )

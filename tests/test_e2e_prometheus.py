@@ -1,0 +1,205 @@
+"""End to end: a real Prometheus scrapes `provmon demo`; the board's queries and the alert
+rules run against it, and an outage injected in the simulator fires ProvmonOfferingDown."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from monitor.servers import free_port
+from tests.ops_support import (
+    ALERTS,
+    alert_rules,
+    board,
+    board_queries,
+    expand,
+    metric_names,
+    recording_rules,
+    tool,
+)
+from tests.test_demo import wait_for
+
+#: Contract metrics the demo does not export yet, each with why. A query may come back
+#: empty only when it reads one of these. Shrink this as the metrics are wired: the test
+#: fails when a listed metric shows up in the demo's /metrics.
+NOT_YET_EXPORTED = {
+    "provmon_price_usd": "pricing sources are not wired into the service yet",
+    "provmon_price_fetch_success": "pricing sources are not wired into the service yet",
+    "provmon_price_fetch_last_success_timestamp_seconds": "pricing sources not wired yet",
+    "provmon_price_changes_total": "pricing sources are not wired into the service yet",
+    "provmon_effective_cost_usd": "needs prices: pricing sources not wired yet",
+    "provmon_route_rank": "the routing engine is not wired into the service yet",
+    "provmon_route_weight": "the routing engine is not wired into the service yet",
+    "provmon_probe_budget_usd": "the probe budget is not exported yet",
+    "provmon_probe_budget_remaining_usd": "the probe budget is not exported yet",
+}
+LUMENFALL = "lumenfall/imagen-4.0-generate-001"
+GENERATIONS = 'provmon_probe_duration_seconds_count{kind="generate", phase="total"}'
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """`provmon demo` and a Prometheus scraping it every second, rules loaded."""
+    prometheus = tool("prometheus")
+    tmp = tmp_path_factory.mktemp("e2e")
+    port, sim_port, prom_port = free_port(), free_port(), free_port()
+    demo = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "monitor.cli",
+            "demo",
+            "--for",
+            "300",
+            "--port",
+            str(port),
+            "--sim-port",
+            str(sim_port),
+            "--data-dir",
+            str(tmp),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    # the rules as shipped, holding times shortened so that the test need not wait minutes
+    rules = yaml.safe_load(ALERTS.read_text(encoding="utf-8"))
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            if "for" in rule:
+                rule["for"] = "3s"
+    (tmp / "alerts.yml").write_text(yaml.safe_dump(rules, sort_keys=False))
+    config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": ["alerts.yml"],
+        "scrape_configs": [
+            {"job_name": "provmon", "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}
+        ],
+    }
+    (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
+    prom = subprocess.Popen(
+        [
+            prometheus,
+            f"--config.file={tmp / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp / 'data'}",
+            f"--web.listen-address=127.0.0.1:{prom_port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp / "prometheus.log").open("w"),
+        text=True,
+    )
+    urls = {
+        "monitor": f"http://127.0.0.1:{port}",
+        "sim": f"http://127.0.0.1:{sim_port}",
+        "prometheus": f"http://127.0.0.1:{prom_port}",
+    }
+    try:
+        wait_for(lambda: _ok(urls["monitor"] + "/healthz"), 30, 0.2)
+        wait_for(lambda: _ok(urls["prometheus"] + "/-/ready"), 30, 0.2)
+        # scraped, and at least one generation measured and counted twice over
+        wait_for(lambda: query(urls, 'up{job="provmon"} == 1'), 30)
+        wait_for(
+            lambda: query(urls, f"increase({GENERATIONS}[1m]) > 0"),
+            40,
+        )
+        yield urls
+    finally:
+        _stop(prom)
+        _stop(demo)
+
+
+def _ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def query(urls: dict[str, str], expr: str) -> list[dict[str, Any]]:
+    """An instant query; raises on a PromQL error, returns the result vector."""
+    response = httpx.get(urls["prometheus"] + "/api/v1/query", params={"query": expr}, timeout=10)
+    body = response.json()
+    assert body["status"] == "success", f"{expr}: {body.get('error')}"
+    result: list[dict[str, Any]] = body["data"]["result"]
+    return result
+
+
+def _exported(urls: dict[str, str]) -> set[str]:
+    text = httpx.get(urls["monitor"] + "/metrics", timeout=10).text
+    return {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line[:1] != "#"}
+
+
+def test_the_not_yet_exported_list_is_still_true(stack: dict[str, str]) -> None:
+    exported = _exported(stack)
+    for name in NOT_YET_EXPORTED:
+        assert name not in exported, f"{name} is exported now: remove it from NOT_YET_EXPORTED"
+
+
+def test_every_board_query_returns_data(stack: dict[str, str]) -> None:
+    empty = []
+    for where, expr in board_queries(board()):
+        names = metric_names(expand(expr))
+        concrete = expand(expr, {"__rate_interval": "20s", "__interval": "5s"})
+        if expr.rstrip().endswith("> 0"):  # the annotation: its signal, not its threshold
+            concrete = concrete.rstrip().removesuffix("> 0")
+        if not query(stack, concrete) and not names & set(NOT_YET_EXPORTED):
+            empty.append(where)
+    assert not empty, f"queries without data: {empty}"
+
+
+def test_every_alert_expression_runs_and_reads_existing_series(stack: dict[str, str]) -> None:
+    recorded = {rule["record"] for rule in recording_rules()}
+    # recording rules evaluate every second: each has produced series by now
+    for name in recorded:
+        assert wait_for(lambda name=name: query(stack, name), 20), name
+    for rule in alert_rules():
+        query(stack, rule["expr"])  # valid PromQL against real data
+        for name in metric_names(rule["expr"]) - recorded - set(NOT_YET_EXPORTED):
+            assert query(stack, name), f"{rule['alert']} reads {name}, which has no series"
+
+
+def test_an_injected_outage_fires_offering_down_in_prometheus(stack: dict[str, str]) -> None:
+    def firing() -> list[dict[str, Any]]:
+        alerts = httpx.get(stack["prometheus"] + "/api/v1/alerts", timeout=10).json()
+        return [
+            a
+            for a in alerts["data"]["alerts"]
+            if a["labels"]["alertname"] == "ProvmonOfferingDown" and a["state"] == "firing"
+        ]
+
+    assert not [a for a in firing() if a["labels"]["offering"] == LUMENFALL]
+    httpx.post(
+        stack["sim"] + "/_sim/behaviour",
+        json={"target": "openai:imagen-4.0-generate-001", "outage": "error"},
+    ).raise_for_status()
+    try:
+        alerts = wait_for(
+            lambda: [a for a in firing() if a["labels"]["offering"] == LUMENFALL], 90, 1
+        )
+    finally:
+        httpx.delete(stack["sim"] + "/_sim/behaviour")
+    alert = alerts[0]
+    assert alert["labels"]["provider"] == "lumenfall"
+    assert alert["labels"]["severity"] == "critical"
+    assert alert["annotations"]["summary"] == f"{LUMENFALL} is down from local"
+    assert alert["annotations"]["runbook_url"] == "docs/runbooks.md#provmonofferingdown"
+    # only the offering that failed: the other providers of the model stay quiet
+    assert {a["labels"]["offering"] for a in firing()} == {LUMENFALL}
