@@ -140,6 +140,11 @@ class PricingSourceConfig(_Strict):
     simulated: dict[str, Any] = Field(default_factory=dict)
 
 
+class RoutingConfig(_Strict):
+    #: how often routes are re-evaluated (each evaluation is one step of hysteresis)
+    evaluate_seconds: PositiveSeconds = 30.0
+
+
 class ListenConfig(_Strict):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 9464
@@ -151,6 +156,7 @@ class Config(_Strict):
     database_url: str | None = None
     listen: ListenConfig = ListenConfig()
     defaults: Defaults = Defaults()
+    routing: RoutingConfig = RoutingConfig()
     models: dict[str, ModelConfig]
     providers: dict[str, ProviderConfig]
     offerings: dict[str, OfferingConfig]

@@ -6,12 +6,19 @@ service and the benchmarks' replays feed it the same samples.
 States: ``unknown`` (no evidence yet), ``up``, ``degraded`` (answers, but slow or with
 an elevated error ratio), ``down`` (consecutive failures or a high error ratio) and
 ``retired`` (the provider says the model is gone: an answer, not an outage).
+
+Two tiers are judged apart and combined by severity: ``control`` (free reachability calls)
+and ``generate`` (paid probes and passive samples of real traffic). Frequent control
+successes therefore never mask a generation-only outage: the offering is ``down`` when
+either tier says so. Several vantages combine into one state by quorum (:func:`combine`),
+and state changes become incident open/close events (:func:`incident_events`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -26,27 +33,53 @@ class State(StrEnum):
     RETIRED = "retired"
 
 
+class Tier(StrEnum):
+    CONTROL = "control"
+    GENERATE = "generate"
+
+
 #: outcomes that say nothing about the provider's health: the probe was refused for
 #: quota (reported, but never makes a provider down on its own)
 NEUTRAL = frozenset({Outcome.RATE_LIMITED})
-#: outcomes that prove the provider answered properly
+#: outcomes that prove the provider answered properly (a safety block is a proper answer)
 HEALTHY = frozenset({Outcome.OK, Outcome.CONTENT_FILTERED})
+#: severity for combining tiers and vantages; unknown is "no evidence", never a vote
+SEVERITY = {State.UNKNOWN: 0, State.UP: 1, State.DEGRADED: 2, State.DOWN: 3, State.RETIRED: 4}
+#: states an incident is opened for
+BAD = frozenset({State.DEGRADED, State.DOWN, State.RETIRED})
 
 
 @dataclass(frozen=True, kw_only=True)
 class HealthPolicy:
-    fail_threshold: int = 3
+    """Thresholds, applied to each tier separately.
+
+    ``fail_threshold`` is 4 rather than Gatus' 3 because control failures are confirmed
+    within a second: with 2% independent errors and a probe every 30 s, three failures in a
+    row happen about once in six weeks, four about once in 300 (bench/detection.py).
+    """
+
+    fail_threshold: int = 4
     recover_threshold: int = 2
+    #: consecutive ``model_unavailable`` answers that make a tier ``retired``
+    retire_threshold: int = 2
     window: int = 20
     min_samples: int = 5
     down_error_ratio: float = 0.5
     degraded_error_ratio: float = 0.2
-    #: p95 of successful totals above this (seconds) makes the offering degraded
+    #: the ``latency_quantile`` of the last ``latency_window`` healthy samples above this
+    #: (seconds) makes the tier degraded; the median of few samples, since paid probes are
+    #: sparse and one slow image must not page anyone
     latency_objective_s: float | None = None
+    latency_window: int = 5
+    latency_min_samples: int = 3
+    latency_quantile: float = 0.5
 
 
 @dataclass(frozen=True, kw_only=True)
 class Sample:
+    """One observation. ``kind`` is ``control``, ``generate`` (a paid probe) or ``passive``
+    (a gateway's real traffic, judged with the generate tier)."""
+
     outcome: Outcome
     at: dt.datetime
     latency_s: float | None = None
@@ -54,94 +87,261 @@ class Sample:
 
 
 @dataclass(frozen=True, kw_only=True)
+class TierState:
+    state: State = State.UNKNOWN
+    reason: str = "no probe yet"
+    failures: int = 0
+    successes: int = 0
+    unavailable: int = 0
+    #: healthy? flags of the recent samples, oldest first, at most ``policy.window``
+    recent: tuple[bool, ...] = ()
+    #: latencies of the recent healthy samples, at most ``policy.latency_window``
+    latencies: tuple[float, ...] = ()
+    last_at: dt.datetime | None = None
+    #: the last sample failed, or was healthy but over the latency objective
+    suspect: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
 class HealthState:
     state: State = State.UNKNOWN
     since: dt.datetime | None = None
     reason: str = "no probe yet"
+    #: over both tiers, for display; the tiers' own streaks decide
     consecutive_failures: int = 0
     consecutive_successes: int = 0
-    #: recent (healthy?, latency) pairs, oldest first, at most ``policy.window``
-    recent: tuple[tuple[bool, float | None], ...] = field(default=())
+    consecutive_rate_limited: int = 0
     last_outcome: Outcome | None = None
+    control: TierState = field(default_factory=TierState)
+    generate: TierState = field(default_factory=TierState)
+    last_control_at: dt.datetime | None = None
+    last_paid_at: dt.datetime | None = None
+    last_passive_at: dt.datetime | None = None
+
+    def tier(self, tier: Tier) -> TierState:
+        return self.control if tier == Tier.CONTROL else self.generate
 
 
-def _p95(values: list[float]) -> float | None:
+def tier_of(kind: str) -> Tier:
+    """Passive samples are real generations: they are judged with the paid probes."""
+    return Tier.CONTROL if kind == "control" else Tier.GENERATE
+
+
+def quantile(values: Sequence[float], q: float) -> float | None:
+    """Nearest-rank quantile (a real sample, no interpolation); None when empty."""
     if not values:
         return None
     ordered = sorted(values)
-    return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def worst(states: Iterable[State]) -> State:
+    return max(states, key=SEVERITY.__getitem__, default=State.UNKNOWN)
 
 
 def step(policy: HealthPolicy, state: HealthState, sample: Sample) -> HealthState:
-    """The state after one more sample."""
+    """The state after one more sample. Pure; samples must arrive in time order."""
+    control_at = sample.at if sample.kind == "control" else state.last_control_at
+    paid = sample.at if sample.kind == "generate" else state.last_paid_at
+    passive = sample.at if sample.kind == "passive" else state.last_passive_at
     if sample.outcome in NEUTRAL:
-        return replace(state, last_outcome=sample.outcome)
+        return replace(
+            state,
+            last_outcome=sample.outcome,
+            consecutive_rate_limited=state.consecutive_rate_limited + 1,
+            last_control_at=control_at,
+            last_paid_at=paid,
+            last_passive_at=passive,
+        )
+    tier = tier_of(sample.kind)
+    new_tier = step_tier(policy, state.tier(tier), sample)
+    control = new_tier if tier == Tier.CONTROL else state.control
+    generate = new_tier if tier == Tier.GENERATE else state.generate
+    overall = worst((control.state, generate.state))
+    # the reason of the tier that decided, so "down" says which tier saw it
+    deciding = control if SEVERITY[control.state] >= SEVERITY[generate.state] else generate
+    name = Tier.CONTROL if deciding is control else Tier.GENERATE
     healthy = sample.outcome in HEALTHY
-    recent = (*state.recent, (healthy, sample.latency_s if healthy else None))
-    recent = recent[-policy.window :]
-    failures = 0 if healthy else state.consecutive_failures + 1
-    successes = state.consecutive_successes + 1 if healthy else 0
-    new, reason = _judge(policy, state, sample, recent, failures, successes)
-    changed = new != state.state
+    changed = overall != state.state
     return HealthState(
-        state=new,
+        state=overall,
         since=sample.at if changed or state.since is None else state.since,
-        reason=reason,
-        consecutive_failures=failures,
-        consecutive_successes=successes,
-        recent=recent,
+        reason=f"{name}: {deciding.reason}",
+        consecutive_failures=0 if healthy else state.consecutive_failures + 1,
+        consecutive_successes=state.consecutive_successes + 1 if healthy else 0,
+        consecutive_rate_limited=0,
         last_outcome=sample.outcome,
+        control=control,
+        generate=generate,
+        last_control_at=control_at,
+        last_paid_at=paid,
+        last_passive_at=passive,
     )
 
 
+def step_tier(policy: HealthPolicy, tier: TierState, sample: Sample) -> TierState:
+    """One tier's state after one non-neutral sample of that tier."""
+    healthy = sample.outcome in HEALTHY
+    recent = (*tier.recent, healthy)[-policy.window :]
+    latencies = tier.latencies
+    slow = False
+    if healthy and sample.latency_s is not None:
+        latencies = (*latencies, sample.latency_s)[-policy.latency_window :]
+        objective = policy.latency_objective_s
+        slow = objective is not None and sample.latency_s > objective
+    counted = replace(
+        tier,
+        failures=0 if healthy else tier.failures + 1,
+        successes=tier.successes + 1 if healthy else 0,
+        unavailable=tier.unavailable + 1 if sample.outcome == Outcome.MODEL_UNAVAILABLE else 0,
+        recent=recent,
+        latencies=latencies,
+        last_at=sample.at,
+        suspect=slow or not healthy,
+    )
+    new, reason = _judge(policy, tier.state, tier.reason, counted, sample.outcome)
+    if tier.state in (State.DOWN, State.RETIRED) and new not in (State.DOWN, State.RETIRED):
+        # the outage's failures say nothing about the recovered provider: without this
+        # reset it would sit "degraded" until they leave the window
+        counted = replace(counted, recent=(True,) * counted.successes)
+    return replace(counted, state=new, reason=reason)
+
+
 def _judge(
-    policy: HealthPolicy,
-    state: HealthState,
-    sample: Sample,
-    recent: tuple[tuple[bool, float | None], ...],
-    failures: int,
-    successes: int,
+    policy: HealthPolicy, before: State, before_reason: str, tier: TierState, outcome: Outcome
 ) -> tuple[State, str]:
-    if sample.outcome == Outcome.MODEL_UNAVAILABLE:
+    if tier.unavailable >= policy.retire_threshold:
         return State.RETIRED, "the provider reports the model as not found or retired"
-    errors = sum(1 for ok, _ in recent if not ok)
-    ratio = errors / len(recent) if recent else 0.0
-    enough = len(recent) >= policy.min_samples
-    if failures >= policy.fail_threshold:
-        return State.DOWN, f"{failures} consecutive failures, last {sample.outcome}"
+    errors = tier.recent.count(False)
+    ratio = errors / len(tier.recent)
+    enough = len(tier.recent) >= policy.min_samples
+    if tier.failures >= policy.fail_threshold:
+        return State.DOWN, f"{tier.failures} consecutive failures, last {outcome}"
     if enough and ratio >= policy.down_error_ratio:
-        return State.DOWN, f"error ratio {ratio:.0%} over the last {len(recent)} probes"
-    if state.state in (State.DOWN, State.RETIRED) and successes < policy.recover_threshold:
-        return state.state, state.reason
-    if state.state == State.UNKNOWN and not successes:
-        return State.UNKNOWN, f"first probe failed: {sample.outcome}"
+        return State.DOWN, f"error ratio {ratio:.0%} over the last {len(tier.recent)} samples"
+    if before in (State.DOWN, State.RETIRED):
+        if tier.successes < policy.recover_threshold:
+            return before, before_reason
+        return State.UP, f"recovered: {tier.successes} successes in a row"
+    if before == State.UNKNOWN and not tier.successes:
+        return State.UNKNOWN, f"first samples failed, last {outcome}"
     if enough and ratio >= policy.degraded_error_ratio:
-        return State.DEGRADED, f"error ratio {ratio:.0%} over the last {len(recent)} probes"
-    if policy.latency_objective_s is not None:
-        p95 = _p95([lat for ok, lat in recent if ok and lat is not None])
-        if p95 is not None and p95 > policy.latency_objective_s and enough:
-            return State.DEGRADED, (
-                f"p95 latency {p95:.1f}s is over the {policy.latency_objective_s:.1f}s objective"
+        return State.DEGRADED, f"error ratio {ratio:.0%} over the last {len(tier.recent)} samples"
+    slow = _slow(policy, tier.latencies)
+    if slow is not None:
+        return State.DEGRADED, slow
+    if not tier.successes:
+        # one failure proves nothing yet: keep the state (and its reason) until a threshold
+        return before, before_reason
+    return State.UP, "samples succeed"
+
+
+def _slow(policy: HealthPolicy, latencies: tuple[float, ...]) -> str | None:
+    objective = policy.latency_objective_s
+    if objective is None or len(latencies) < policy.latency_min_samples:
+        return None
+    value = quantile(latencies, policy.latency_quantile)
+    if value is None or value <= objective:
+        return None
+    return (
+        f"p{policy.latency_quantile * 100:.0f} latency {value:.1f}s of the last "
+        f"{len(latencies)} is over the {objective:.1f}s objective"
+    )
+
+
+def combine(states: Iterable[State], quorum: int) -> State:
+    """One state from several vantages: the worst state at least ``quorum`` of them agree
+    on (counting worse states as agreeing). Vantages without evidence (``unknown``) do not
+    vote; the quorum shrinks to the number of voters so one agent alone still decides."""
+    votes = [s for s in states if s != State.UNKNOWN]
+    if not votes:
+        return State.UNKNOWN
+    need = max(1, min(quorum, len(votes)))
+    if sum(1 for s in votes if s == State.RETIRED) >= need:
+        return State.RETIRED
+    for candidate in (State.DOWN, State.DEGRADED):
+        at_least = sum(1 for s in votes if SEVERITY[s] >= SEVERITY[candidate])
+        if at_least >= need:
+            return candidate
+    return State.UP
+
+
+class IncidentAction(StrEnum):
+    OPEN = "open"
+    CLOSE = "close"
+
+
+@dataclass(frozen=True, kw_only=True)
+class IncidentEvent:
+    action: IncidentAction
+    offering: str
+    vantage: str
+    state: State
+    reason: str
+    at: dt.datetime
+
+
+def incident_events(
+    offering: str, vantage: str, before: HealthState, after: HealthState
+) -> list[IncidentEvent]:
+    """Open/close events for one state change: each spell in a bad state (degraded, down,
+    retired) is one incident, so degraded -> down closes one and opens the next."""
+    if before.state == after.state:
+        return []
+    at = after.since or dt.datetime.now(dt.UTC)
+    events = []
+    if before.state in BAD:
+        events.append(
+            IncidentEvent(
+                action=IncidentAction.CLOSE,
+                offering=offering,
+                vantage=vantage,
+                state=before.state,
+                reason=after.reason,
+                at=at,
             )
-    if not successes:
-        return (state.state if state.state != State.UNKNOWN else State.UNKNOWN), (
-            f"last probe failed: {sample.outcome}"
         )
-    return State.UP, "probes succeed"
+    if after.state in BAD:
+        events.append(
+            IncidentEvent(
+                action=IncidentAction.OPEN,
+                offering=offering,
+                vantage=vantage,
+                state=after.state,
+                reason=after.reason,
+                at=at,
+            )
+        )
+    return events
+
+
+ChangeHook = Callable[[str, str, HealthState, HealthState], None]
 
 
 class HealthBook:
-    """The engine's live state for every (offering, vantage); a thin shell over :func:`step`."""
+    """The engine's live state for every (offering, vantage); a thin shell over :func:`step`.
 
-    def __init__(self, policy: HealthPolicy | None = None) -> None:
+    ``on_change(offering, vantage, before, after)`` is called when a state changes (for
+    incidents and re-planning the cadence); it must not raise.
+    """
+
+    def __init__(self, policy: HealthPolicy | None = None, on_change: ChangeHook | None = None):
         self.policy = policy or HealthPolicy()
         self.states: dict[tuple[str, str], HealthState] = {}
+        self.on_change = on_change
 
     def observe(self, offering: str, vantage: str, sample: Sample) -> HealthState:
         key = (offering, vantage)
-        new = step(self.policy, self.states.get(key, HealthState()), sample)
+        before = self.states.get(key, HealthState())
+        new = step(self.policy, before, sample)
         self.states[key] = new
+        if self.on_change is not None and new.state != before.state:
+            self.on_change(offering, vantage, before, new)
         return new
 
     def get(self, offering: str, vantage: str) -> HealthState:
         return self.states.get((offering, vantage), HealthState())
+
+    def combined(self, offering: str, quorum: int) -> State:
+        """The offering's state over every vantage that reported it."""
+        return combine((s.state for (o, _), s in self.states.items() if o == offering), quorum)

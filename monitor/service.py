@@ -7,10 +7,14 @@ schedule probes, and custom collectors do not work across processes).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime as dt
 import logging
 import os
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from prometheus_client import CollectorRegistry
 
@@ -18,10 +22,15 @@ from monitor.config import Config
 from monitor.health import HealthBook, HealthState, Sample
 from monitor.interfaces import Kind, Phase, ProbeResult
 from monitor.metrics import Metrics, StateRow
-from monitor.runner import Runner
+from monitor.routing import GAUGE_HELP, RoutingEngine, build_snapshot
+from monitor.runner import CostLookup, Runner, StaticPrices
 from monitor.scheduler import ProbeScheduler
 from monitor.store import Store, default_sqlite_url
+from monitor.windows import window_stats
 from monitor.writer import ResultWriter
+
+#: how much generate history routing reads (its longest window)
+ROUTING_HISTORY = dt.timedelta(days=1)
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +76,21 @@ class HealthSink:
 
 
 @dataclass
+class RecentResults:
+    """The last day of generate results in memory: what routing's windows are computed from."""
+
+    results: deque[ProbeResult] = field(default_factory=deque)
+
+    def accept(self, result: ProbeResult) -> None:
+        if result.kind == Kind.GENERATE and not result.cancelled:
+            self.results.append(result)
+
+    def trim(self, now: dt.datetime) -> None:
+        while self.results and now - self.results[0].started_at > ROUTING_HISTORY:
+            self.results.popleft()
+
+
+@dataclass
 class Service:
     config: Config
     db_url: str
@@ -79,14 +103,27 @@ class Service:
         self.health = HealthBook()
         self.health_sink = HealthSink(self.health, self.config)
         self.writer = ResultWriter(self.store)
-        self.runner = Runner(self.config, [self.writer, self.metrics, self.health_sink])
+        self.prices: CostLookup = StaticPrices(self.config)
+        self.recent = RecentResults()
+        self.routing = RoutingEngine()
+        self.runner = Runner(
+            self.config,
+            [self.writer, self.metrics, self.health_sink, self.recent],
+            prices=self,
+        )
         self.scheduler = ProbeScheduler(
             self.config,
             self.runner.run_probe,
             on_skip=lambda offering, reason: self.metrics.skipped.labels(offering, reason).inc(),
         )
         self.metrics.watch_states(self.health_sink.rows)
+        self.metrics.add_gauges(self.routing.gauges, GAUGE_HELP)
         self.metrics.init_offerings(self.config, self.runner.deadline_seconds)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def price_of(self, offering: str) -> Decimal | None:
+        """What a paid probe of the offering costs now (the runner's CostLookup)."""
+        return self.prices.price_of(offering)
 
     async def prepare(self) -> None:
         """Apply migrations and replay recent results into the health engine."""
@@ -95,13 +132,45 @@ class Service:
         for result in reversed(recent):
             if result.vantage == self.config.vantage:
                 self.health_sink.accept(result)
+        since = dt.datetime.now(dt.UTC) - ROUTING_HISTORY
+        history = await asyncio.to_thread(
+            self.store.recent_results, kind="generate", since=since, limit=100_000
+        )
+        for result in reversed(history):
+            self.recent.accept(result)
+        self.evaluate_routes()
 
     async def start(self, *, schedule: bool = True) -> None:
         await self.prepare()
         self.writer.start()
         if schedule:
             self.scheduler.start()
+            self._tasks.append(asyncio.create_task(self._every(
+                self.config.routing.evaluate_seconds, self.evaluate_routes), name="routing"))
         self.started = True
+
+    async def _every(self, seconds: float, step: Callable[[], None]) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                step()
+            except Exception:
+                log.exception("periodic %s failed", getattr(step, "__name__", step))
+
+    def evaluate_routes(self, now: dt.datetime | None = None) -> None:
+        """One routing evaluation over the current prices, states and windows."""
+        now = now or dt.datetime.now(dt.UTC)
+        self.recent.trim(now)
+        offerings = self.config.enabled_offerings()
+        self.routing.evaluate(
+            build_snapshot(
+                now,
+                offerings,
+                current_price=self.price_of,
+                state_of=lambda o: self.state_of(o).state,
+                stats=window_stats(self.recent.results, now, offerings=offerings),
+            )
+        )
 
     def state_of(self, offering: str) -> HealthState:
         return self.health.get(offering, self.config.vantage)
@@ -110,6 +179,11 @@ class Service:
         """Stop scheduling; let in-flight probes finish for ``grace`` seconds, then cancel
         them (they are stored as cancelled); flush every result to the store."""
         self.scheduler.shutdown()
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
         pending = set(self.runner.in_flight)
         if pending:
             log.info("waiting up to %.0fs for %d probes in flight", grace, len(pending))

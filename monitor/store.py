@@ -335,6 +335,269 @@ class Store:
         with self.session() as session:
             return list(session.exec(query.limit(limit)).all())
 
+    # -- pricing (fetch state, leases, quotes) --------------------------------------------
+
+    def _upsert(self, table: sa.Table, values: dict[str, Any], key: str, where: Any = None) -> bool:
+        """INSERT ... ON CONFLICT (key) DO UPDATE [WHERE ...] on PostgreSQL and SQLite alike;
+        True when a row was inserted or updated (False when ``where`` refused)."""
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        insert = sqlite.insert if self.is_sqlite else postgresql.insert
+        stmt = insert(table).values(**values)
+        upsert = stmt.on_conflict_do_update(
+            index_elements=[key],
+            set_={k: stmt.excluded[k] for k in values if k != key},
+            where=where,
+        ).returning(table.c[key])
+        try:
+            with self._write_lock, self.engine.begin() as conn:
+                # RETURNING, not rowcount: psycopg reports no rowcount for an upsert
+                return conn.execute(upsert).first() is not None
+        except (OperationalError, InterfaceError) as exc:
+            raise StoreError(self._describe(exc)) from None
+
+    def take_lease(self, name: str, holder: str, *, now: dt.datetime, ttl: dt.timedelta) -> bool:
+        """Take or renew the lease ``name`` until ``now + ttl``, atomically; True when
+        ``holder`` holds it afterwards (it was free, expired, or already ``holder``'s)."""
+        table = LeaseRow.__table__  # type: ignore[attr-defined]
+        # a plain comparison in SQL: both sides go through UTCDateTime, so SQLite's text
+        # timestamps compare in time order too
+        where = (table.c.expires_at < sa.bindparam("now", now, type_=UTCDateTime)) | (
+            table.c.holder == holder
+        )
+        values = {"name": name, "holder": holder, "expires_at": now + ttl}
+        return self._upsert(table, values, "name", where)
+
+    def release_lease(self, name: str, holder: str) -> None:
+        """Give up the lease if ``holder`` holds it (on a clean shutdown)."""
+        with self._write_lock, self.engine.begin() as conn:
+            conn.execute(
+                sa.delete(LeaseRow).where(
+                    col(LeaseRow.name) == name, col(LeaseRow.holder) == holder
+                )
+            )
+
+    def fetch_states(self, *, source: str | None = None) -> list[FetchStateRow]:
+        """What the fetcher knows per source URL (validators, last success, last error)."""
+        query = select(FetchStateRow)
+        if source:
+            query = query.where(FetchStateRow.source == source)
+        with self.session() as session:
+            return list(session.exec(query).all())
+
+    def save_fetch_state(self, row: FetchStateRow) -> None:
+        """Insert or replace the fetch state of ``row.url``."""
+        table = FetchStateRow.__table__  # type: ignore[attr-defined]
+        values = {c.name: getattr(row, c.name) for c in table.columns}
+        self._upsert(table, values, "url")
+
+    def latest_price_events(self) -> list[PriceQuoteRow]:
+        """The newest row per (offering, source, status): the last ``accepted``, ``held`` and
+        ``removed`` of each, from which the pricing engine rebuilds its state at start."""
+        newest = (
+            select(sa.func.max(PriceQuoteRow.id))
+            .group_by(
+                col(PriceQuoteRow.offering), col(PriceQuoteRow.source), col(PriceQuoteRow.status)
+            )
+            .scalar_subquery()
+        )
+        query = select(PriceQuoteRow).where(col(PriceQuoteRow.id).in_(newest))
+        with self.session() as session:
+            return list(session.exec(query.order_by(col(PriceQuoteRow.id))).all())
+
+    def save_price_removed(
+        self,
+        *,
+        offering: str,
+        source: str,
+        observed_at: dt.datetime,
+        source_url: str,
+        evidence: str,
+        content_hash: str,
+    ) -> None:
+        """Record that a source shows an offering as gone: a ``removed`` row, no amount."""
+        row = PriceQuoteRow(
+            offering=offering,
+            source=source,
+            amount="",
+            currency="",
+            unit="",
+            observed_at=observed_at,
+            source_url=source_url[:1000],
+            evidence=evidence[:4000],
+            content_hash=content_hash,
+            status="removed",
+        )
+        with self._write_lock, self.session() as session:
+            session.add(row)
+            session.commit()
+
+    # -- budget and incidents -------------------------------------------------------------
+
+    @contextmanager
+    def _budget_lock(self, day: dt.date, now: dt.datetime) -> Iterator[sa.Connection]:
+        """One transaction holding the day's budget lock: ``SELECT ... FOR UPDATE`` of the
+        day's row on PostgreSQL (every agent sharing the database queues on it, and READ
+        COMMITTED reads taken after it see every earlier reservation), ``BEGIN IMMEDIATE``
+        on SQLite (its single writer lock, held across processes too)."""
+        if self.is_sqlite:
+            with self._write_lock, self.engine.connect() as conn:
+                # AUTOCOMMIT stops pysqlite's own deferred BEGIN, so ours is the one that runs
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                except BaseException:
+                    conn.exec_driver_sql("ROLLBACK")
+                    raise
+                conn.exec_driver_sql("COMMIT")
+            return
+        from sqlalchemy.dialects import postgresql
+
+        days = BudgetDayRow.__table__  # type: ignore[attr-defined]
+        with self.engine.begin() as conn:
+            conn.execute(
+                postgresql.insert(days)
+                .values(day=day, created_at=now)
+                .on_conflict_do_nothing(index_elements=["day"])
+            )
+            conn.execute(sa.select(days.c.day).where(days.c.day == day).with_for_update())
+            yield conn
+
+    def reserve_spend(
+        self,
+        *,
+        reservation_id: str,
+        day: dt.date,
+        offering: str,
+        provider: str,
+        agent: str,
+        amount_micro: int,
+        global_cap_micro: int | None,
+        offering_cap_micro: int | None,
+        now: dt.datetime,
+        expire_before: dt.datetime,
+    ) -> tuple[int, int] | None:
+        """Atomically (under the day's budget lock): settle reservations older than
+        ``expire_before`` as spent, then insert this one unless the day's reserved plus
+        settled spend would pass a cap. Returns (global, offering) spend including it, or
+        None when refused."""
+        spend = SpendRow.__table__  # type: ignore[attr-defined]
+        live = (spend.c.day == day) & (spend.c.state != "released")
+        total = sa.func.coalesce(sa.func.sum(spend.c.amount_micro_usd), 0)
+        try:
+            with self._budget_lock(day, now) as conn:
+                conn.execute(
+                    sa.update(spend)
+                    .where(spend.c.state == "reserved", spend.c.created_at < expire_before)
+                    .values(state="settled", settled_at=now)
+                )
+                spent_all = int(conn.execute(sa.select(total).where(live)).scalar_one())
+                spent_one = int(
+                    conn.execute(
+                        sa.select(total).where(live & (spend.c.offering == offering))
+                    ).scalar_one()
+                )
+                if global_cap_micro is not None and spent_all + amount_micro > global_cap_micro:
+                    return None
+                if offering_cap_micro is not None and spent_one + amount_micro > offering_cap_micro:
+                    return None
+                conn.execute(
+                    sa.insert(spend).values(
+                        reservation_id=reservation_id,
+                        day=day,
+                        offering=offering,
+                        provider=provider,
+                        agent=agent,
+                        amount_micro_usd=amount_micro,
+                        state="reserved",
+                        created_at=now,
+                    )
+                )
+                return spent_all + amount_micro, spent_one + amount_micro
+        except (OperationalError, InterfaceError) as exc:
+            raise StoreError(self._describe(exc)) from None
+
+    def settle_spend(self, reservation_id: str, *, billed: bool, now: dt.datetime) -> bool:
+        """``reserved`` -> ``settled`` (billed) or ``released``; False when the reservation
+        is unknown or no longer ``reserved`` (an expired one stays spent)."""
+        spend = SpendRow.__table__  # type: ignore[attr-defined]
+        stmt = (
+            sa.update(spend)
+            .where(spend.c.reservation_id == reservation_id, spend.c.state == "reserved")
+            .values(state="settled" if billed else "released", settled_at=now)
+        )
+        try:
+            with self._write_lock, self.engine.begin() as conn:
+                return int(conn.execute(stmt).rowcount) == 1
+        except (OperationalError, InterfaceError) as exc:
+            raise StoreError(self._describe(exc)) from None
+
+    def spend_by_offering(self, day: dt.date) -> dict[str, int]:
+        """Reserved plus settled micro-dollars of ``day``, per offering."""
+        query = (
+            select(SpendRow.offering, sa.func.sum(SpendRow.amount_micro_usd))
+            .where(SpendRow.day == day, SpendRow.state != "released")
+            .group_by(col(SpendRow.offering))
+        )
+        with self.session() as session:
+            return {offering: int(amount) for offering, amount in session.exec(query).all()}
+
+    def spend_rows(self, day: dt.date) -> list[SpendRow]:
+        """The ledger of one day, oldest first."""
+        query = select(SpendRow).where(SpendRow.day == day).order_by(col(SpendRow.id))
+        with self.session() as session:
+            return list(session.exec(query).all())
+
+    def save_incident_events(self, events: Sequence[Any]) -> None:
+        """Apply ``monitor.health.IncidentEvent`` values in order: a close ends the open
+        incident of that (offering, vantage); an open starts a new one."""
+        table = IncidentRow.__table__  # type: ignore[attr-defined]
+        with self._write_lock, self.engine.begin() as conn:
+            for event in events:
+                if event.action == "close":
+                    conn.execute(
+                        sa.update(table)
+                        .where(
+                            table.c.offering == event.offering,
+                            table.c.vantage == event.vantage,
+                            table.c.ended_at.is_(None),
+                        )
+                        .values(ended_at=event.at)
+                    )
+                else:
+                    conn.execute(
+                        sa.insert(table).values(
+                            offering=event.offering,
+                            vantage=event.vantage,
+                            state=str(event.state),
+                            reason=event.reason[:1000],
+                            started_at=event.at,
+                        )
+                    )
+
+    def incidents(
+        self,
+        *,
+        offering: str | None = None,
+        open_only: bool = False,
+        since: dt.datetime | None = None,
+        limit: int = 100,
+    ) -> list[IncidentRow]:
+        """Incidents, newest first; ``since`` keeps those still open or ended after it."""
+        query = select(IncidentRow)
+        if offering:
+            query = query.where(IncidentRow.offering == offering)
+        if open_only:
+            query = query.where(col(IncidentRow.ended_at).is_(None))
+        if since:
+            query = query.where(
+                col(IncidentRow.ended_at).is_(None) | (col(IncidentRow.ended_at) >= since)
+            )
+        query = query.order_by(col(IncidentRow.started_at).desc(), col(IncidentRow.id).desc())
+        with self.session() as session:
+            return list(session.exec(query.limit(limit)).all())
+
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor = dbapi_conn.cursor()
@@ -417,3 +680,15 @@ def _result_from_row(row: ProbeRow) -> ProbeResult:
         retry_after_s=row.retry_after_s,
         cancelled=row.cancelled,
     )
+
+
+# -- budget and incidents ---------------------------------------------------------------------
+
+
+class BudgetDayRow(SQLModel, table=True):
+    """One row per UTC day: the lock every reservation of that day takes (PostgreSQL)."""
+
+    __tablename__ = "probe_budget_days"
+
+    day: dt.date = Field(primary_key=True)
+    created_at: dt.datetime = _ts()

@@ -8,7 +8,6 @@ Create Date: 2026-11-23 19:08:25.217805
 from __future__ import annotations
 
 import sqlalchemy as sa
-import sqlmodel
 from alembic import op
 
 import monitor.store
@@ -24,16 +23,16 @@ def upgrade() -> None:
     op.create_table(
         "price_quotes",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("offering", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-        sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
-        sa.Column("amount", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
-        sa.Column("currency", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
-        sa.Column("unit", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("offering", sa.String(length=200), nullable=False),
+        sa.Column("source", sa.String(length=100), nullable=False),
+        sa.Column("amount", sa.String(length=40), nullable=False),
+        sa.Column("currency", sa.String(length=8), nullable=False),
+        sa.Column("unit", sa.String(length=16), nullable=False),
         sa.Column("observed_at", monitor.store.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("source_url", sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=False),
-        sa.Column("evidence", sqlmodel.sql.sqltypes.AutoString(length=4000), nullable=False),
-        sa.Column("content_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("source_url", sa.String(length=1000), nullable=False),
+        sa.Column("evidence", sa.String(length=4000), nullable=False),
+        sa.Column("content_hash", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("price_quotes", schema=None) as batch_op:
@@ -45,14 +44,14 @@ def upgrade() -> None:
     op.create_table(
         "probe_results",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("probe_id", sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
-        sa.Column("offering", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-        sa.Column("provider", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
-        sa.Column("model", sqlmodel.sql.sqltypes.AutoString(length=150), nullable=False),
-        sa.Column("vantage", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-        sa.Column("outcome", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-        sa.Column("failed_phase", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
+        sa.Column("probe_id", sa.String(length=36), nullable=False),
+        sa.Column("offering", sa.String(length=200), nullable=False),
+        sa.Column("provider", sa.String(length=100), nullable=False),
+        sa.Column("model", sa.String(length=150), nullable=False),
+        sa.Column("vantage", sa.String(length=64), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("outcome", sa.String(length=32), nullable=False),
+        sa.Column("failed_phase", sa.String(length=16), nullable=True),
         sa.Column("started_at", monitor.store.UTCDateTime(timezone=True), nullable=False),
         sa.Column("connect_s", sa.Float(), nullable=True),
         sa.Column("ttfb_s", sa.Float(), nullable=True),
@@ -61,15 +60,13 @@ def upgrade() -> None:
         sa.Column("download_s", sa.Float(), nullable=True),
         sa.Column("total_s", sa.Float(), nullable=True),
         sa.Column("http_status", sa.Integer(), nullable=True),
-        sa.Column(
-            "provider_request_id", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True
-        ),
-        sa.Column("image_mime", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("provider_request_id", sa.String(length=200), nullable=True),
+        sa.Column("image_mime", sa.String(length=64), nullable=True),
         sa.Column("image_width", sa.Integer(), nullable=True),
         sa.Column("image_height", sa.Integer(), nullable=True),
         sa.Column("image_bytes", sa.Integer(), nullable=True),
         sa.Column("cost_micro_usd", sa.Integer(), nullable=False),
-        sa.Column("error", sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=True),
+        sa.Column("error", sa.String(length=2000), nullable=True),
         sa.Column("retry_after_s", sa.Float(), nullable=True),
         sa.Column("cancelled", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
@@ -87,13 +84,13 @@ def upgrade() -> None:
     op.create_table(
         "probe_spend",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("reservation_id", sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
+        sa.Column("reservation_id", sa.String(length=36), nullable=False),
         sa.Column("day", sa.Date(), nullable=False),
-        sa.Column("offering", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-        sa.Column("provider", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
-        sa.Column("agent", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+        sa.Column("offering", sa.String(length=200), nullable=False),
+        sa.Column("provider", sa.String(length=100), nullable=False),
+        sa.Column("agent", sa.String(length=100), nullable=False),
         sa.Column("amount_micro_usd", sa.Integer(), nullable=False),
-        sa.Column("state", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("created_at", monitor.store.UTCDateTime(timezone=True), nullable=False),
         sa.Column("settled_at", monitor.store.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id"),

@@ -8,7 +8,6 @@ Create Date: 2026-11-23 19:26:54.858928
 from __future__ import annotations
 
 import sqlalchemy as sa
-import sqlmodel
 from alembic import op
 
 import monitor.store
@@ -24,10 +23,10 @@ def upgrade() -> None:
     op.create_table(
         "incidents",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("offering", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-        sa.Column("vantage", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("state", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-        sa.Column("reason", sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=False),
+        sa.Column("offering", sa.String(length=200), nullable=False),
+        sa.Column("vantage", sa.String(length=64), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("reason", sa.String(length=1000), nullable=False),
         sa.Column("started_at", monitor.store.UTCDateTime(timezone=True), nullable=False),
         sa.Column("ended_at", monitor.store.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id"),
@@ -39,21 +38,21 @@ def upgrade() -> None:
 
     op.create_table(
         "leases",
-        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
-        sa.Column("holder", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("holder", sa.String(length=200), nullable=False),
         sa.Column("expires_at", monitor.store.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("name"),
     )
     op.create_table(
         "price_fetch_state",
-        sa.Column("url", sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=False),
-        sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
-        sa.Column("etag", sqlmodel.sql.sqltypes.AutoString(length=300), nullable=True),
-        sa.Column("last_modified", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
-        sa.Column("content_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("url", sa.String(length=1000), nullable=False),
+        sa.Column("source", sa.String(length=100), nullable=False),
+        sa.Column("etag", sa.String(length=300), nullable=True),
+        sa.Column("last_modified", sa.String(length=100), nullable=True),
+        sa.Column("content_hash", sa.String(length=64), nullable=True),
         sa.Column("last_attempt_at", monitor.store.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_success_at", monitor.store.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("last_error", sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=True),
+        sa.Column("last_error", sa.String(length=1000), nullable=True),
         sa.Column("consecutive_failures", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("url"),
     )

@@ -1,0 +1,394 @@
+"""The probe budget: money provmon may spend on its own paid probes, per UTC day.
+
+A paid probe reserves its listed price before it is sent and settles afterwards
+(:meth:`Budget.reserve`, :meth:`Budget.settle`). The check and the reservation happen in
+one transaction of the ledger (the store: a locked per-day row on PostgreSQL, ``BEGIN
+IMMEDIATE`` on SQLite), so several agents sharing a database never exceed the cap together.
+Reservations count against the day until settled; one left ``reserved`` by a crashed
+agent keeps counting and is settled as spent after ``expiry_s`` (never released: the
+provider may have billed it).
+
+Regular probes may use ``1 - confirm_share`` of a cap; confirmation probes (sent early
+because something failed) may use all of it, so a slice is always left for confirming.
+
+Everything but :class:`Budget` and :class:`MemoryLedger` is pure arithmetic.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import ROUND_FLOOR, Decimal
+from enum import StrEnum
+from typing import Protocol
+
+from monitor.interfaces import Outcome
+
+DAY_SECONDS = 86_400.0
+MICRO = Decimal("0.000001")
+GLOBAL = "global"
+
+
+class Purpose(StrEnum):
+    REGULAR = "regular"
+    CONFIRM = "confirm"
+
+
+class Billing(StrEnum):
+    BILLED = "billed"
+    FREE = "free"
+    #: the provider may have billed (a deadline passed while it generated): keep it spent
+    MAYBE = "maybe"
+
+
+_BILLING = {
+    Outcome.OK: Billing.BILLED,
+    # an image came back, only the wrong size or type: the provider delivered and bills
+    Outcome.INVALID_OUTPUT: Billing.BILLED,
+    Outcome.TIMEOUT: Billing.MAYBE,
+    Outcome.PROTOCOL_ERROR: Billing.MAYBE,
+    Outcome.CONNECT_ERROR: Billing.FREE,
+    Outcome.AUTH_ERROR: Billing.FREE,
+    Outcome.RATE_LIMITED: Billing.FREE,
+    Outcome.BAD_REQUEST: Billing.FREE,
+    Outcome.SERVER_ERROR: Billing.FREE,
+    Outcome.CONTENT_FILTERED: Billing.FREE,
+    Outcome.MODEL_UNAVAILABLE: Billing.FREE,
+}
+
+
+def billing(outcome: Outcome, *, cancelled: bool = False) -> Billing:
+    """Whether a generate probe with this outcome was billed.
+
+    Providers bill delivered images only (fal, Replicate, Google, OpenAI-compatible
+    resellers): errors and safety blocks are free. A timeout or a cancelled probe may
+    have been generated and billed after we stopped waiting, so it stays spent.
+    """
+    if cancelled:
+        return Billing.MAYBE
+    return _BILLING[outcome]
+
+
+def keeps_reservation(outcome: Outcome, *, cancelled: bool = False) -> bool:
+    """True when the reservation must be settled as spent rather than released."""
+    return billing(outcome, cancelled=cancelled) != Billing.FREE
+
+
+def to_micro(amount: Decimal) -> int:
+    return int((amount / MICRO).to_integral_value())
+
+
+def from_micro(value: int) -> Decimal:
+    return (Decimal(value) * MICRO).normalize()
+
+
+@dataclass(frozen=True, kw_only=True)
+class BudgetPolicy:
+    """Daily caps in USD. ``None`` means no cap at that scope."""
+
+    daily_usd: Decimal | None = None
+    #: the cap of every offering without its own entry in ``per_offering_usd``
+    offering_daily_usd: Decimal | None = None
+    per_offering_usd: Mapping[str, Decimal] = field(default_factory=dict)
+    confirm_share: Decimal = Decimal("0.3")
+    #: a reservation still ``reserved`` after this long is settled as spent (2 x deadline)
+    expiry_s: float = 240.0
+
+
+def offering_cap(policy: BudgetPolicy, offering: str) -> Decimal | None:
+    return policy.per_offering_usd.get(offering, policy.offering_daily_usd)
+
+
+def purpose_limit(cap: Decimal | None, purpose: Purpose, confirm_share: Decimal) -> Decimal | None:
+    """What probes of ``purpose`` may spend of ``cap``: regular ones leave the confirm slice."""
+    if cap is None:
+        return None
+    if purpose == Purpose.CONFIRM:
+        return cap
+    return cap * (1 - confirm_share)
+
+
+def remaining(cap: Decimal | None, spent: Decimal) -> Decimal | None:
+    if cap is None:
+        return None
+    return max(Decimal(0), cap - spent)
+
+
+def admits(limit: Decimal | None, spent: Decimal, amount: Decimal) -> bool:
+    """The cap rule: spent (reserved or settled) plus this amount may not pass the limit."""
+    return limit is None or spent + amount <= limit
+
+
+def offering_share(
+    policy: BudgetPolicy, offering: str, n_offerings: int, purpose: Purpose = Purpose.REGULAR
+) -> Decimal | None:
+    """The daily money one offering may plan with: its own cap, or an equal share of the
+    global cap, whichever is smaller (``None``: unlimited)."""
+    own = purpose_limit(offering_cap(policy, offering), purpose, policy.confirm_share)
+    total = purpose_limit(policy.daily_usd, purpose, policy.confirm_share)
+    share = total / max(1, n_offerings) if total is not None else None
+    candidates = [c for c in (own, share) if c is not None]
+    return min(candidates) if candidates else None
+
+
+def probes_per_day(usd_per_day: Decimal, price: Decimal) -> int:
+    """Whole probes a daily amount pays for; $1 at $0.04 is 25."""
+    if price <= 0:
+        raise ValueError("a paid probe needs a positive price")
+    return int((usd_per_day / price).to_integral_value(rounding=ROUND_FLOOR))
+
+
+def interval_for(usd_per_day: Decimal, price: Decimal) -> float:
+    """Seconds between probes that spend ``usd_per_day`` evenly ($1 at $0.04: 3456 s, one
+    every 57.6 minutes); ``inf`` when not even one probe fits."""
+    count = usd_per_day / price if price > 0 else Decimal(0)
+    return DAY_SECONDS / float(count) if count >= 1 else float("inf")
+
+
+def day_of(now: dt.datetime) -> dt.date:
+    return now.astimezone(dt.UTC).date()
+
+
+def seconds_left(now: dt.datetime) -> float:
+    utc = now.astimezone(dt.UTC)
+    midnight = dt.datetime.combine(utc.date() + dt.timedelta(days=1), dt.time(), dt.UTC)
+    return (midnight - utc).total_seconds()
+
+
+def paced_interval(left_usd: Decimal, price: Decimal, seconds: float) -> float:
+    """Spread the money left today over the time left today (after a restart or price rise
+    mid-day the even interval would run out before midnight)."""
+    if price <= 0 or left_usd < price:
+        return max(seconds, 1.0)
+    return seconds / float(left_usd / price)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reservation:
+    reservation_id: str
+    day: dt.date
+    offering: str
+    provider: str
+    agent: str
+    amount: Decimal
+    purpose: Purpose
+    created_at: dt.datetime
+
+
+class Ledger(Protocol):
+    """Where reservations live. :class:`monitor.store.Store` is the shared implementation."""
+
+    def reserve_spend(
+        self,
+        *,
+        reservation_id: str,
+        day: dt.date,
+        offering: str,
+        provider: str,
+        agent: str,
+        amount_micro: int,
+        global_cap_micro: int | None,
+        offering_cap_micro: int | None,
+        now: dt.datetime,
+        expire_before: dt.datetime,
+    ) -> tuple[int, int] | None:
+        """Atomically: settle expired reservations as spent, then insert this one unless
+        it would take the day's global or offering spend past its cap. Returns the day's
+        (global, offering) spend including it, or None when refused."""
+        ...
+
+    def settle_spend(self, reservation_id: str, *, billed: bool, now: dt.datetime) -> bool:
+        """``reserved`` -> ``settled`` or ``released``; False when it was not reserved."""
+        ...
+
+    def spend_by_offering(self, day: dt.date) -> dict[str, int]:
+        """Reserved plus settled micro-dollars of the day, per offering."""
+        ...
+
+
+class MemoryLedger:
+    """An in-process ledger with the store's semantics, for replays and single tests."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        # reservation id -> (day, offering, amount, state, created_at)
+        self.rows: dict[str, tuple[dt.date, str, int, str, dt.datetime]] = {}
+
+    def reserve_spend(
+        self,
+        *,
+        reservation_id: str,
+        day: dt.date,
+        offering: str,
+        provider: str,
+        agent: str,
+        amount_micro: int,
+        global_cap_micro: int | None,
+        offering_cap_micro: int | None,
+        now: dt.datetime,
+        expire_before: dt.datetime,
+    ) -> tuple[int, int] | None:
+        with self._lock:
+            for rid, (d, o, a, state, at) in list(self.rows.items()):
+                if state == "reserved" and at < expire_before:
+                    self.rows[rid] = (d, o, a, "settled", at)
+            live = [r for r in self.rows.values() if r[0] == day and r[3] != "released"]
+            spent_all = sum(r[2] for r in live)
+            spent_one = sum(r[2] for r in live if r[1] == offering)
+            if global_cap_micro is not None and spent_all + amount_micro > global_cap_micro:
+                return None
+            if offering_cap_micro is not None and spent_one + amount_micro > offering_cap_micro:
+                return None
+            self.rows[reservation_id] = (day, offering, amount_micro, "reserved", now)
+            return spent_all + amount_micro, spent_one + amount_micro
+
+    def settle_spend(self, reservation_id: str, *, billed: bool, now: dt.datetime) -> bool:
+        with self._lock:
+            row = self.rows.get(reservation_id)
+            if row is None or row[3] != "reserved":
+                return False
+            self.rows[reservation_id] = (*row[:3], "settled" if billed else "released", row[4])
+            return True
+
+    def spend_by_offering(self, day: dt.date) -> dict[str, int]:
+        with self._lock:
+            out: dict[str, int] = {}
+            for d, o, a, state, _ in self.rows.values():
+                if d == day and state != "released":
+                    out[o] = out.get(o, 0) + a
+            return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class BudgetRow:
+    """One scope's numbers for the budget gauges."""
+
+    scope: str
+    cap_usd: Decimal
+    spent_usd: Decimal
+    remaining_usd: Decimal
+
+
+class Budget:
+    """Reserve and settle paid probes against a :class:`Ledger`; keeps today's spend in
+    memory for scrape-time gauges (refreshed on every reserve and by :meth:`refresh`)."""
+
+    def __init__(self, policy: BudgetPolicy, ledger: Ledger, offerings: Iterable[str]) -> None:
+        self.policy = policy
+        self.ledger = ledger
+        self.offerings = list(offerings)
+        self._lock = threading.Lock()
+        self._day: dt.date | None = None
+        self._spent: dict[str, int] = {}
+        self.skipped: dict[str, int] = {}
+
+    def reserve(
+        self,
+        offering: str,
+        provider: str,
+        amount: Decimal,
+        agent: str,
+        now: dt.datetime,
+        purpose: Purpose = Purpose.REGULAR,
+    ) -> Reservation | None:
+        """Reserve ``amount`` for one paid probe, or None when a cap would be passed (the
+        caller skips the probe with reason ``budget``). Raises what the ledger raises."""
+        share = self.policy.confirm_share
+        glob = purpose_limit(self.policy.daily_usd, purpose, share)
+        own = purpose_limit(offering_cap(self.policy, offering), purpose, share)
+        reservation = Reservation(
+            reservation_id=str(uuid.uuid4()),
+            day=day_of(now),
+            offering=offering,
+            provider=provider,
+            agent=agent,
+            amount=amount,
+            purpose=purpose,
+            created_at=now,
+        )
+        totals = self.ledger.reserve_spend(
+            reservation_id=reservation.reservation_id,
+            day=reservation.day,
+            offering=offering,
+            provider=provider,
+            agent=agent,
+            amount_micro=to_micro(amount),
+            global_cap_micro=None if glob is None else to_micro(glob),
+            offering_cap_micro=None if own is None else to_micro(own),
+            now=now,
+            expire_before=now - dt.timedelta(seconds=self.policy.expiry_s),
+        )
+        if totals is None:
+            with self._lock:
+                self.skipped[offering] = self.skipped.get(offering, 0) + 1
+            self.refresh(now)
+            return None
+        with self._lock:
+            self._roll(reservation.day)
+            self._spent[offering] = totals[1]
+        return reservation
+
+    def settle(self, reservation: Reservation, billed: bool, now: dt.datetime) -> None:
+        """Settle as spent (``billed``) or release. Idempotent; never releases a
+        reservation that already expired into ``settled``."""
+        released = self.ledger.settle_spend(reservation.reservation_id, billed=billed, now=now)
+        if released and not billed:
+            with self._lock:
+                if self._day == reservation.day:
+                    left = self._spent.get(reservation.offering, 0) - to_micro(reservation.amount)
+                    self._spent[reservation.offering] = max(0, left)
+
+    def settle_outcome(
+        self, reservation: Reservation, outcome: Outcome, now: dt.datetime, *, cancelled: bool
+    ) -> None:
+        self.settle(reservation, keeps_reservation(outcome, cancelled=cancelled), now)
+
+    def refresh(self, now: dt.datetime) -> None:
+        """Re-read today's spend (other agents' too) from the ledger."""
+        spent = self.ledger.spend_by_offering(day_of(now))
+        with self._lock:
+            self._day = day_of(now)
+            self._spent = dict(spent)
+
+    def _roll(self, day: dt.date) -> None:
+        if self._day != day:
+            self._day, self._spent = day, {}
+
+    def spent_usd(self, offering: str | None = None) -> Decimal:
+        with self._lock:
+            if offering is None:
+                return from_micro(sum(self._spent.values()))
+            return from_micro(self._spent.get(offering, 0))
+
+    def rows(self) -> list[BudgetRow]:
+        """Cap, spend and remaining money per capped scope (``global`` and offerings)."""
+        out = []
+        scopes: list[tuple[str, Decimal | None, str | None]] = [
+            (GLOBAL, self.policy.daily_usd, None)
+        ]
+        scopes += [(o, offering_cap(self.policy, o), o) for o in self.offerings]
+        for scope, cap, offering in scopes:
+            if cap is None:
+                continue
+            spent = self.spent_usd(offering)
+            left = remaining(cap, spent)
+            assert left is not None
+            out.append(BudgetRow(scope=scope, cap_usd=cap, spent_usd=spent, remaining_usd=left))
+        return out
+
+    def regular_interval(
+        self, offering: str, price: Decimal, now: dt.datetime, *, n_offerings: int | None = None
+    ) -> float:
+        """Seconds between regular paid probes of ``offering`` the budget allows now: the
+        even spread of its daily share, or slower when today's money left runs short."""
+        n = n_offerings if n_offerings is not None else max(1, len(self.offerings))
+        share = offering_share(self.policy, offering, n)
+        if share is None:
+            return 0.0
+        even = interval_for(share, price)
+        left = remaining(share, self.spent_usd(offering))
+        assert left is not None
+        return max(even, paced_interval(left, price, seconds_left(now)))

@@ -1,0 +1,180 @@
+"""Adaptive cadence: when to send the next control and paid generate probe. Pure.
+
+Two tiers. Free ``control`` probes run often (30 s); a control failure is re-probed at
+once (``control_confirm_s``), so a hard outage is ``down`` about a second after the first
+failed control probe. Paid ``generate`` probes run at the interval the budget allows (see
+:mod:`monitor.budget`), backing off while generation is stable; a suspect generate sample
+(failed, or slower than the latency objective) brings an early paid probe that draws on
+the budget's confirm slice (:attr:`Purpose.CONFIRM`). Failed paid probes are not billed,
+so looking for a recovery while generation is down costs a reservation, not money.
+
+The live scheduler and ``bench/detection.py`` call the same functions: after every sample
+of an offering, ask :func:`plan_control` and :func:`plan_generate` and move the job's
+next run time to ``plan.at`` (APScheduler 3: ``job.modify(next_run_time=plan.at)``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from monitor.budget import Purpose
+from monitor.health import HealthState, State
+from monitor.interfaces import Kind
+
+
+@dataclass(frozen=True, kw_only=True)
+class CadencePolicy:
+    control_interval_s: float = 30.0
+    #: re-probe this soon after a control failure: free, and it makes detection fast
+    control_confirm_s: float = 0.25
+    #: while control is down: look for the recovery this often
+    control_down_s: float = 5.0
+    control_retired_s: float = 600.0
+    generate_min_interval_s: float = 900.0
+    generate_max_interval_s: float = 4 * 3600.0
+    #: an early (confirm) paid probe this long after a suspect generate sample
+    generate_confirm_s: float = 30.0
+    #: while generation is down: paid probes this often (failed ones are not billed)
+    generate_down_s: float = 120.0
+    #: stable paid probes in a row before each back-off step, and the step's factor
+    backoff_after: int = 6
+    backoff_factor: float = 1.5
+    #: passive samples this recent stand in for paid confirmation and regular probes
+    passive_fresh_s: float = 600.0
+    #: longest wait between probes while the provider answers 429
+    rate_limited_max_s: float = 600.0
+
+    def __post_init__(self) -> None:
+        if self.generate_min_interval_s > self.generate_max_interval_s:
+            raise ValueError("generate_min_interval_s is above generate_max_interval_s")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Plan:
+    """The next probe of one kind: when, from which budget slice, and why."""
+
+    at: dt.datetime
+    purpose: Purpose = Purpose.REGULAR
+    reason: str = ""
+
+    def delay_s(self, now: dt.datetime) -> float:
+        return max(0.0, (self.at - now).total_seconds())
+
+
+def _after(last: dt.datetime | None, seconds: float, now: dt.datetime) -> dt.datetime:
+    # nothing sent yet: probe now (the scheduler spreads first runs itself)
+    if last is None:
+        return now
+    return max(now, last + dt.timedelta(seconds=seconds))
+
+
+def _rate_limited_wait(health: HealthState, interval: float, policy: CadencePolicy) -> float:
+    # a 429 is not a failure, but hammering a quota makes it worse: double per refusal
+    return min(policy.rate_limited_max_s, interval * 2.0**health.consecutive_rate_limited)
+
+
+def plan_control(health: HealthState, policy: CadencePolicy, now: dt.datetime) -> Plan:
+    """When to send the next free control probe."""
+    tier, last = health.control, health.last_control_at
+    if health.consecutive_rate_limited and health.last_outcome is not None:
+        wait = _rate_limited_wait(health, policy.control_interval_s, policy)
+        return Plan(at=_after(last, wait, now), reason="rate limited: backing off")
+    if tier.state == State.RETIRED:
+        return Plan(at=_after(last, policy.control_retired_s, now), reason="model retired")
+    if tier.state == State.DOWN and not tier.successes:
+        return Plan(at=_after(last, policy.control_down_s, now), reason="down: watching")
+    if tier.suspect or (tier.state == State.DOWN and tier.successes):
+        return Plan(at=_after(last, policy.control_confirm_s, now), reason="confirming")
+    return Plan(at=_after(last, policy.control_interval_s, now), reason="regular")
+
+
+def regular_generate_interval(
+    health: HealthState, policy: CadencePolicy, budget_interval_s: float
+) -> float:
+    """Seconds between regular paid probes: the budget's interval within the bounds,
+    stretched by ``backoff_factor`` per ``backoff_after`` stable probes, and the longest
+    bound while fresh passive traffic shows generation working."""
+    low, high = policy.generate_min_interval_s, policy.generate_max_interval_s
+    base = min(high, max(low, budget_interval_s))
+    tier = health.generate
+    if tier.state != State.UP:
+        return base
+    steps = tier.successes // policy.backoff_after if policy.backoff_after > 0 else 0
+    return min(high, base * policy.backoff_factor ** min(steps, 32))
+
+
+def _passive_fresh(health: HealthState, policy: CadencePolicy, now: dt.datetime) -> bool:
+    seen = health.last_passive_at
+    return seen is not None and (now - seen).total_seconds() <= policy.passive_fresh_s
+
+
+def plan_generate(
+    health: HealthState, policy: CadencePolicy, now: dt.datetime, budget_interval_s: float
+) -> Plan:
+    """When to send the next paid generate probe, and from which budget slice.
+
+    ``budget_interval_s`` is what the budget allows for regular probes of this offering
+    (:meth:`monitor.budget.Budget.regular_interval`). The caller still reserves money for
+    the probe; a refused reservation is a skipped probe (reason ``budget``).
+    """
+    control, tier, last = health.control, health.generate, health.last_paid_at
+    passive = _passive_fresh(health, policy, now)
+    regular = regular_generate_interval(health, policy, budget_interval_s)
+    if control.state in (State.DOWN, State.RETIRED):
+        # every paid probe would fail too; control probes watch for the recovery
+        wait = policy.generate_max_interval_s
+        return Plan(at=_after(last, wait, now), reason=f"control {control.state}: paused")
+    if health.consecutive_rate_limited and health.last_outcome is not None:
+        wait = _rate_limited_wait(health, regular, policy)
+        return Plan(at=_after(last, wait, now), reason="rate limited: backing off")
+    if tier.state == State.RETIRED:
+        wait = policy.generate_max_interval_s
+        return Plan(at=_after(last, wait, now), reason="model retired")
+    if passive and tier.state == State.UP and not tier.suspect:
+        wait = policy.generate_max_interval_s
+        return Plan(at=_after(last, wait, now), reason="passive traffic shows generation")
+    confirm = _confirm_wait(health, policy)
+    if confirm is not None and not passive:
+        return Plan(at=_after(last, confirm, now), purpose=Purpose.CONFIRM, reason="confirming")
+    return Plan(at=_after(last, regular, now), reason="regular")
+
+
+def _confirm_wait(health: HealthState, policy: CadencePolicy) -> float | None:
+    tier, control = health.generate, health.control
+    if tier.state == State.DOWN:
+        return policy.generate_confirm_s if tier.successes else policy.generate_down_s
+    if tier.failures:
+        # a failure streak on its way to the threshold: confirm it (the budget's confirm
+        # slice bounds what a partial outage can make this spend)
+        return policy.generate_confirm_s
+    if tier.suspect and tier.state in (State.UP, State.UNKNOWN):
+        # slow but answering; once degraded is known, regular probes follow it
+        return policy.generate_confirm_s
+    # two control failures in a row and not yet down: does generation still work?
+    if control.failures >= 2 and (health.last_paid_at or _EPOCH) < (control.last_at or _EPOCH):
+        return 0.0
+    return None
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def next_generate_delay(
+    health: HealthState, policy: CadencePolicy, now: dt.datetime, budget_interval_s: float
+) -> float:
+    """Seconds from ``now`` to the next paid probe (:func:`plan_generate`)."""
+    return plan_generate(health, policy, now, budget_interval_s).delay_s(now)
+
+
+def plan(
+    kind: Kind,
+    health: HealthState,
+    policy: CadencePolicy,
+    now: dt.datetime,
+    budget_interval_s: float = 0.0,
+) -> Plan:
+    """:func:`plan_control` or :func:`plan_generate` by probe kind."""
+    if kind == Kind.CONTROL:
+        return plan_control(health, policy, now)
+    return plan_generate(health, policy, now, budget_interval_s)
