@@ -11,6 +11,7 @@ import signal
 import sys
 import tempfile
 from collections.abc import Callable, Coroutine
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -28,6 +29,7 @@ from monitor.config import (
     simulator_credentials,
 )
 from monitor.interfaces import Kind, ProbeResult
+from monitor.routing import PolicyName
 from monitor.store import Store, StoreError, redact_url
 
 app = typer.Typer(
@@ -171,8 +173,23 @@ def demo(
         defaults={
             **base.defaults.model_dump(mode="json"),
             "control": {"interval_seconds": 5, "jitter_seconds": 0.5},
-            "generate": {"interval_seconds": 10, "jitter_seconds": 1},
+            "generate": {"interval_seconds": 20, "jitter_seconds": 1},
             "timeout_seconds": 30,
+        },
+        # simulated money: a budget that allows a paid probe about every 20 s, so the
+        # demo shows the adaptive cadence at work within minutes instead of hours
+        budget={"daily_usd": "2000", "offering_daily_usd": "200"},
+        cadence={
+            "generate_min_interval_seconds": 20,
+            "generate_max_interval_seconds": 60,
+            "generate_confirm_seconds": 5,
+            "generate_down_seconds": 10,
+            "control_down_seconds": 2,
+        },
+        routing={"evaluate_seconds": 5},
+        pricing_sources={
+            name: {**source.model_dump(mode="json"), "interval_seconds": 30}
+            for name, source in point_at_simulator(base, sim.url).pricing_sources.items()
         },
     )
     url = f"sqlite:///{folder.resolve() / 'provmon.db'}"
@@ -299,6 +316,238 @@ def check_config(
         f"ok: {len(offerings)} offerings, {len(cfg.providers)} providers, "
         f"{len(cfg.pricing_sources)} pricing sources"
     )
+
+
+prices_app = typer.Typer(
+    help="Listed prices: read the sources now, show them, parse a saved page.",
+    no_args_is_help=True,
+)
+app.add_typer(prices_app, name="prices")
+SimulatorOption = Annotated[str | None, typer.Option(help="Aim the catalog at a simulator URL")]
+
+
+def _prices_config(config: Path | None, simulator: str | None) -> Config:
+    cfg = _load(config)
+    if simulator:
+        os.environ.update(simulator_credentials(cfg))
+        cfg = point_at_simulator(cfg, simulator.rstrip("/"))
+    return cfg
+
+
+async def _with_engine(cfg: Config, use: Callable[[Any], Coroutine[Any, Any, Any]]) -> Any:
+    from monitor.pricing.engine import PricingEngine
+    from monitor.service import database_url
+
+    store = Store(database_url(cfg))
+    try:
+        await asyncio.to_thread(store.upgrade)
+        engine = PricingEngine(cfg, store)
+        await engine.load()
+        try:
+            return await use(engine)
+        finally:
+            if engine.leader:  # a one-shot command must not keep the lease for 2 intervals
+                await engine.release()
+    finally:
+        store.dispose()
+
+
+@prices_app.command("refresh")
+def prices_refresh(
+    source: Annotated[str | None, typer.Option("--source", help="One configured source")] = None,
+    force: Annotated[
+        bool, typer.Option(help="Fetch even if another agent holds the pricing lease")
+    ] = False,
+    config: ConfigOption = None,
+    simulator: SimulatorOption = None,
+) -> None:
+    """Read the pricing sources now and store what changed; exit 1 if any source failed."""
+    setup_logging("WARNING")
+    cfg = _prices_config(config, simulator)
+    if source is not None and source not in cfg.pricing_sources:
+        fail(f"unknown pricing source {source!r}; known: {', '.join(sorted(cfg.pricing_sources))}")
+
+    async def use(engine: Any) -> Any:
+        if source is not None:
+            return [await engine.refresh(source, force=force)]
+        return await engine.refresh_all(force=force)
+
+    try:
+        reports = asyncio.run(_with_engine(cfg, use))
+    except StoreError as exc:
+        fail(str(exc))
+    for report in reports:
+        if report.skipped:
+            out.print(f"{report.source}: skipped ({report.skipped})")
+            continue
+        moved = [
+            f"{j.offering} {j.verdict.value}: {j.reason}"
+            for j in report.judgements
+            if j.verdict.value != "unchanged"
+        ]
+        status = "ok" if report.ok else "FAILED"
+        out.print(f"{report.source}: {status}, {len(report.pages)} pages", highlight=False)
+        for line in [*report.failures, *moved]:
+            out.print(f"  {line}", highlight=False)
+    raise typer.Exit(0 if all(r.ok or r.skipped for r in reports) else 1)
+
+
+@prices_app.command("show")
+def prices_show(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    config: ConfigOption = None,
+    simulator: SimulatorOption = None,
+) -> None:
+    """Current prices per offering and source, with their age, from the store."""
+    setup_logging("WARNING")
+    cfg = _prices_config(config, simulator)
+
+    async def use(engine: Any) -> Any:
+        return engine.rows_for_show()
+
+    try:
+        rows = asyncio.run(_with_engine(cfg, use))
+    except StoreError as exc:
+        fail(str(exc))
+    if as_json:
+        from monitor.web import price_row_json
+
+        out.print_json(json.dumps([price_row_json(r) for r in rows]))
+        raise typer.Exit(0)
+    table = Table(title="Listed prices")
+    for column in ("offering", "source", "price (USD)", "unit", "status", "age", "stale"):
+        table.add_column(column)
+    for r in rows:
+        age = "never read" if r.age_seconds is None else f"{r.age_seconds / 3600:.1f} h"
+        table.add_row(
+            r.offering,
+            r.source,
+            "" if r.amount is None else str(r.amount),
+            r.unit or "",
+            r.status,
+            age,
+            "STALE" if r.stale else "",
+        )
+    out.print(table)
+
+
+@prices_app.command("parse")
+def prices_parse(
+    source: Annotated[str, typer.Argument(help="A configured source name or a source kind")],
+    file: Annotated[Path, typer.Argument(help="A saved page or file", exists=True, dir_okay=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    url: Annotated[str, typer.Option(help="Where the page was saved from, if known")] = "",
+    config: ConfigOption = None,
+) -> None:
+    """Parse a saved page with a source's parser and print the quotes it finds (no network)."""
+    from monitor.interfaces import PriceParseError
+    from monitor.pricing.engine import parse_saved
+
+    cfg = _load(config)
+    text = file.read_text(encoding="utf-8", errors="replace")
+    try:
+        result = parse_saved(cfg, source, text, url=url)
+    except KeyError as exc:
+        fail(str(exc.args[0]))
+    except PriceParseError as exc:
+        fail(f"{file}: {exc}")
+    quotes = [
+        {
+            "offering": q.offering,
+            "amount": str(q.amount),
+            "currency": q.currency,
+            "unit": q.unit.value,
+            "listed_text": q.listed_text,
+            "evidence": q.evidence,
+        }
+        for q in result.quotes
+    ]
+    if as_json:
+        out.print_json(json.dumps({"quotes": quotes, "removed": result.removed}))
+        raise typer.Exit(0)
+    table = Table(title=f"{source}: {file.name}")
+    for column in ("offering", "price (USD)", "unit", "as listed"):
+        table.add_column(column)
+    for q in quotes:
+        table.add_row(q["offering"], q["amount"], q["unit"], q["listed_text"])
+    out.print(table)
+    for offering in result.removed:
+        out.print(f"removed: {offering}", highlight=False)
+
+
+@app.command()
+def route(
+    model: Annotated[str | None, typer.Option(help="One model")] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="json | litellm | openrouter | portkey")
+    ] = "json",
+    policy: Annotated[PolicyName, typer.Option(help="Routing policy")] = PolicyName.COST,
+    config: ConfigOption = None,
+) -> None:
+    """The current routes, or the routing config for a gateway, from the stored results."""
+    setup_logging("WARNING")
+    import datetime as dt
+
+    from monitor.exports import FORMATS, render, targets_from_config
+    from monitor.health import HealthBook, Sample
+    from monitor.interfaces import Phase
+    from monitor.routing import RoutingEngine, build_snapshot
+    from monitor.service import database_url, health_policy
+    from monitor.windows import window_stats
+
+    cfg = _load(config)
+    if fmt not in FORMATS:
+        fail(f"--format must be one of {', '.join(FORMATS)}")
+    if model is not None and model not in cfg.models:
+        fail(f"unknown model {model!r}; known: {', '.join(sorted(cfg.models))}")
+    now = dt.datetime.now(dt.UTC)
+    store = Store(database_url(cfg))
+    try:
+        store.upgrade()
+        results = store.recent_results(since=now - dt.timedelta(days=1), limit=100_000)
+        latest = {
+            row.offering: row
+            for row in store.price_history(limit=5000)
+            if row.status == "accepted" and row.unit == "image"
+        }
+    except StoreError as exc:
+        fail(str(exc))
+    finally:
+        store.dispose()
+    book = HealthBook(health_policy(cfg))
+    for r in reversed(results):
+        if r.vantage == cfg.vantage and not r.cancelled:
+            book.observe(
+                r.offering,
+                r.vantage,
+                Sample(
+                    outcome=r.outcome,
+                    at=r.started_at,
+                    latency_s=r.phases.get(Phase.TOTAL),
+                    kind=r.kind.value,
+                ),
+            )
+
+    def price(offering: str) -> Decimal | None:
+        row = latest.get(offering)
+        return Decimal(row.amount) if row is not None else cfg.offerings[offering].listed_price_usd
+
+    offerings = cfg.enabled_offerings()
+    engine = RoutingEngine()
+    engine.evaluate(
+        build_snapshot(
+            now,
+            offerings,
+            current_price=price,
+            state_of=lambda o: book.get(o, cfg.vantage).state,
+            stats=window_stats(results, now, offerings=offerings),
+        )
+    )
+    routes = engine.routes(policy=policy, model=model)
+    text = render(
+        FORMATS[fmt](routes, targets_from_config(cfg)), "yaml" if fmt == "litellm" else "json"
+    )
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 
 @db_app.command("upgrade")

@@ -135,9 +135,87 @@ class OfferingConfig(_Strict):
 
 class PricingSourceConfig(_Strict):
     kind: str
+    #: may hold ``{provider_model}``, ``{model}`` or ``{offering}`` for per-model pages
     url: str
     interval_seconds: PositiveSeconds = 3600
+    #: a price older than this is stale (default: 3 x interval, at least 6 h)
+    max_age_seconds: PositiveSeconds | None = None
     simulated: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        from monitor.pricing import SOURCES
+
+        if value not in SOURCES:
+            raise ValueError(f"unknown source kind {value!r}; known: {', '.join(sorted(SOURCES))}")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _source_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"url must be an http(s) URL, got {value!r}")
+        return value
+
+
+class BudgetConfig(_Strict):
+    """What the monitor may spend on its own paid probes, per UTC day."""
+
+    daily_usd: Annotated[Decimal, Field(ge=0)] | None = None
+    #: the cap of every offering without its own entry below ($1 = 25 Imagen 4 probes)
+    offering_daily_usd: Annotated[Decimal, Field(ge=0)] | None = Decimal(1)
+    per_offering_usd: dict[str, Annotated[Decimal, Field(ge=0)]] = Field(default_factory=dict)
+    #: the share of each cap kept for confirming a suspected outage sooner
+    confirm_share: Annotated[Decimal, Field(ge=0, le=1)] = Decimal("0.3")
+
+
+class HealthConfig(_Strict):
+    fail_threshold: Annotated[int, Field(ge=1)] = 4
+    recover_threshold: Annotated[int, Field(ge=1)] = 2
+    window: Annotated[int, Field(ge=1)] = 20
+    min_samples: Annotated[int, Field(ge=1)] = 5
+    down_error_ratio: Annotated[float, Field(gt=0, le=1)] = 0.5
+    degraded_error_ratio: Annotated[float, Field(gt=0, le=1)] = 0.2
+    latency_objective_seconds: PositiveSeconds | None = 60.0
+    #: vantages that must agree before the combined state changes
+    quorum: Annotated[int, Field(ge=1)] = 1
+
+
+class CadenceConfig(_Strict):
+    """How paid probes adapt: bounds of the regular interval, and how fast to confirm."""
+
+    generate_min_interval_seconds: PositiveSeconds = 900.0
+    generate_max_interval_seconds: PositiveSeconds = 4 * 3600.0
+    #: an early paid probe this long after a suspect generate sample
+    generate_confirm_seconds: PositiveSeconds = 30.0
+    #: paid probes this often while generation is down (failed ones are not billed)
+    generate_down_seconds: PositiveSeconds = 120.0
+    #: a free control probe this soon after a failed one
+    control_confirm_seconds: PositiveSeconds = 0.25
+    #: control probes this often while an offering is down
+    control_down_seconds: PositiveSeconds = 5.0
+
+    @model_validator(mode="after")
+    def _bounds(self) -> CadenceConfig:
+        if self.generate_min_interval_seconds > self.generate_max_interval_seconds:
+            raise ValueError("generate_min_interval_seconds is above the max")
+        return self
+
+
+class PassiveConfig(_Strict):
+    """Samples a gateway posts from its real traffic (``POST /api/samples``)."""
+
+    #: environment variable holding the bearer token; the endpoint is off without it
+    token_env: str | None = None
+    vantages: tuple[str, ...] = ()
+
+    @field_validator("token_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        if value is not None and not _ENV.match(value):
+            raise ValueError("must be the name of an environment variable (A-Z, 0-9, _)")
+        return value
 
 
 class RoutingConfig(_Strict):
@@ -157,6 +235,10 @@ class Config(_Strict):
     listen: ListenConfig = ListenConfig()
     defaults: Defaults = Defaults()
     routing: RoutingConfig = RoutingConfig()
+    budget: BudgetConfig = BudgetConfig()
+    cadence: CadenceConfig = CadenceConfig()
+    health: HealthConfig = HealthConfig()
+    passive: PassiveConfig = PassiveConfig()
     models: dict[str, ModelConfig]
     providers: dict[str, ProviderConfig]
     offerings: dict[str, OfferingConfig]
@@ -180,6 +262,9 @@ class Config(_Strict):
                 problems.extend(
                     _format_errors(exc, prefix=f"providers.{name}.options").splitlines()
                 )
+        for key in self.budget.per_offering_usd:
+            if key not in self.offerings:
+                problems.append(f"budget.per_offering_usd.{key}: unknown offering")
         for key, offering in self.offerings.items():
             provider, sep, model = key.partition("/")
             if not sep:

@@ -141,6 +141,12 @@ class Metrics:
             ["offering", "kind"],
             registry=self.registry,
         )
+        self.price_changes = Counter(
+            "provmon_price_changes",
+            "Listed price changes and removals seen by a pricing source",
+            ["offering", "source"],
+            registry=self.registry,
+        )
         self.results_dropped = Counter(
             "provmon_results_dropped",
             "Results that could not be stored",
@@ -169,7 +175,10 @@ class Metrics:
                     self.probes.labels(*base, outcome.value)
                 self.timeout.labels(offering, kind.value).set(deadlines(offering, kind))
             self.spend.labels(offering, provider)
-            self.skipped.labels(offering, "missed")
+            for reason in ("missed", "overlap", "budget", "no_price"):
+                self.skipped.labels(offering, reason)
+            for source in config.offerings[offering].pricing_sources:
+                self.price_changes.labels(offering, source)
 
     def accept(self, result: ProbeResult) -> None:
         if result.cancelled:

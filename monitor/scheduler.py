@@ -53,6 +53,9 @@ class ProbeScheduler:
 
     def _skipped(self, event: JobEvent) -> None:
         kind, _, offering = str(event.job_id).partition(":")
+        if kind == "prices":
+            log.warning("price refresh of %s skipped: the previous one is still running", offering)
+            return
         reason = "missed" if event.code == EVENT_JOB_MISSED else "overlap"
         log.warning("%s probe of %s skipped: %s", kind, offering, reason)
         self.on_skip(offering, reason)
@@ -96,6 +99,34 @@ class ProbeScheduler:
                 )
                 count += 1
         return count
+
+    def add_price_jobs(self, refresh: Callable[[str], Awaitable[Any]]) -> int:
+        """One job per pricing source on its own interval, jittered by 10 % (at most 5 min)."""
+        now = dt.datetime.now(dt.UTC)
+        for name, source in self.config.pricing_sources.items():
+            every = source.interval_seconds
+            first = now + dt.timedelta(seconds=self.rng.uniform(0, min(every, 5.0)))
+            self.scheduler.add_job(
+                refresh,
+                IntervalTrigger(
+                    seconds=every, jitter=min(300.0, every / 10), start_date=first, timezone=dt.UTC
+                ),
+                args=[name],
+                id=f"prices:{name}",
+                name=f"prices:{name}",
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=max(1, int(every / 2)),
+                next_run_time=first,
+                replace_existing=True,
+            )
+        return len(self.config.pricing_sources)
+
+    def move(self, offering: str, kind: Kind, when: dt.datetime) -> None:
+        """Run this job next at ``when`` (adaptive cadence); no-op if the job does not exist."""
+        job = self.scheduler.get_job(job_id(offering, kind))
+        if job is not None:
+            job.modify(next_run_time=when)
 
     def start(self) -> None:
         self.add_jobs()

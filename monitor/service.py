@@ -1,7 +1,9 @@
 """Wiring: config to store, runner, engines, scheduler and the HTTP server, in one process.
 
 One process owns the scheduler, the probes and ``/metrics`` (several workers would each
-schedule probes, and custom collectors do not work across processes).
+schedule probes, and custom collectors do not work across processes). The decisions —
+health, cadence, budget arithmetic, routing, price judgement — are pure modules; this one
+only feeds them and acts on what they say.
 """
 
 from __future__ import annotations
@@ -11,19 +13,24 @@ import contextlib
 import datetime as dt
 import logging
 import os
+import socket
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from prometheus_client import CollectorRegistry
 
+from monitor.budget import Budget, BudgetPolicy
+from monitor.cadence import CadencePolicy, plan, plan_generate
 from monitor.config import Config
-from monitor.health import HealthBook, HealthState, Sample
+from monitor.health import HealthBook, HealthPolicy, HealthState, Sample, incident_events
 from monitor.interfaces import Kind, Phase, ProbeResult
-from monitor.metrics import Metrics, StateRow
+from monitor.metrics import GaugeRow, Metrics, StateRow
+from monitor.pricing.engine import HELP as PRICE_HELP
+from monitor.pricing.engine import PricingEngine
 from monitor.routing import GAUGE_HELP, RoutingEngine, build_snapshot
-from monitor.runner import CostLookup, Runner, StaticPrices
+from monitor.runner import Runner
 from monitor.scheduler import ProbeScheduler
 from monitor.store import Store, default_sqlite_url
 from monitor.windows import window_stats
@@ -31,6 +38,10 @@ from monitor.writer import ResultWriter
 
 #: how much generate history routing reads (its longest window)
 ROUTING_HISTORY = dt.timedelta(days=1)
+BUDGET_HELP = {
+    "provmon_probe_budget_usd": "Daily cap of paid probes, by scope",
+    "provmon_probe_budget_remaining_usd": "Money left today for paid probes, by scope",
+}
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +52,32 @@ def database_url(config: Config) -> str:
         os.environ.get("PROVMON_DATABASE_URL")
         or config.database_url
         or default_sqlite_url(os.environ.get("PROVMON_DATA_DIR") or config.data_dir)
+    )
+
+
+def health_policy(config: Config) -> HealthPolicy:
+    h = config.health
+    return HealthPolicy(
+        fail_threshold=h.fail_threshold,
+        recover_threshold=h.recover_threshold,
+        window=h.window,
+        min_samples=h.min_samples,
+        down_error_ratio=h.down_error_ratio,
+        degraded_error_ratio=h.degraded_error_ratio,
+        latency_objective_s=h.latency_objective_seconds,
+    )
+
+
+def cadence_policy(config: Config) -> CadencePolicy:
+    c = config.cadence
+    return CadencePolicy(
+        control_interval_s=config.defaults.control.interval_seconds,
+        control_confirm_s=c.control_confirm_seconds,
+        control_down_s=c.control_down_seconds,
+        generate_min_interval_s=c.generate_min_interval_seconds,
+        generate_max_interval_s=c.generate_max_interval_seconds,
+        generate_confirm_s=c.generate_confirm_seconds,
+        generate_down_s=c.generate_down_seconds,
     )
 
 
@@ -98,36 +135,51 @@ class Service:
     started: bool = False
 
     def __post_init__(self) -> None:
+        config = self.config
+        self.agent = f"{config.vantage}:{socket.gethostname()}:{os.getpid()}"
         self.store = Store(self.db_url)
         self.metrics = Metrics(self.registry)
-        self.health = HealthBook()
-        self.health_sink = HealthSink(self.health, self.config)
+        self.health = HealthBook(health_policy(config))
+        self.health_sink = HealthSink(self.health, config)
         self.writer = ResultWriter(self.store)
-        self.prices: CostLookup = StaticPrices(self.config)
+        self.prices = PricingEngine(
+            config,
+            self.store,
+            holder=self.agent,
+            on_change=lambda o, s: self.metrics.price_changes.labels(o, s).inc(),
+        )
+        self.budget = Budget(
+            BudgetPolicy(
+                daily_usd=config.budget.daily_usd,
+                offering_daily_usd=config.budget.offering_daily_usd,
+                per_offering_usd=config.budget.per_offering_usd,
+                confirm_share=config.budget.confirm_share,
+                expiry_s=2 * config.defaults.timeout_seconds,
+            ),
+            self.store,
+            config.enabled_offerings(),
+        )
+        self.cadence = cadence_policy(config)
         self.recent = RecentResults()
         self.routing = RoutingEngine()
         self.runner = Runner(
-            self.config,
-            [self.writer, self.metrics, self.health_sink, self.recent],
-            prices=self,
+            config, [self.writer, self.metrics, self.health_sink, self.recent], prices=self
         )
-        self.scheduler = ProbeScheduler(
-            self.config,
-            self.runner.run_probe,
-            on_skip=lambda offering, reason: self.metrics.skipped.labels(offering, reason).inc(),
-        )
+        self.scheduler = ProbeScheduler(config, self.run_job, on_skip=self._skipped)
         self.metrics.watch_states(self.health_sink.rows)
+        self.metrics.add_gauges(self.prices.gauges, PRICE_HELP)
         self.metrics.add_gauges(self.routing.gauges, GAUGE_HELP)
-        self.metrics.init_offerings(self.config, self.runner.deadline_seconds)
+        self.metrics.add_gauges(self.budget_gauges, BUDGET_HELP)
+        self.metrics.init_offerings(config, self.runner.deadline_seconds)
         self._tasks: list[asyncio.Task[None]] = []
+        self._background: set[asyncio.Task[None]] = set()
 
-    def price_of(self, offering: str) -> Decimal | None:
-        """What a paid probe of the offering costs now (the runner's CostLookup)."""
-        return self.prices.price_of(offering)
+    # -- lifecycle ------------------------------------------------------------------------
 
     async def prepare(self) -> None:
-        """Apply migrations and replay recent results into the health engine."""
+        """Apply migrations, then rebuild state from the store: prices, health, history."""
         await asyncio.to_thread(self.store.upgrade)
+        await self.prices.load()
         recent = await asyncio.to_thread(self.store.recent_results, limit=2000)
         for result in reversed(recent):
             if result.vantage == self.config.vantage:
@@ -138,42 +190,21 @@ class Service:
         )
         for result in reversed(history):
             self.recent.accept(result)
+        await asyncio.to_thread(self.budget.refresh, dt.datetime.now(dt.UTC))
+        # after the replay, so replayed results do not reopen old incidents
+        self.health.on_change = self._state_changed
         self.evaluate_routes()
 
     async def start(self, *, schedule: bool = True) -> None:
-        await self.prepare()
+        if not self.started:
+            await self.prepare()
         self.writer.start()
         if schedule:
+            self.scheduler.add_price_jobs(self.refresh_prices)
             self.scheduler.start()
-            self._tasks.append(asyncio.create_task(self._every(
-                self.config.routing.evaluate_seconds, self.evaluate_routes), name="routing"))
+            self._every(self.config.routing.evaluate_seconds, self._evaluate_routes_async)
+            self._every(60.0, self._refresh_budget)
         self.started = True
-
-    async def _every(self, seconds: float, step: Callable[[], None]) -> None:
-        while True:
-            await asyncio.sleep(seconds)
-            try:
-                step()
-            except Exception:
-                log.exception("periodic %s failed", getattr(step, "__name__", step))
-
-    def evaluate_routes(self, now: dt.datetime | None = None) -> None:
-        """One routing evaluation over the current prices, states and windows."""
-        now = now or dt.datetime.now(dt.UTC)
-        self.recent.trim(now)
-        offerings = self.config.enabled_offerings()
-        self.routing.evaluate(
-            build_snapshot(
-                now,
-                offerings,
-                current_price=self.price_of,
-                state_of=lambda o: self.state_of(o).state,
-                stats=window_stats(self.recent.results, now, offerings=offerings),
-            )
-        )
-
-    def state_of(self, offering: str) -> HealthState:
-        return self.health.get(offering, self.config.vantage)
 
     async def stop(self, grace: float = 10.0) -> None:
         """Stop scheduling; let in-flight probes finish for ``grace`` seconds, then cancel
@@ -192,10 +223,168 @@ class Service:
                 task.cancel()
             if still:
                 await asyncio.wait(still, timeout=5)
+        if self.prices.leader:
+            with contextlib.suppress(Exception):
+                await self.prices.release()
         await self.writer.stop()
         await self.runner.aclose()
         self.store.dispose()
         self.started = False
 
-    async def probe_once(self, offering: str, kind: Kind) -> ProbeResult:
-        return await self.runner.run_probe(offering, kind)
+    def _every(self, seconds: float, step: Callable[[], Awaitable[None]]) -> None:
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(seconds)
+                try:
+                    await step()
+                except Exception:
+                    log.exception("periodic %s failed", getattr(step, "__name__", step))
+
+        self._tasks.append(asyncio.create_task(loop()))
+
+    # -- probes ---------------------------------------------------------------------------
+
+    def price_of(self, offering: str) -> Decimal | None:
+        """What a paid probe of the offering costs now (the runner's CostLookup)."""
+        return self.prices.price_of(offering)
+
+    def state_of(self, offering: str) -> HealthState:
+        return self.health.get(offering, self.config.vantage)
+
+    async def run_job(self, offering: str, kind: Kind) -> ProbeResult | None:
+        """The scheduler's unit of work: reserve (paid probes only), probe, settle, re-plan.
+
+        Every generate probe is billed, so its listed price is reserved before it is sent;
+        when no cap admits it, the probe is skipped (reason ``budget``), never sent.
+        """
+        reservation = None
+        if kind == Kind.GENERATE:
+            now = dt.datetime.now(dt.UTC)
+            price = self.price_of(offering)
+            if not price:
+                self.metrics.skipped.labels(offering, "no_price").inc()
+                return None
+            interval = self.budget.regular_interval(offering, price, now)
+            purpose = plan_generate(self.state_of(offering), self.cadence, now, interval).purpose
+            reservation = await asyncio.to_thread(
+                self.budget.reserve,
+                offering,
+                self.config.provider_of(offering),
+                price,
+                self.agent,
+                now,
+                purpose,
+            )
+            if reservation is None:
+                self.metrics.skipped.labels(offering, "budget").inc()
+                self.scheduler.move(offering, kind, now + dt.timedelta(seconds=300))
+                return None
+        try:
+            result = await self.runner.run_probe(offering, kind)
+        except asyncio.CancelledError:
+            if reservation is not None:  # it may have been billed: keep it spent
+                await asyncio.shield(
+                    asyncio.to_thread(
+                        self.budget.settle, reservation, True, dt.datetime.now(dt.UTC)
+                    )
+                )
+            raise
+        if reservation is not None:
+            await asyncio.to_thread(
+                self.budget.settle_outcome,
+                reservation,
+                result.outcome,
+                dt.datetime.now(dt.UTC),
+                cancelled=result.cancelled,
+            )
+        self.replan(offering)
+        return result
+
+    async def probe_once(self, offering: str, kind: Kind) -> ProbeResult | None:
+        """One probe now, drawing on the budget like a scheduled one."""
+        return await self.run_job(offering, kind)
+
+    def replan(self, offering: str) -> None:
+        """Move the offering's next probes to when the cadence says (adaptive cadence)."""
+        if not self.scheduler.running:
+            return
+        now = dt.datetime.now(dt.UTC)
+        state = self.state_of(offering)
+        price = self.price_of(offering)
+        interval = (
+            self.budget.regular_interval(offering, price, now)
+            if price
+            else self.cadence.generate_max_interval_s
+        )
+        for kind in Kind:
+            if not self.config.schedule_for(offering, kind.value).enabled:
+                continue
+            at = plan(kind, state, self.cadence, now, interval).at
+            # the job calling this is still running: never fire into max_instances
+            self.scheduler.move(offering, kind, max(at, now + dt.timedelta(seconds=0.2)))
+
+    def observe_passive(self, offering: str, vantage: str, sample: Sample) -> None:
+        self.health.observe(offering, vantage, sample)
+        self.replan(offering)
+
+    def _skipped(self, offering: str, reason: str) -> None:
+        self.metrics.skipped.labels(offering, reason).inc()
+
+    def _state_changed(
+        self, offering: str, vantage: str, before: HealthState, after: HealthState
+    ) -> None:
+        events = incident_events(offering, vantage, before, after)
+        if not events:
+            return
+        log.warning("%s is now %s: %s", offering, after.state, after.reason)
+        task = asyncio.get_running_loop().create_task(
+            asyncio.to_thread(self.store.save_incident_events, events)
+        )
+        self._background.add(task)
+        task.add_done_callback(self._incident_stored)
+
+    def _incident_stored(self, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("incident not stored: %s", task.exception())
+
+    # -- prices, budget, routes -----------------------------------------------------------
+
+    async def refresh_prices(self, source: str) -> None:
+        report = await self.prices.refresh(source)
+        if report.skipped:
+            log.info("pricing source %s skipped: %s", source, report.skipped)
+        elif not report.ok:
+            log.warning("pricing source %s failed: %s", source, "; ".join(report.failures))
+
+    async def _refresh_budget(self) -> None:
+        # other agents' spend too: the gauges show the deployment's budget
+        await asyncio.to_thread(self.budget.refresh, dt.datetime.now(dt.UTC))
+
+    def budget_gauges(self) -> Iterable[GaugeRow]:
+        for row in self.budget.rows():
+            labels = {"scope": row.scope}
+            yield GaugeRow(name="provmon_probe_budget_usd", labels=labels, value=float(row.cap_usd))
+            yield GaugeRow(
+                name="provmon_probe_budget_remaining_usd",
+                labels=dict(labels),
+                value=float(row.remaining_usd),
+            )
+
+    async def _evaluate_routes_async(self) -> None:
+        self.evaluate_routes()
+
+    def evaluate_routes(self, now: dt.datetime | None = None) -> None:
+        """One routing evaluation over the current prices, states and windows."""
+        now = now or dt.datetime.now(dt.UTC)
+        self.recent.trim(now)
+        offerings = self.config.enabled_offerings()
+        self.routing.evaluate(
+            build_snapshot(
+                now,
+                offerings,
+                current_price=self.price_of,
+                state_of=lambda o: self.state_of(o).state,
+                stats=window_stats(self.recent.results, now, offerings=offerings),
+            )
+        )

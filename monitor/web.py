@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections import defaultdict
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Query
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from monitor import secrets
+from monitor.exports import FORMATS, targets_from_config
 from monitor.interfaces import Kind, Outcome, ProbeResult
+from monitor.passive import passive_router
+from monitor.pricing.engine import ShowRow
+from monitor.routing import PolicyName, effective_cost
 from monitor.service import Service
+from monitor.status import OfferingStatus, StatusData, render_status, summarise
 from monitor.store import StoreError
 
 
@@ -43,9 +50,79 @@ def result_json(result: ProbeResult) -> dict[str, Any]:
     }
 
 
+def price_row_json(row: ShowRow) -> dict[str, Any]:
+    return {
+        "offering": row.offering,
+        "source": row.source,
+        "status": row.status,
+        "amount": None if row.amount is None else str(row.amount),
+        "unit": row.unit,
+        "age_seconds": row.age_seconds,
+        "stale": row.stale,
+        "since": row.since.isoformat() if row.since else None,
+    }
+
+
+async def status_data(service: Service) -> StatusData:
+    """What the status page shows, read from the engines and a day of stored results."""
+    config = service.config
+    now = dt.datetime.now(dt.UTC)
+    by_offering: dict[str, list[ProbeResult]] = defaultdict(list)
+    try:
+        results = await asyncio.to_thread(
+            service.store.recent_results, since=now - dt.timedelta(days=1), limit=50_000
+        )
+    except StoreError:
+        results = []
+    for result in results:
+        by_offering[result.offering].append(result)
+    ranks = {
+        entry.offering: entry
+        for route in service.routing.routes(policy=PolicyName.COST)
+        for entry in route.entries
+    }
+    items = []
+    for key in config.enabled_offerings():
+        state = service.state_of(key)
+        measured = summarise(by_offering.get(key, []), now=now)
+        price = service.price_of(key)
+        entry = ranks.get(key)
+        ratio = measured.get("availability", {}).get("1d")
+        items.append(
+            OfferingStatus(
+                offering=key,
+                provider=config.provider_of(key),
+                model=config.model_of(key),
+                state=state.state.value,
+                reason=state.reason,
+                state_since=state.since,
+                listed_price_usd=price,
+                effective_cost_usd=effective_cost(price, ratio),
+                route_rank=entry.rank or None if entry else None,
+                route_weight=entry.weight if entry else None,
+                **measured,
+            )
+        )
+    return StatusData(generated_at=now, vantage=config.vantage, offerings=items)
+
+
 def build_api(service: Service) -> FastAPI:
     config = service.config
     app = FastAPI(title="provmon", version="0.1.0", docs_url="/api/docs", redoc_url=None)
+    targets = targets_from_config(config)
+    app.include_router(
+        passive_router(
+            observe=service.observe_passive,
+            offerings=set(config.enabled_offerings()),
+            token=secrets.read_secret(config.passive.token_env),
+            default_vantage=config.vantage,
+            vantages=config.passive.vantages,
+        )
+    )
+
+    @app.get("/", include_in_schema=False)
+    async def status_page() -> HTMLResponse:
+        return HTMLResponse(render_status(await status_data(service)))
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
@@ -138,5 +215,84 @@ def build_api(service: Service) -> FastAPI:
                 }
             )
         return out
+
+    @app.get("/api/prices")
+    async def prices(
+        offering: str | None = None, limit: int = Query(500, ge=1, le=5000)
+    ) -> dict[str, Any]:
+        if offering is not None and offering not in config.offerings:
+            raise HTTPException(404, f"unknown offering {offering!r}")
+        try:
+            history = await asyncio.to_thread(service.prices.history, offering, limit=limit)
+        except StoreError as exc:
+            raise HTTPException(503, str(exc)) from None
+        rows = [r for r in service.prices.rows_for_show() if offering in (None, r.offering)]
+        flagged = [
+            {
+                "offering": d.offering,
+                "unit": d.unit.value,
+                "amounts": {s: str(a) for s, a in d.amounts.items()},
+            }
+            for d in service.prices.disagreements()
+            if offering in (None, d.offering)
+        ]
+        return {
+            "current": [price_row_json(r) for r in rows],
+            "history": history,
+            "disagreements": flagged,
+        }
+
+    @app.get("/api/incidents")
+    async def incidents(
+        offering: str | None = None,
+        open: bool = False,
+        since: dt.datetime | None = None,
+        limit: int = Query(100, ge=1, le=1000),
+    ) -> list[dict[str, Any]]:
+        try:
+            rows = await asyncio.to_thread(
+                service.store.incidents,
+                offering=offering,
+                open_only=open,
+                since=since,
+                limit=limit,
+            )
+        except StoreError as exc:
+            raise HTTPException(503, str(exc)) from None
+        return [
+            {
+                "offering": r.offering,
+                "vantage": r.vantage,
+                "state": r.state,
+                "reason": r.reason,
+                "started_at": r.started_at.isoformat(),
+                "ended_at": r.ended_at.isoformat() if r.ended_at else None,
+            }
+            for r in rows
+        ]
+
+    @app.get("/api/routing")
+    def routing(
+        model: str | None = None, policy: PolicyName | None = None, format: str = "json"
+    ) -> Any:
+        if format not in FORMATS:
+            raise HTTPException(400, f"format must be one of {', '.join(FORMATS)}")
+        if model is not None and model not in config.models:
+            raise HTTPException(404, f"unknown model {model!r}")
+        if format != "json" and policy is None:
+            policy = PolicyName.COST  # a gateway config needs one route per model
+        return FORMATS[format](service.routing.routes(policy=policy, model=model), targets)
+
+    @app.get("/api/budget")
+    def budget() -> list[dict[str, Any]]:
+        return [
+            {
+                "scope": row.scope,
+                "cap_usd": str(row.cap_usd),
+                "spent_usd": str(row.spent_usd),
+                "remaining_usd": str(row.remaining_usd),
+            }
+            for row in service.budget.rows()
+        ]
 
     return app
