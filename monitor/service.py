@@ -32,7 +32,7 @@ from monitor.pricing.engine import PricingEngine
 from monitor.routing import GAUGE_HELP, RoutingEngine, build_snapshot
 from monitor.runner import Runner
 from monitor.scheduler import ProbeScheduler
-from monitor.store import Store, default_sqlite_url
+from monitor.store import Store, StoreError, default_sqlite_url
 from monitor.windows import window_stats
 from monitor.writer import ResultWriter
 
@@ -237,6 +237,8 @@ class Service:
                 await asyncio.sleep(seconds)
                 try:
                     await step()
+                except StoreError as exc:
+                    log.warning("periodic %s skipped: %s", getattr(step, "__name__", step), exc)
                 except Exception:
                     log.exception("periodic %s failed", getattr(step, "__name__", step))
 
@@ -266,15 +268,20 @@ class Service:
                 return None
             interval = self.budget.regular_interval(offering, price, now)
             purpose = plan_generate(self.state_of(offering), self.cadence, now, interval).purpose
-            reservation = await asyncio.to_thread(
-                self.budget.reserve,
-                offering,
-                self.config.provider_of(offering),
-                price,
-                self.agent,
-                now,
-                purpose,
-            )
+            try:
+                reservation = await asyncio.to_thread(
+                    self.budget.reserve,
+                    offering,
+                    self.config.provider_of(offering),
+                    price,
+                    self.agent,
+                    now,
+                    purpose,
+                )
+            except StoreError as exc:
+                # no ledger, no paid probe: the cap must hold even while the database is away
+                log.warning("paid probe of %s skipped, budget unavailable: %s", offering, exc)
+                reservation = None
             if reservation is None:
                 self.metrics.skipped.labels(offering, "budget").inc()
                 self.scheduler.move(offering, kind, now + dt.timedelta(seconds=300))
@@ -290,13 +297,17 @@ class Service:
                 )
             raise
         if reservation is not None:
-            await asyncio.to_thread(
-                self.budget.settle_outcome,
-                reservation,
-                result.outcome,
-                dt.datetime.now(dt.UTC),
-                cancelled=result.cancelled,
-            )
+            try:
+                await asyncio.to_thread(
+                    self.budget.settle_outcome,
+                    reservation,
+                    result.outcome,
+                    dt.datetime.now(dt.UTC),
+                    cancelled=result.cancelled,
+                )
+            except StoreError as exc:
+                # left reserved, it expires as spent: never release money that was billed
+                log.warning("could not settle the probe of %s: %s", offering, exc)
         self.replan(offering)
         return result
 
@@ -351,7 +362,11 @@ class Service:
     # -- prices, budget, routes -----------------------------------------------------------
 
     async def refresh_prices(self, source: str) -> None:
-        report = await self.prices.refresh(source)
+        try:
+            report = await self.prices.refresh(source)
+        except StoreError as exc:
+            log.warning("pricing source %s not refreshed: %s", source, exc)
+            return
         if report.skipped:
             log.info("pricing source %s skipped: %s", source, report.skipped)
         elif not report.ok:

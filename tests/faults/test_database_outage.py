@@ -16,7 +16,7 @@ from monitor.interfaces import Outcome
 from monitor.servers import Server
 from monitor.service import Service
 from monitor.web import build_api
-from tests.conftest import IN_CI, postgres_url
+from tests.conftest import IN_CI, fresh_postgres_schema, postgres_url
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "pg-test.sh"
 PORT = "55439"
@@ -39,7 +39,7 @@ def own_postgres() -> Iterator[str]:
         if IN_CI:
             raise
         pytest.skip(f"cannot start a private PostgreSQL: {exc}")
-    yield url
+    yield fresh_postgres_schema(url)
     pg("stop")
 
 
