@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ from monitor.interfaces import Kind, Outcome, Phase
 from monitor.runner import Runner
 from monitor.servers import free_port
 
-INJECTED = 0.150
+INJECTED = 0.100
 SCENARIO = f"""
 targets:
   "openai:*":
@@ -77,17 +76,18 @@ async def test_measured_latency_equals_injected_latency_within_5ms_at_p99(
     offering = "lumenfall/imagen-4.0-generate-001"
     errors: list[float] = []
     try:
-        for _ in range(10):
+        # two offerings probed side by side, as the scheduler would run them; concurrency
+        # against one single-process simulator would measure its queue, not our clock
+        for _ in range(50):
             batch = await asyncio.gather(
-                *(runner.run_probe(offering, Kind.CONTROL) for _ in range(10))
+                runner.run_probe(offering, Kind.CONTROL),
+                runner.run_probe("lumenfall/imagen-4.0-fast-generate-001", Kind.CONTROL),
             )
             for result in batch:
                 assert result.outcome == Outcome.OK, result.error
                 errors.append(result.phases[Phase.TTFB] - INJECTED)
     finally:
         await runner.aclose()
+    assert len(errors) == 100
     assert min(errors) >= 0, "a probe cannot be faster than the injected delay"
-    print(sorted(round(e * 1000, 2) for e in errors))
-    assert p99(errors) <= 0.005, sorted(errors)[-5:]
-    # connection reuse: only the first probes had to open a connection
-    assert os.environ.get("CI") is None or len(errors) == 100
+    assert p99(errors) <= 0.005, sorted(round(e * 1000, 2) for e in errors)

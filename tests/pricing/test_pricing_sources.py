@@ -67,7 +67,7 @@ def test_targets_come_from_the_catalog_with_display_names() -> None:
 def test_targets_for_a_source_are_the_offerings_naming_it() -> None:
     config = load_config()
     data = config.model_dump(mode="json")
-    data["pricing_sources"] = {"lf": {"kind": "lumenfall_llms", "url": "https://x.test/llms.txt"}}
+    data["pricing_sources"]["lf"] = {"kind": "lumenfall_llms", "url": "https://x.test/llms.txt"}
     data["offerings"]["lumenfall/imagen-4.0-generate-001"]["pricing_sources"] = ["lf"]
     from monitor.config import parse_config
 
