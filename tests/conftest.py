@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from monitor.config import Config, load_config, point_at_simulator, simulator_credentials
-from monitor.servers import ThreadedServer
+from monitor.servers import ThreadedServer, free_port
 from monitor.sim.app import build_app
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -91,3 +96,72 @@ def store(db_url: str) -> Iterator[Any]:
     s.upgrade()
     yield s
     s.dispose()
+
+
+# -- the demo as a subprocess ---------------------------------------------------------
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.5):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
+
+
+def sample(metrics: str, name: str, **labels: str) -> float:
+    """The value of one series in a Prometheus text exposition (0 when absent)."""
+    total = 0.0
+    for line in metrics.splitlines():
+        if not line.startswith(name + "{"):
+            continue
+        if all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+@pytest.fixture()
+def demo(tmp_path: Path) -> Iterator[tuple[str, str, subprocess.Popen[str]]]:
+    port, sim_port = free_port(), free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "monitor.cli",
+            "demo",
+            "--for",
+            "240",
+            "--port",
+            str(port),
+            "--sim-port",
+            str(sim_port),
+            "--data-dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _get(url + "/healthz"), 30, 0.2)
+        yield url, f"http://127.0.0.1:{sim_port}", proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _get(url: str) -> str | None:
+    try:
+        response = httpx.get(url, timeout=5)
+    except httpx.HTTPError:
+        return None
+    return response.text if response.status_code == 200 else None

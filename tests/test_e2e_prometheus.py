@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from monitor.servers import free_port
+from tests.conftest import wait_for
 from tests.ops_support import (
     ALERTS,
     alert_rules,
@@ -25,7 +26,6 @@ from tests.ops_support import (
     recording_rules,
     tool,
 )
-from tests.test_demo import wait_for
 
 #: Contract metrics the demo does not export yet, each with why. A query may come back
 #: empty only when it reads one of these. Shrink this as the metrics are wired: the test

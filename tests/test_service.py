@@ -13,8 +13,7 @@ from monitor.interfaces import Kind, Outcome
 from monitor.servers import Server
 from monitor.service import Service
 from monitor.web import build_api
-from tests.conftest import set_behaviour
-from tests.test_demo import sample
+from tests.conftest import sample, set_behaviour
 
 OK = "lumenfall/imagen-4.0-generate-001"
 HUNG = "lumenfall/imagen-4.0-ultra-generate-001"

@@ -25,7 +25,6 @@ from monitor.status import (
 from tests.conftest import IN_CI
 
 ROOT = Path(__file__).resolve().parent.parent
-SCREENSHOT = ROOT / "docs" / "status-page.png"
 CHROMIUM = "/usr/bin/chromium"
 
 #: typical generation times by model tier and provider, seconds
@@ -244,8 +243,6 @@ def test_screenshot_of_the_status_page(page: tuple[Path, StatusData], tmp_path: 
     png = shot.read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(png) > 20_000  # a blank page is a few kB
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    SCREENSHOT.write_bytes(png)
 
 
 def test_availability_leaves_rate_limits_out_and_latency_counts_generations_only() -> None:
