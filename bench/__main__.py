@@ -12,7 +12,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from bench import backtest, cpu, drift, overhead
+from bench import backtest, cpu, drift, overhead, soak
 from bench._common import print_table
 
 BENCHMARKS: dict[str, Callable[[list[str] | None], dict[str, Any]]] = {
@@ -20,11 +20,20 @@ BENCHMARKS: dict[str, Callable[[list[str] | None], dict[str, Any]]] = {
     "drift": drift.main,
     "cpu": cpu.main,
     "backtest": backtest.main,
+    "soak": soak.main,
 }
 
 
 def headline(name: str, result: dict[str, Any]) -> tuple[str, str]:
     """(measured, target) in a few words for the summary table."""
+    if name == "soak":
+        rss, res, met = result["rss_mib"], result["results"], result["metrics"]
+        return (
+            f"RSS {rss['first_10pct_median']} -> {rss['last_10pct_median']} MiB, lost "
+            f"{res['lost']} of {res['produced']}, /metrics p99 "
+            f"{met['scrape_during_run_ms'].get('p99')} ms",
+            "RSS flat, 0 lost, /metrics <= 50 ms",
+        )
     if name == "backtest":
         return result["headline"], "cost <= oracle +3%, SLO minutes <= 10% of static"
     if name == "overhead":

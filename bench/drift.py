@@ -74,6 +74,7 @@ def thousand_offerings(sim_url: str, count: int = OFFERINGS) -> Config:
     base = load_config(None)
     os.environ.update(simulator_credentials(base))
     template = base.offerings[OFFERING].model_dump(mode="json")
+    template["pricing_sources"] = []  # the bench config has no pricing sources
     data: dict[str, Any] = {
         "vantage": "bench",
         "defaults": {

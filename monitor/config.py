@@ -336,6 +336,43 @@ def _format_errors(error: ValidationError, *, prefix: str = "") -> str:
     return "\n".join(lines)
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _cross_reference_problems(data: dict[str, Any]) -> list[str]:
+    """The whole-config checks on raw data: pydantic skips after-validators when a field
+    failed, and a person fixing the file wants every problem at once."""
+    providers, models = _mapping(data.get("providers")), _mapping(data.get("models"))
+    sources, offerings = _mapping(data.get("pricing_sources")), _mapping(data.get("offerings"))
+    problems: list[str] = []
+    for name, entry in providers.items():
+        entry = _mapping(entry)
+        options = entry.get("options", {})
+        if entry.get("protocol") in PROBES and isinstance(options, dict):
+            try:
+                PROBES[entry["protocol"]].Options.model_validate(options)
+            except ValidationError as exc:
+                problems += _format_errors(exc, prefix=f"providers.{name}.options").splitlines()
+    for key in _mapping(_mapping(data.get("budget")).get("per_offering_usd")):
+        if key not in offerings:
+            problems.append(f"budget.per_offering_usd.{key}: unknown offering")
+    for key, entry in offerings.items():
+        provider, sep, model = str(key).partition("/")
+        if not sep:
+            problems.append(f"offerings.{key}: key must be provider/model")
+            continue
+        if provider not in providers:
+            problems.append(f"offerings.{key}: unknown provider {provider!r}")
+        if model not in models:
+            problems.append(f"offerings.{key}: unknown model {model!r}")
+        listed = _mapping(entry).get("pricing_sources")
+        for source in listed if isinstance(listed, list) else []:
+            if source not in sources:
+                problems.append(f"offerings.{key}.pricing_sources: unknown source {source!r}")
+    return problems
+
+
 def parse_config(data: Any, *, origin: str = "config") -> Config:
     """Validate already-loaded YAML data; raises :class:`ConfigError` naming each bad key."""
     if not isinstance(data, dict):
@@ -343,7 +380,9 @@ def parse_config(data: Any, *, origin: str = "config") -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_format_errors(exc)) from None
+        lines = _format_errors(exc).splitlines()
+        lines += [p for p in _cross_reference_problems(data) if p not in lines]
+        raise ConfigError("\n".join(lines)) from None
 
 
 def load_config(path: str | Path | None = None) -> Config:

@@ -44,6 +44,14 @@ INTERVAL_MARGIN = 0.9
 CLEANUP_SECONDS = 5.0
 
 
+def _request_id(value: object) -> str | None:
+    """The provider's request id as we keep it: text from a header or body the provider
+    chose, so scrubbed (a provider echoing the key there must not store it) and bounded."""
+    if not isinstance(value, str) or not value:
+        return None
+    return secrets.scrub(value)[:200]
+
+
 class ResultSink(Protocol):
     def accept(self, result: ProbeResult) -> None: ...
 
@@ -163,7 +171,6 @@ class Runner:
         except TimeoutError:
             outcome, failed = Outcome.TIMEOUT, ctx.current_phase
             error = f"deadline of {budget:.1f}s passed during {ctx.current_phase}"
-            await self._cleanup(ctx)
         except ProbeFailure as exc:
             outcome, error = exc.outcome, exc.message
             http_status, retry_after = exc.http_status, exc.retry_after_s
@@ -177,6 +184,10 @@ class Runner:
         except Exception as exc:  # an adapter bug must not stop the scheduler
             log.exception("probe %s %s crashed", offering, kind)
             outcome, error = Outcome.PROTOCOL_ERROR, f"probe crashed: {type(exc).__name__}"
+        if outcome == Outcome.TIMEOUT:
+            # the deadline passed, whether asyncio's timeout or the request's own (bounded
+            # by the time left) noticed first: a job left alive would run, and be billed
+            await self._cleanup(ctx)
         total = self.clock() - start
         phases = dict(ctx.phases)
         phases[Phase.TOTAL] = total
@@ -195,7 +206,7 @@ class Runner:
             phases=phases,
             failed_phase=failed,
             http_status=http_status if http_status is not None else ctx.http_status,
-            provider_request_id=ctx.request_id,
+            provider_request_id=_request_id(ctx.request_id),
             image=info,
             cost_usd=self._cost(offering, kind, outcome),
             error=secrets.scrub(error) if error else None,
@@ -253,7 +264,7 @@ class Runner:
             phases=phases,
             failed_phase=ctx.current_phase,
             http_status=ctx.http_status,
-            provider_request_id=ctx.request_id,
+            provider_request_id=_request_id(ctx.request_id),
             error="cancelled: provmon was shutting down",
             cancelled=True,
         )

@@ -8,6 +8,7 @@ deprecated means retired) and, with a key, ``GET {api}/models/pricing`` (proves 
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar, Literal
 
 import httpx
@@ -110,7 +111,9 @@ class FalProbe(JobProbe):
         # queue stays measured (fal reports no start time); inference is fal's own metric
         metrics = job.body.get("metrics") if isinstance(job.body, dict) else None
         seconds = metrics.get("inference_time") if isinstance(metrics, dict) else None
-        return None, float(seconds) if isinstance(seconds, int | float) else None
+        if isinstance(seconds, int | float) and math.isfinite(seconds):
+            return None, float(seconds)
+        return None, None
 
     async def output_url(self, ctx: ProbeContext, job: Job) -> str:
         result = job.body

@@ -9,6 +9,7 @@ accepted too). Errors are RFC 7807 ``{type, title, status, detail}``.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from typing import Annotated, Any, ClassVar
 
@@ -82,6 +83,8 @@ def _seconds(start: Any, end: Any) -> float | None:
         )
     except ValueError:
         return None
+    if (a.tzinfo is None) != (b.tzinfo is None):  # one without a zone: Replicate's is UTC
+        a, b = (t if t.tzinfo else t.replace(tzinfo=dt.UTC) for t in (a, b))
     return (b - a).total_seconds()
 
 
@@ -126,7 +129,7 @@ class ReplicateProbe(JobProbe):
         predict = metrics.get("predict_time")
         return (
             _seconds(body.get("created_at"), body.get("started_at")),
-            float(predict) if isinstance(predict, int | float) else None,
+            float(predict) if isinstance(predict, int | float) and math.isfinite(predict) else None,
         )
 
     async def output_url(self, ctx: ProbeContext, job: Job) -> str:

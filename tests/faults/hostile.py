@@ -8,16 +8,24 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextvars
 import gzip
 import io
 import json
 import threading
+from collections import Counter
 from collections.abc import Awaitable, Callable
 
 from PIL import Image
 
 Writer = asyncio.StreamWriter
 Case = Callable[[Writer, str], Awaitable[None]]
+#: the request headers of the connection being answered (lower-case names), for ``echo``
+request_headers: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar(
+    "request_headers", default={}
+)
+#: requests seen per case, across every server instance (tests wait on these)
+hits: Counter[str] = Counter()
 
 
 def _png(width: int, height: int) -> bytes:
@@ -163,6 +171,24 @@ async def no_images(w: Writer, path: str) -> None:
     w.write(_answer("200 OK", b'{"created": 1, "data": []}'))
 
 
+async def echo(w: Writer, path: str) -> None:
+    """A 401 that echoes the credential it received, in the body and in headers, as some
+    providers and proxies do; provmon must keep it out of everything it writes."""
+    got = request_headers.get()
+    key = got.get("authorization") or got.get("x-goog-api-key") or "none"
+    body = {
+        "error": {
+            "message": f"Incorrect API key provided: {key}",
+            "type": "invalid_request_error",
+            "code": "invalid_api_key",
+            "status": "UNAUTHENTICATED",
+        },
+        "request_id": key,
+    }
+    headers = {"X-Request-Id": key, "X-Echo-Credential": key, "WWW-Authenticate": f"Bearer {key}"}
+    w.write(_answer("401 Unauthorized", json.dumps(body).encode(), headers))
+
+
 CASES: dict[str, Case] = {
     "hang": hang,
     "trickle": trickle,
@@ -180,6 +206,7 @@ CASES: dict[str, Case] = {
     "undecodable": undecodable,
     "pixel_bomb": pixel_bomb,
     "no_images": no_images,
+    "echo": echo,
 }
 
 
@@ -192,16 +219,22 @@ async def _handle(reader: asyncio.StreamReader, writer: Writer) -> None:
             return
         request_line = (first + await reader.readline()).decode("latin-1")
         length = 0
+        headers: dict[str, str] = {}
         while True:
             line = (await reader.readline()).decode("latin-1")
             if line in ("\r\n", "\n", ""):
                 break
-            if line.lower().startswith("content-length:"):
-                length = int(line.split(":", 1)[1])
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+            if name.strip().lower() == "content-length":
+                length = int(value)
+        request_headers.set(headers)
         if length:
             await reader.readexactly(length)
         path = request_line.split(" ")[1] if " " in request_line else "/"
-        case = CASES.get(path.strip("/").split("/")[0])
+        name = path.strip("/").split("/")[0]
+        hits[name] += 1
+        case = CASES.get(name)
         if case is None:
             writer.write(_answer("404 Not Found", b"{}"))
         else:
