@@ -11,7 +11,6 @@ import signal
 import sys
 import tempfile
 from collections.abc import Callable, Coroutine
-from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -491,6 +490,7 @@ def route(
     from monitor.exports import FORMATS, render, targets_from_config
     from monitor.health import HealthBook, Sample
     from monitor.interfaces import Phase
+    from monitor.pricing.state import PriceBook
     from monitor.routing import RoutingEngine, build_snapshot
     from monitor.service import database_url, health_policy
     from monitor.windows import window_stats
@@ -505,11 +505,9 @@ def route(
     try:
         store.upgrade()
         results = store.recent_results(since=now - dt.timedelta(days=1), limit=100_000)
-        latest = {
-            row.offering: row
-            for row in store.price_history(limit=5000)
-            if row.status == "accepted" and row.unit == "image"
-        }
+        # the service's prices: the newest accepted quote of each offering's primary source
+        prices = PriceBook(cfg, lambda: now)
+        prices.restore(store.latest_price_events(), store.fetch_states())
     except StoreError as exc:
         fail(str(exc))
     finally:
@@ -528,17 +526,13 @@ def route(
                 ),
             )
 
-    def price(offering: str) -> Decimal | None:
-        row = latest.get(offering)
-        return Decimal(row.amount) if row is not None else cfg.offerings[offering].listed_price_usd
-
     offerings = cfg.enabled_offerings()
     engine = RoutingEngine()
     engine.evaluate(
         build_snapshot(
             now,
             offerings,
-            current_price=price,
+            current_price=prices.current_price,
             state_of=lambda o: book.get(o, cfg.vantage).state,
             stats=window_stats(results, now, offerings=offerings),
         )

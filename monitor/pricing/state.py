@@ -146,7 +146,15 @@ class PriceBook:
         return min(known) if known and len(known) == len(times) else None
 
     def _confirmed(self, key: Key) -> dt.datetime | None:
+        """When the source last read the offering's price: the fetch state of the URL the
+        plan reads it from, else of the URL the accepted price was read from. The fallback
+        matters when the config now aims the source elsewhere than the store saw, e.g.
+        ``prices show`` without the ``--simulator`` that ``prices refresh`` was given: the
+        price was confirmed a moment ago, not "never"."""
         state = self._fetch.get(self._url_of.get(key, ""))
+        quote = self._accepted.get(key)
+        if state is None and quote is not None and quote.source_url:
+            state = self._fetch.get(state_key(quote.source_url))
         return state.last_success_at if state else None
 
     def is_stale(self, offering: str, source: str) -> bool:
