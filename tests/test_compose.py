@@ -12,9 +12,11 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import pytest
 import yaml
 
 from monitor.config import load_config
+from tests.conftest import IN_CI
 from tests.ops_support import ROOT, run
 
 COMPOSE = ROOT / "docker-compose.yml"
@@ -136,12 +138,22 @@ def test_dockerfile_builds_from_the_lock_as_a_non_root_user() -> None:
     assert 'CMD ["run"' in text and 'ENTRYPOINT ["provmon"]' in text
 
 
-def test_docker_compose_accepts_the_file() -> None:
-    """`docker compose config` when the compose plugin exists (no engine is needed)."""
+def _compose_cli() -> list[str] | None:
     docker = shutil.which("docker")
-    if docker is None or run(docker, "compose", "version").returncode != 0:
-        # no compose plugin here: the checks above stand in for it
-        return
+    if docker is not None and run(docker, "compose", "version").returncode == 0:
+        return [docker, "compose"]
+    legacy = shutil.which("docker-compose")
+    return [legacy] if legacy is not None else None
+
+
+def test_docker_compose_accepts_the_file() -> None:
+    """`docker compose config` (or docker-compose 1.29) validates every profile; no engine
+    is needed for that."""
+    cli = _compose_cli()
+    if cli is None:
+        if IN_CI:
+            pytest.fail("no docker compose CLI under CI=true (.ci/run installs docker-compose)")
+        pytest.skip("no docker compose CLI: install docker-compose")
     for profile in ("sim", "live", "multi"):
-        result = run(docker, "compose", "--profile", profile, "config", "-q", cwd=ROOT)
+        result = run(*cli, "--profile", profile, "config", "-q", cwd=ROOT)
         assert result.returncode == 0, result.stderr
