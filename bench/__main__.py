@@ -12,7 +12,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from bench import backtest, cpu, drift, overhead, soak
+from bench import backtest, cpu, drift, metrics_render, overhead, soak
 from bench._common import print_table
 
 BENCHMARKS: dict[str, Callable[[list[str] | None], dict[str, Any]]] = {
@@ -21,6 +21,7 @@ BENCHMARKS: dict[str, Callable[[list[str] | None], dict[str, Any]]] = {
     "cpu": cpu.main,
     "backtest": backtest.main,
     "soak": soak.main,
+    "metrics_render": metrics_render.main,
 }
 
 
@@ -33,6 +34,13 @@ def headline(name: str, result: dict[str, Any]) -> tuple[str, str]:
             f"{res['lost']} of {res['produced']}, /metrics p99 "
             f"{met['scrape_during_run_ms'].get('p99')} ms",
             "RSS flat, 0 lost, /metrics <= 50 ms",
+        )
+    if name == "metrics_render":
+        render, plain = result["render_ms"], result["generate_latest_ms"]
+        return (
+            f"render p50 {render['p50']} / p99 {render['p99']} ms, generate_latest p50 "
+            f"{plain['p50']} ms ({result['exposition']['samples']} samples)",
+            f"/metrics render p99 <= {result['target_ms']:g} ms at 1,000 offerings",
         )
     if name == "backtest":
         return result["headline"], "cost <= oracle +3%, SLO minutes <= 10% of static"

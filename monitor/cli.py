@@ -232,6 +232,12 @@ def simulate(
     token = os.environ.get("PROVMON_SIM_TOKEN")
     app_ = build_app(loaded, control_enabled=control or bool(token), control_token=token)
     err.print(f"provmon simulator on http://{host}:{port}")
+    # a fake provider answers with injected delays: keep start-up objects out of the
+    # collector's full passes, whose pauses would add to every injected delay
+    import gc
+
+    gc.collect()
+    gc.freeze()
     uvicorn.run(
         app_,
         host=host,

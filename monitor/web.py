@@ -9,11 +9,11 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException, Query
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from monitor import secrets
 from monitor.exports import FORMATS, targets_from_config
 from monitor.interfaces import Kind, Outcome, ProbeResult
+from monitor.metrics import CONTENT_TYPE
 from monitor.passive import passive_router
 from monitor.pricing.engine import ShowRow
 from monitor.routing import PolicyName, effective_cost
@@ -126,7 +126,8 @@ def build_api(service: Service) -> FastAPI:
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
-        return Response(generate_latest(service.registry), media_type=CONTENT_TYPE_LATEST)
+        # cached series text plus the scrape-time gauges (issue 8: not generate_latest)
+        return Response(service.metrics.render(), media_type=CONTENT_TYPE)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> PlainTextResponse:

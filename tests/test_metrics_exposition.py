@@ -1,0 +1,166 @@
+"""``Metrics.render()`` (what ``/metrics`` serves) is valid text exposition with exact values.
+
+Checked three ways: prometheus-client's own parser, ``promtool check metrics`` (missing
+promtool is a skip locally, a failure under CI=true), and line for line against
+``generate_latest`` of the same registry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+from decimal import Decimal
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from monitor.health import State
+from monitor.interfaces import Kind, Outcome, Phase, ProbeResult
+from monitor.metrics import DURATION_BUCKETS, GaugeRow, Metrics, StateRow
+from tests.ops_support import tool
+
+OFFERING = "fal/imagen-4.0-generate-001"
+BASE = {
+    "offering": OFFERING,
+    "provider": "fal",
+    "model": "imagen-4.0-generate-001",
+    "vantage": "eu",
+    "kind": "generate",
+}
+#: total-phase observations: on a bound (counts in that bucket), between, beyond 300 s
+TOTALS = [0.005, 0.3, 1.0, 12.0, 300.0, 301.5]
+#: a label value with every character the format must escape
+ODD = 'odd "quoted" \\ back\nslash'
+
+
+def result(total: float, outcome: Outcome = Outcome.OK, offering: str = OFFERING) -> ProbeResult:
+    return ProbeResult(
+        probe_id="p",
+        offering=offering,
+        provider="fal",
+        model="imagen-4.0-generate-001",
+        vantage="eu",
+        kind=Kind.GENERATE,
+        outcome=outcome,
+        started_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        phases={Phase.CONNECT: 0.02, Phase.TOTAL: total},
+        cost_usd=Decimal("0.04"),
+    )
+
+
+@pytest.fixture
+def metrics() -> Metrics:
+    m = Metrics(CollectorRegistry(auto_describe=True))
+    for i, total in enumerate(TOTALS):
+        m.accept(result(total, Outcome.OK if i % 2 else Outcome.TIMEOUT))
+    m.accept(result(2.0, offering=ODD))
+    m.skipped.labels(OFFERING, "budget").inc()
+    m.timeout.labels(OFFERING, "generate").set(120)
+    m.results_dropped.inc(2)
+    m.watch_states(
+        lambda: [
+            StateRow(
+                offering=OFFERING,
+                provider="fal",
+                model="imagen-4.0-generate-001",
+                vantage="eu",
+                state=State.UP,
+            )
+        ]
+    )
+    m.add_gauges(
+        lambda: [
+            GaugeRow(name="provmon_probe_budget_usd", labels={"scope": "day"}, value=25.0),
+            GaugeRow(name="provmon_route_weight", labels={"model": "m", "offering": ODD}, value=1),
+        ],
+        {"provmon_probe_budget_usd": "Daily probe budget"},
+    )
+    return m
+
+
+def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            key = (s.name, frozenset(s.labels.items()))
+            assert key not in out, f"duplicate sample {key}"
+            out[key] = s.value
+    return out
+
+
+def test_histogram_values_are_exact(metrics: Metrics) -> None:
+    text = metrics.render().decode()
+    got = samples(text)
+    labels = {**BASE, "phase": "total"}
+    for bound in (*DURATION_BUCKETS, float("inf")):
+        le = "+Inf" if bound == float("inf") else repr(float(bound))
+        want = sum(1 for t in TOTALS if t <= bound)  # cumulative: every value <= le
+        key = ("provmon_probe_duration_seconds_bucket", frozenset({**labels, "le": le}.items()))
+        assert got[key] == want, le
+    plain = frozenset(labels.items())
+    assert got[("provmon_probe_duration_seconds_count", plain)] == len(TOTALS)
+    assert got[("provmon_probe_duration_seconds_sum", plain)] == pytest.approx(sum(TOTALS))
+    connect = frozenset({**BASE, "phase": "connect"}.items())
+    assert got[("provmon_probe_duration_seconds_count", connect)] == len(TOTALS)
+    assert 'le="0.005"' in text and 'le="1.0"' in text and 'le="300.0"' in text
+    assert 'le="+Inf"' in text
+
+
+def test_families_counters_gauges_and_escaping(metrics: Metrics) -> None:
+    text = metrics.render().decode()
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    assert families["provmon_probe_duration_seconds"].type == "histogram"
+    assert families["provmon_probes"].type == "counter"
+    assert families["provmon_offering_state"].type == "gauge"
+    for name in ("provmon_probe_duration_seconds", "provmon_probes_total"):
+        assert text.count(f"# HELP {name} ") == 1
+        assert text.count(f"# TYPE {name} ") == 1
+    assert "_created" not in text
+    got = samples(text)
+    probes = {**BASE, "outcome": "ok"}
+    assert got[("provmon_probes_total", frozenset(probes.items()))] == 3
+    assert got[("provmon_probes_total", frozenset({**probes, "outcome": "timeout"}.items()))] == 3
+    spend = frozenset({"offering": OFFERING, "provider": "fal"}.items())
+    assert got[("provmon_probe_spend_usd_total", spend)] == pytest.approx(0.24)
+    assert got[("provmon_results_dropped_total", frozenset())] == 2
+    timeout = frozenset({"offering": OFFERING, "kind": "generate"}.items())
+    assert got[("provmon_probe_timeout_seconds", timeout)] == 120
+    up = {"offering": OFFERING, "provider": "fal", "model": "imagen-4.0-generate-001"}
+    up |= {"vantage": "eu", "state": "up"}
+    assert got[("provmon_offering_state", frozenset(up.items()))] == 1
+    assert got[("provmon_offering_state", frozenset({**up, "state": "down"}.items()))] == 0
+    assert got[("provmon_probe_budget_usd", frozenset({"scope": "day"}.items()))] == 25
+    odd = frozenset({**BASE, "offering": ODD, "phase": "total"}.items())
+    assert got[("provmon_probe_duration_seconds_count", odd)] == 1
+    route = frozenset({"model": "m", "offering": ODD}.items())
+    assert got[("provmon_route_weight", route)] == 1
+
+
+def test_render_matches_generate_latest_line_for_line(metrics: Metrics) -> None:
+    rendered = metrics.render().decode().splitlines()
+    reference = generate_latest(metrics.registry).decode().splitlines()
+    assert sorted(rendered) == sorted(reference)
+
+
+def test_a_series_is_rendered_again_after_it_changes(metrics: Metrics) -> None:
+    before = samples(metrics.render().decode())
+    metrics.accept(result(0.001))
+    after = samples(metrics.render().decode())
+    labels = {**BASE, "phase": "total"}
+    key = ("provmon_probe_duration_seconds_bucket", frozenset({**labels, "le": "0.005"}.items()))
+    assert after[key] == before[key] + 1
+    count = ("provmon_probe_duration_seconds_count", frozenset(labels.items()))
+    assert after[count] == before[count] + 1
+
+
+def test_promtool_accepts_the_exposition(metrics: Metrics) -> None:
+    promtool = tool("promtool")
+    checked = subprocess.run(
+        [promtool, "check", "metrics"],
+        input=metrics.render(),
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert checked.returncode == 0, (checked.stdout + checked.stderr).decode()
