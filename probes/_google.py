@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Literal
 
 import httpx
@@ -143,22 +144,24 @@ def image_from_candidates(answer: Any) -> bytes:
     raise ProbeFailure(Outcome.CONTENT_FILTERED, f"no image part (finishReason {finish})")
 
 
-class GoogleImagesProbe:
+class GoogleImagesProbe(ABC):
     """Base of the Vertex AI and Gemini API probes: bodies, answers and errors."""
 
     Options: ClassVar[type[BaseModel]]
     #: ``:predict`` parameters sent unless the offering overrides them
     default_params: ClassVar[dict[str, Any]] = {"sampleCount": 1}
 
+    @abstractmethod
     async def auth_headers(self, ctx: ProbeContext) -> dict[str, str]:
-        raise NotImplementedError
+        """Headers that authenticate a request (a bearer token, or an API key)."""
 
+    @abstractmethod
     def model_url(self, ctx: ProbeContext) -> str:
         """The model's resource URL; ``:predict`` or ``:generateContent`` is appended."""
-        raise NotImplementedError
 
+    @abstractmethod
     def metadata_url(self, ctx: ProbeContext) -> str:
-        raise NotImplementedError
+        """The free control call's URL (get the model)."""
 
     def method(self, ctx: ProbeContext) -> str:
         chosen = str(getattr(ctx.options, "method", "auto"))
