@@ -19,8 +19,6 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from prometheus_client import CollectorRegistry
-
 from monitor.budget import Budget, BudgetPolicy
 from monitor.cadence import CadencePolicy, plan, plan_generate
 from monitor.config import Config
@@ -131,14 +129,13 @@ class RecentResults:
 class Service:
     config: Config
     db_url: str
-    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     started: bool = False
 
     def __post_init__(self) -> None:
         config = self.config
         self.agent = f"{config.vantage}:{socket.gethostname()}:{os.getpid()}"
         self.store = Store(self.db_url)
-        self.metrics = Metrics(self.registry)
+        self.metrics = Metrics()
         self.health = HealthBook(health_policy(config))
         self.health_sink = HealthSink(self.health, config)
         self.writer = ResultWriter(self.store)
