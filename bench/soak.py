@@ -49,7 +49,6 @@ from typing import Any
 
 import httpx
 from apscheduler.events import EVENT_JOB_SUBMITTED, JobEvent, JobSubmissionEvent
-from prometheus_client import generate_latest
 
 from bench._common import (
     HOST,
@@ -237,7 +236,7 @@ async def soak(sim_url: str, sim_pid: int, seconds: float, folder: str) -> dict[
     render: list[float] = []
     for _ in range(5):
         t0 = time.perf_counter()
-        text = await asyncio.to_thread(generate_latest, service.registry)
+        text = await asyncio.to_thread(service.metrics.render)
         render.append(time.perf_counter() - t0)
     series = text.count(b"\n") - text.count(b"\n#")
     await service.stop()

@@ -170,6 +170,7 @@ class Service:
         self.metrics.init_offerings(config, self.runner.deadline_seconds)
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[None]] = set()
+        self._stopping = False
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -206,20 +207,27 @@ class Service:
     async def stop(self, grace: float = 10.0) -> None:
         """Stop scheduling; let in-flight probes finish for ``grace`` seconds, then cancel
         them (they are stored as cancelled); flush every result to the store."""
+        self._stopping = True  # jobs the scheduler already handed out send nothing now
         self.scheduler.shutdown()
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
-        pending = set(self.runner.in_flight)
-        if pending:
-            log.info("waiting up to %.0fs for %d probes in flight", grace, len(pending))
-            _, still = await asyncio.wait(pending, timeout=grace)
-            for task in still:
-                task.cancel()
-            if still:
-                await asyncio.wait(still, timeout=5)
+        await asyncio.sleep(0)  # let jobs submitted just before the shutdown see _stopping
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        if self.runner.in_flight:
+            log.info(
+                "waiting up to %.0fs for %d probes in flight", grace, len(self.runner.in_flight)
+            )
+        while self.runner.in_flight and loop.time() < deadline:
+            await asyncio.wait(set(self.runner.in_flight), timeout=deadline - loop.time())
+        still = set(self.runner.in_flight)
+        for task in still:
+            task.cancel()
+        if still:
+            await asyncio.wait(still, timeout=5)
         if self.prices.leader:
             with contextlib.suppress(Exception):
                 await self.prices.release()
@@ -256,6 +264,8 @@ class Service:
         Every generate probe is billed, so its listed price is reserved before it is sent;
         when no cap admits it, the probe is skipped (reason ``budget``), never sent.
         """
+        if self._stopping:
+            return None
         reservation = None
         if kind == Kind.GENERATE:
             now = dt.datetime.now(dt.UTC)
@@ -282,6 +292,9 @@ class Service:
             if reservation is None:
                 self.metrics.skipped.labels(offering, "budget").inc()
                 self.scheduler.move(offering, kind, now + dt.timedelta(seconds=300))
+                return None
+            if self._stopping:  # shutdown began while the money was being reserved
+                await asyncio.to_thread(self.budget.settle, reservation, False, now)
                 return None
         try:
             result = await self.runner.run_probe(offering, kind)
