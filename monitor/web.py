@@ -5,10 +5,17 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Query
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    Response,
+    StreamingResponse,
+)
 
 from monitor import secrets
 from monitor.exports import FORMATS, targets_from_config
@@ -126,8 +133,18 @@ def build_api(service: Service) -> FastAPI:
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
-        # cached series text plus the scrape-time gauges (issue 8: not generate_latest)
-        return Response(service.metrics.render(), media_type=CONTENT_TYPE)
+        # cached series text plus the scrape-time gauges (issue 8: not generate_latest),
+        # rendered in this worker thread, written piece by piece with a known length
+        pieces = service.metrics.render_pieces()
+
+        async def body() -> AsyncIterator[bytes]:
+            for piece in pieces:
+                yield piece
+
+        length = str(sum(len(piece) for piece in pieces))
+        return StreamingResponse(
+            body(), media_type=CONTENT_TYPE, headers={"Content-Length": length}
+        )
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> PlainTextResponse:

@@ -103,7 +103,7 @@ def test_histogram_values_are_exact(metrics: Metrics) -> None:
     assert got[("provmon_probe_duration_seconds_sum", plain)] == pytest.approx(sum(TOTALS))
     connect = frozenset({**BASE, "phase": "connect"}.items())
     assert got[("provmon_probe_duration_seconds_count", connect)] == len(TOTALS)
-    assert 'le="0.005"' in text and 'le="1.0"' in text and 'le="300.0"' in text
+    assert 'le="0.01"' in text and 'le="1.0"' in text and 'le="300.0"' in text
     assert 'le="+Inf"' in text
 
 
@@ -148,7 +148,7 @@ def test_a_series_is_rendered_again_after_it_changes(metrics: Metrics) -> None:
     metrics.accept(result(0.001))
     after = samples(metrics.render().decode())
     labels = {**BASE, "phase": "total"}
-    key = ("provmon_probe_duration_seconds_bucket", frozenset({**labels, "le": "0.005"}.items()))
+    key = ("provmon_probe_duration_seconds_bucket", frozenset({**labels, "le": "0.01"}.items()))
     assert after[key] == before[key] + 1
     count = ("provmon_probe_duration_seconds_count", frozenset(labels.items()))
     assert after[count] == before[count] + 1

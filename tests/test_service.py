@@ -10,6 +10,7 @@ import pytest
 
 from monitor.config import Config
 from monitor.interfaces import Kind, Outcome
+from monitor.metrics import CONTENT_TYPE
 from monitor.servers import Server
 from monitor.service import Service
 from monitor.web import build_api
@@ -48,7 +49,12 @@ async def test_a_probe_reaches_the_store_the_api_and_metrics(running) -> None:  
         state = {s["offering"]: s for s in (await client.get("/api/state")).json()}
         assert state[OK]["state"] == "up"
         assert state[HUNG]["state"] == "unknown"
-        metrics = (await client.get("/metrics")).text
+        response = await client.get("/metrics")
+        # written piece by piece, with its length known up front, the same text as render()
+        assert response.headers["content-length"] == str(len(response.content))
+        assert response.headers["content-type"] == CONTENT_TYPE
+        assert response.content == service.metrics.render()
+        metrics = response.text
         labels = {"offering": OK, "kind": "generate"}
         assert sample(metrics, "provmon_probes_total", outcome="ok", **labels) == 1
         assert (
