@@ -18,13 +18,13 @@ Both sides are built in this process from the same inputs:
   ``Gauge`` objects plus a collector yielding the same scrape-time families (what
   ``monitor/metrics.py`` was before issue 8), fed the same results.
 
-Timed: ``render_pieces()`` (what ``/metrics`` serves) over 50 scrapes, each after a scrape interval's worth of new results
-(30 s: one control result per offering, a generate result for a fifth of them), so the
-series those results touched are rendered again inside the timed call; ``render_pieces()`` with
-nothing changed; ``generate_latest`` of the plain registry (fewer scrapes: each takes
-seconds); gzip of the rendered text at levels 1 and 6 (what ``Accept-Encoding: gzip``
-would add). The two expositions are compared line for line (client_python's ``_created``
-series, which ``render()`` leaves out, removed first).
+Timed: ``render_pieces()`` (what ``/metrics`` serves) over 50 scrapes, each after a scrape
+interval's worth of new results (30 s: one control result per offering, a generate result
+for a fifth of them), so the series those results touched are rendered again inside the
+timed call; ``render_pieces()`` with nothing changed; ``generate_latest`` of the plain
+registry (fewer scrapes: each takes seconds); gzip of the rendered text at levels 1 and 6
+(what ``Accept-Encoding: gzip`` would add). The two expositions are compared line for line
+(client_python's ``_created`` series, which ``render()`` leaves out, removed first).
 
 Run alone: ``python -m bench.metrics_render`` (``--scrapes``, ``--baseline-scrapes``).
 """
