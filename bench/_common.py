@@ -25,6 +25,7 @@ import yaml
 
 from monitor.config import Config, load_config, point_at_simulator, simulator_credentials
 from monitor.http import build_client
+from monitor.metrics import Metrics, pieces
 from monitor.runner import ResultSink, Runner
 from monitor.servers import free_port
 
@@ -90,8 +91,9 @@ def provmon_command() -> list[str]:
     return [sys.executable, "-m", "monitor.cli"]
 
 
-def wait_for_port(port: int, *, timeout: float = 30.0, proc: subprocess.Popen[Any] | None = None,
-                  host: str = HOST) -> None:
+def wait_for_port(
+    port: int, *, timeout: float = 30.0, proc: subprocess.Popen[Any] | None = None, host: str = HOST
+) -> None:
     """Wait until something accepts TCP connections on ``host:port``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -150,8 +152,7 @@ def fixed_latency_scenario(seconds: float) -> dict[str, Any]:
     }
 
 
-def simulated_config(sim_url: str, *, interval: float = 3600.0,
-                     timeout: float = 600.0) -> Config:
+def simulated_config(sim_url: str, *, interval: float = 3600.0, timeout: float = 600.0) -> Config:
     """The default catalog aimed at the simulator, with its credentials set.
 
     Intervals and the timeout are large, so the runner's deadline never cuts a probe short.
@@ -185,8 +186,7 @@ def print_table(rows: Sequence[Sequence[str]]) -> None:
 
 
 #: which client a :class:`KeyedClientRunner` probe uses; set in the probe's own task
-client_key: contextvars.ContextVar[str] = contextvars.ContextVar("bench_client_key",
-                                                                default="")
+client_key: contextvars.ContextVar[str] = contextvars.ContextVar("bench_client_key", default="")
 
 
 class Clients:
@@ -217,8 +217,7 @@ class KeyedClientRunner(Runner):
     """The product runner, except that it takes its client from :class:`Clients` by the
     current :data:`client_key`: the bench's stand-in for one client per offering."""
 
-    def __init__(self, config: Config, clients: Clients,
-                 sinks: Sequence[ResultSink] = ()) -> None:
+    def __init__(self, config: Config, clients: Clients, sinks: Sequence[ResultSink] = ()) -> None:
         super().__init__(config, sinks)
         self.clients = clients
 
@@ -236,3 +235,11 @@ def quiet_logs() -> None:
 
     for name in ("apscheduler", "monitor"):
         logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def render_once(metrics: Metrics) -> float:
+    """Seconds for what ``/metrics`` does: gather the texts, then join every piece."""
+    began = time.perf_counter()
+    for _piece in pieces(metrics.render_chunks()):
+        pass
+    return time.perf_counter() - began

@@ -1,4 +1,4 @@
-"""``/metrics`` render time at 1,000 offerings: ``Metrics.render_pieces()`` vs ``generate_latest``.
+"""``/metrics`` render time at 1,000 offerings: ``/metrics``'s renderer vs ``generate_latest``.
 
 Issue 8: at 1,000 offerings the exposition is ~250,000 samples (mostly histogram bucket
 lines) and client_python's ``generate_latest`` took ~10 s per scrape in the soak. The
@@ -13,18 +13,21 @@ Both sides are built in this process from the same inputs:
   queue-based providers (fal, replicate), outcomes mixed (mostly ``ok``), paid
   generations adding spend; a state per offering and the scrape-time gauges a real
   deployment adds per offering (price, staleness, effective cost, route rank and weight
-  for three policies) plus budget and price-source gauges;
+  for three policies) plus budget and price-source gauges, every one read again at every
+  scrape (the worst case: the service re-reads routes only after an evaluation);
 - the "plain" registry: the same metrics as client_python ``Histogram``/``Counter``/
   ``Gauge`` objects plus a collector yielding the same scrape-time families (what
   ``monitor/metrics.py`` was before issue 8), fed the same results.
 
-Timed: ``render_pieces()`` (what ``/metrics`` serves) over 50 scrapes, each after a scrape
-interval's worth of new results (30 s: one control result per offering, a generate result
-for a fifth of them), so the series those results touched are rendered again inside the
-timed call; ``render_pieces()`` with nothing changed; ``generate_latest`` of the plain
-registry (fewer scrapes: each takes seconds); gzip of the rendered text at levels 1 and 6
-(what ``Accept-Encoding: gzip`` would add). The two expositions are compared line for line
-(client_python's ``_created`` series, which ``render()`` leaves out, removed first).
+Timed: what ``/metrics`` does, ``render_chunks()`` (in its worker thread) then every piece
+of ``pieces()`` (as the socket takes them), over 50 scrapes, each after a scrape interval's
+worth of new results (30 s: one control result per offering, a generate result for a fifth
+of them), so the series those results touched are rendered again inside the timed call;
+the same with nothing changed; ``render_chunks()`` alone (the part before the first byte);
+``generate_latest`` of the plain registry (fewer scrapes: each takes seconds); gzip of the
+rendered text at levels 1 and 6 (what ``Accept-Encoding: gzip`` would add). The two
+expositions are compared line for line (client_python's ``_created`` series, which
+``render()`` leaves out, removed first).
 
 Run alone: ``python -m bench.metrics_render`` (``--scrapes``, ``--baseline-scrapes``).
 """
@@ -44,7 +47,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from bench._common import machine, summary_ms, write_result
+from bench._common import machine, render_once, summary_ms, write_result
 from bench.soak import soak_config
 from monitor.config import Config
 from monitor.health import State
@@ -314,14 +317,14 @@ def measure(scrapes: int, baseline_scrapes: int) -> dict[str, Any]:
     for _ in range(scrapes):
         per_scrape = land(0.2)  # 30 s of results: control everywhere, a fifth generate
         landed += per_scrape
-        began = time.perf_counter()
-        metrics.render_pieces()  # what /metrics serves
-        during.append(time.perf_counter() - began)
+        during.append(render_once(metrics))
     idle: list[float] = []
+    gather: list[float] = []
     for _ in range(scrapes):
+        idle.append(render_once(metrics))
         began = time.perf_counter()
-        metrics.render_pieces()
-        idle.append(time.perf_counter() - began)
+        metrics.render_chunks()
+        gather.append(time.perf_counter() - began)
     text = metrics.render()
     # what no renderer avoids: the scrape-time sources (the engines' rows) and one copy of
     # the whole exposition (into response bytes or, piece by piece, into the socket)
@@ -367,6 +370,7 @@ def measure(scrapes: int, baseline_scrapes: int) -> dict[str, Any]:
         },
         "render_ms": summary_ms(during),
         "render_unchanged_ms": summary_ms(idle),
+        "render_chunks_only_ms": summary_ms(gather),
         "floor_ms": {
             "scrape_time_sources": summary_ms(sources),
             "join_exposition_bytes": summary_ms(copy),

@@ -41,9 +41,17 @@ from monitor.interfaces import Kind, Outcome, ProbeResult
 #: latency objective's bound (alert rules read ``le="60.0"``).
 DURATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300)
 
-#: how many series texts ``render_pieces`` joins into one piece: a histogram series is
-#: ~2.5 kB, so a piece stays near 160 kB, which glibc serves from reused heap memory
+#: how many cached texts :func:`pieces` joins into one write: a histogram series is
+#: ~2.5 kB, so a piece stays under ~160 kB
 PIECE_CHUNKS = 64
+
+
+def pieces(chunks: Sequence[bytes]) -> Iterator[bytes]:
+    """``chunks`` joined ``PIECE_CHUNKS`` at a time: one piece alive at a time, so each
+    reuses the memory the one before it freed."""
+    for i in range(0, len(chunks), PIECE_CHUNKS):
+        yield b"".join(chunks[i : i + PIECE_CHUNKS])
+
 
 #: the media type `/metrics` answers with (what client_python's ``generate_latest`` is served as)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -316,10 +324,14 @@ class _StateCollector(Collector):
         self,
         states: Callable[[], Iterable[StateRow]],
         extra: list[Callable[[], Iterable[GaugeRow]]],
+        versions: list[Callable[[], object] | None],
         help_texts: dict[str, str],
     ) -> None:
         self._states = states
         self._extra = extra
+        self._versions = versions
+        #: per source: the version its lines were rendered at, and the lines by family
+        self._blocks: dict[int, tuple[object, dict[str, list[bytes]]]] = {}
         self._help = help_texts
         # label text cached per label set: a scrape formats values, not labels
         self._state_text: dict[tuple[str, ...], bytes] = {}
@@ -377,27 +389,39 @@ class _StateCollector(Collector):
                 ).encode()
             texts.append(text)
         gauges: dict[str, list[bytes]] = {}
-        gauge_text = self._gauge_text
-        if len(gauge_text) > 200_000:
-            gauge_text.clear()
-        for source in self._extra:
-            for gauge in source():
-                block = gauges.get(gauge.name)
+        for index, source in enumerate(self._extra):
+            version = self._versions[index]
+            stamp = version() if version is not None else None
+            cached = self._blocks.get(index)
+            if cached is None or stamp is None or cached[0] != stamp:
+                cached = self._blocks[index] = (stamp, self._lines(source))
+            for name, lines in cached[1].items():
+                block = gauges.get(name)
                 if block is None:
-                    help_text = self._help.get(gauge.name, gauge.name)
-                    block = gauges[gauge.name] = [_header(gauge.name, help_text, "gauge")]
-                gkey = (gauge.name, tuple(gauge.labels.items()), gauge.value)
-                line = gauge_text.get(gkey)
-                if line is None:
-                    labels = _label_text(gkey[1])
-                    labels = f"{{{labels}}}" if labels else ""
-                    line = gauge_text[gkey] = (
-                        f"{gauge.name}{labels} {_go_float(gauge.value)}\n".encode()
-                    )
-                block.append(line)
+                    help_text = self._help.get(name, name)
+                    block = gauges[name] = [_header(name, help_text, "gauge")]
+                block.extend(lines)
         out.extend(texts)
         for block in gauges.values():
             out.extend(block)
+
+    def _lines(self, source: Callable[[], Iterable[GaugeRow]]) -> dict[str, list[bytes]]:
+        """One source's rows as sample lines by family, each line kept by what it shows."""
+        lines: dict[str, list[bytes]] = {}
+        gauge_text = self._gauge_text
+        if len(gauge_text) > 200_000:
+            gauge_text.clear()
+        for gauge in source():
+            gkey = (gauge.name, tuple(gauge.labels.items()), gauge.value)
+            line = gauge_text.get(gkey)
+            if line is None:
+                labels = _label_text(gkey[1])
+                labels = f"{{{labels}}}" if labels else ""
+                line = gauge_text[gkey] = (
+                    f"{gauge.name}{labels} {_go_float(gauge.value)}\n".encode()
+                )
+            lines.setdefault(gauge.name, []).append(line)
+        return lines
 
 
 class Metrics:
@@ -452,38 +476,51 @@ class Metrics:
         ]
         self.registry.register(_StoreCollector(self._families))
         self._extra: list[Callable[[], Iterable[GaugeRow]]] = []
+        self._versions: list[Callable[[], object] | None] = []
         self._help: dict[str, str] = {}
         self._states: Callable[[], Iterable[StateRow]] = lambda: ()
-        self._collector = _StateCollector(lambda: self._states(), self._extra, self._help)
+        self._collector = _StateCollector(
+            lambda: self._states(), self._extra, self._versions, self._help
+        )
         self.registry.register(self._collector)
 
     def render(self) -> bytes:
         """The text exposition of every provmon metric, in one piece (tests, the CLI)."""
-        return b"".join(self.render_pieces())
+        return b"".join(self.render_chunks())
 
-    def render_pieces(self) -> list[bytes]:
-        """The text exposition, for ``/metrics``, as pieces of ``PIECE_CHUNKS`` series.
+    def render_chunks(self) -> list[bytes]:
+        """The text exposition as the list of its cached texts (a series, a header, a
+        scrape-time row), for ``/metrics`` to send with :func:`pieces`.
 
         The same families and samples as ``generate_latest(self.registry)`` (less the
-        ``_created`` series), from cached series text plus the scrape-time gauges. Pieces,
-        not one ``bytes``: at 1,000 offerings the exposition is ~28 MB, and one buffer that
-        size is a fresh ``mmap`` per scrape whose page faults cost more than the copying;
-        pieces are reused heap memory, and the HTTP layer writes them one after another.
+        ``_created`` series), from cached series text plus the scrape-time gauges. The
+        texts are immutable, so the list is a consistent snapshot; it is not joined here:
+        at 1,000 offerings the exposition is ~24 MB, and a buffer that size (or the
+        pieces of one, all alive at once) is fresh memory whose page faults cost more
+        than the copying. :func:`pieces` joins a few at a time as the socket takes them.
         """
         out: list[bytes] = []
         for family in self._families:
             family.chunks(out)
         self._collector.render(out)
-        step = PIECE_CHUNKS
-        pieces = [b"".join(out[i : i + step]) for i in range(0, len(out), step)]
-        return pieces
+        return out
 
     def watch_states(self, source: Callable[[], Iterable[StateRow]]) -> None:
         self._states = source
 
-    def add_gauges(self, source: Callable[[], Iterable[GaugeRow]], helps: dict[str, str]) -> None:
-        """Add scrape-time gauges (prices, budget, routes) computed by ``source``."""
+    def add_gauges(
+        self,
+        source: Callable[[], Iterable[GaugeRow]],
+        helps: dict[str, str],
+        *,
+        version: Callable[[], object] | None = None,
+    ) -> None:
+        """Add scrape-time gauges (prices, budget, routes) computed by ``source``.
+
+        With ``version``, the source is read again only when ``version()`` changes (routes
+        change once per evaluation, not per scrape); without it, at every scrape."""
         self._extra.append(source)
+        self._versions.append(version)
         self._help.update(helps)
 
     def init_offerings(self, config: Config, deadlines: Callable[[str, Kind], float]) -> None:

@@ -445,6 +445,8 @@ class RoutingEngine:
         self.memory: dict[tuple[str, PolicyName], Memory] = {}
         self.latest: dict[tuple[str, PolicyName], Route] = {}
         self.snapshot: Snapshot | None = None
+        #: counts evaluations: what :meth:`gauges` shows changes only when this does
+        self.generation = 0
 
     def evaluate(self, snapshot: Snapshot) -> list[Route]:
         """One evaluation: every model's route under every policy, sorted by model."""
@@ -461,6 +463,7 @@ class RoutingEngine:
                 self.latest[key] = route
                 routes.append(route)
         self.snapshot = snapshot
+        self.generation += 1
         return routes
 
     def routes(self, *, policy: PolicyName | None = None, model: str | None = None) -> list[Route]:

@@ -165,7 +165,9 @@ class Service:
         self.scheduler = ProbeScheduler(config, self.run_job, on_skip=self._skipped)
         self.metrics.watch_states(self.health_sink.rows)
         self.metrics.add_gauges(self.prices.gauges, PRICE_HELP)
-        self.metrics.add_gauges(self.routing.gauges, GAUGE_HELP)
+        self.metrics.add_gauges(
+            self.routing.gauges, GAUGE_HELP, version=lambda: self.routing.generation
+        )
         self.metrics.add_gauges(self.budget_gauges, BUDGET_HELP)
         self.metrics.init_offerings(config, self.runner.deadline_seconds)
         self._tasks: list[asyncio.Task[None]] = []

@@ -20,7 +20,7 @@ from fastapi.responses import (
 from monitor import secrets
 from monitor.exports import FORMATS, targets_from_config
 from monitor.interfaces import Kind, Outcome, ProbeResult
-from monitor.metrics import CONTENT_TYPE
+from monitor.metrics import CONTENT_TYPE, pieces
 from monitor.passive import passive_router
 from monitor.pricing.engine import ShowRow
 from monitor.routing import PolicyName, effective_cost
@@ -134,14 +134,14 @@ def build_api(service: Service) -> FastAPI:
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
         # cached series text plus the scrape-time gauges (issue 8: not generate_latest),
-        # rendered in this worker thread, written piece by piece with a known length
-        pieces = service.metrics.render_pieces()
+        # gathered in this worker thread, joined piece by piece as the socket takes them
+        chunks = service.metrics.render_chunks()
 
         async def body() -> AsyncIterator[bytes]:
-            for piece in pieces:
+            for piece in pieces(chunks):
                 yield piece
 
-        length = str(sum(len(piece) for piece in pieces))
+        length = str(sum(map(len, chunks)))
         return StreamingResponse(
             body(), media_type=CONTENT_TYPE, headers={"Content-Length": length}
         )

@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.health import State
 from monitor.interfaces import Kind, Outcome, Phase, ProbeResult
-from monitor.metrics import DURATION_BUCKETS, GaugeRow, Metrics, StateRow
+from monitor.metrics import DURATION_BUCKETS, GaugeRow, Metrics, StateRow, pieces
 from tests.ops_support import tool
 
 OFFERING = "fal/imagen-4.0-generate-001"
@@ -164,3 +164,28 @@ def test_promtool_accepts_the_exposition(metrics: Metrics) -> None:
         check=False,
     )
     assert checked.returncode == 0, (checked.stdout + checked.stderr).decode()
+
+
+def test_a_versioned_gauge_source_is_read_again_only_when_its_version_moves() -> None:
+    m = Metrics(CollectorRegistry(auto_describe=True))
+    weight = {"value": 0.5, "version": 1, "reads": 0}
+
+    def routes() -> list[GaugeRow]:
+        weight["reads"] += 1
+        labels = {"model": "m", "offering": OFFERING, "policy": "cost"}
+        return [GaugeRow(name="provmon_route_weight", labels=labels, value=weight["value"])]
+
+    m.add_gauges(routes, {}, version=lambda: weight["version"])
+    key = (
+        "provmon_route_weight",
+        frozenset({"model": "m", "offering": OFFERING, "policy": "cost"}.items()),
+    )
+    assert samples(m.render().decode())[key] == 0.5
+    weight["value"] = 0.25  # the engine's rows changed without a new evaluation: not yet
+    assert samples(m.render().decode())[key] == 0.5
+    assert weight["reads"] == 1
+    weight["version"] = 2  # a new evaluation: read again, and the new value shows
+    assert samples(m.render().decode())[key] == 0.25
+    assert weight["reads"] == 2
+    # /metrics sends the same text in pieces
+    assert b"".join(pieces(m.render_chunks())) == m.render()
