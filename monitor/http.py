@@ -52,6 +52,13 @@ def build_client(
     )
 
 
+#: httpcore's trace events for "response headers received" (HTTP/1.1, HTTP/2)
+_HEADERS_READ = (
+    "http11.receive_response_headers.complete",
+    "http2.receive_response_headers.complete",
+)
+
+
 @dataclass
 class ConnectTimer:
     """An httpcore trace hook: when the request left our pool, and the connect time.
@@ -59,12 +66,15 @@ class ConnectTimer:
     ``first_event`` is the moment the request got a connection slot and started on the
     wire (opening a connection, or sending headers on a kept-alive one); time spent waiting
     for our own pool before that is ours, not the provider's, and is not counted.
+    ``headers_at`` is the moment the response headers were read off the wire, before the
+    client library builds its response object and runs its hooks.
     """
 
     clock: Callable[[], float] = time.perf_counter
     first_event: float | None = None
     started: float | None = None
     seconds: float | None = None
+    headers_at: float | None = None
 
     async def __call__(self, event: str, info: dict[str, Any]) -> None:
         if self.first_event is None:
@@ -76,6 +86,8 @@ class ConnectTimer:
             and self.started is not None
         ):
             self.seconds = self.clock() - self.started
+        elif event in _HEADERS_READ:
+            self.headers_at = self.clock()
 
     def hook(self) -> Callable[[str, dict[str, Any]], Awaitable[None]]:
         return self

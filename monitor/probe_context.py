@@ -118,7 +118,8 @@ class ProbeContext:
         try:
             if first:
                 began = timer.first_event if timer.first_event is not None else start
-                self.phases[Phase.TTFB] = self.clock() - began
+                ended = timer.headers_at if timer.headers_at is not None else self.clock()
+                self.phases[Phase.TTFB] = ended - began
                 if timer.seconds is not None:
                     self.phases[Phase.CONNECT] = timer.seconds
             self.http_status = response.status_code

@@ -49,6 +49,8 @@ class ProbeScheduler:
         self.first_run_within = first_run_within
         self.rng = rng or random.Random()
         self.scheduler = AsyncIOScheduler(timezone=dt.UTC)
+        #: jobs in progress (reservation, probe, settlement), for a shutdown to wait on
+        self.jobs_in_progress: set[asyncio.Task[Any]] = set()
         self.scheduler.add_listener(self._skipped, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
 
     def _skipped(self, event: JobEvent) -> None:
@@ -61,11 +63,18 @@ class ProbeScheduler:
         self.on_skip(offering, reason)
 
     async def _job(self, offering: str, kind: Kind) -> None:
+        # APScheduler's shutdown cancels every job it is running; the probe runs in a task
+        # of its own, so it goes on and the service's stop gives it its grace period (and
+        # stores it as cancelled only when that passes) instead of throwing away a probe
+        # that may already be billed
+        probe = asyncio.ensure_future(self.run(offering, kind))
+        self.jobs_in_progress.add(probe)
+        probe.add_done_callback(self.jobs_in_progress.discard)
         try:
-            await self.run(offering, kind)
+            await asyncio.shield(probe)
         except asyncio.CancelledError:
-            # shutdown cancelled a probe still in flight; the runner stored it as cancelled
-            log.info("%s probe of %s cancelled at shutdown", kind, offering)
+            if not probe.done():
+                log.info("%s probe of %s still in flight at shutdown", kind, offering)
 
     def add_jobs(self) -> int:
         """One job per enabled offering and kind; the first run is spread over a few seconds."""

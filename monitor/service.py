@@ -219,15 +219,17 @@ class Service:
         await asyncio.sleep(0)  # let jobs submitted just before the shutdown see _stopping
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
-        if self.runner.in_flight:
-            log.info(
-                "waiting up to %.0fs for %d probes in flight", grace, len(self.runner.in_flight)
-            )
-        while self.runner.in_flight and loop.time() < deadline:
-            await asyncio.wait(set(self.runner.in_flight), timeout=deadline - loop.time())
-        still = set(self.runner.in_flight)
-        for task in still:
-            task.cancel()
+
+        def busy() -> set[asyncio.Task[object]]:  # scheduled jobs and probes run by hand
+            return self.scheduler.jobs_in_progress | self.runner.in_flight
+
+        if busy():
+            log.info("waiting up to %.0fs for %d probes in flight", grace, len(busy()))
+        while busy() and loop.time() < deadline:
+            await asyncio.wait(busy(), timeout=deadline - loop.time())
+        still = busy()
+        for job in still:
+            job.cancel()
         if still:
             await asyncio.wait(still, timeout=5)
         if self.prices.leader:

@@ -75,5 +75,7 @@ def test_sigterm_stops_the_demo_cleanly_and_keeps_every_result(demo, tmp_path: P
     stored = db.execute("SELECT count(*) FROM probe_results WHERE cancelled = 0").fetchone()[0]
     cancelled = db.execute("SELECT count(*) FROM probe_results WHERE cancelled = 1").fetchone()[0]
     assert stored >= counted
-    assert cancelled >= 1
+    # the hung probes in flight at SIGTERM were stored as well: those whose deadline came
+    # within the grace period as timeouts, any still hanging after it as cancelled
+    assert stored + cancelled > counted
     assert re.search(r"\d", str(stored))

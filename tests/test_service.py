@@ -90,3 +90,29 @@ async def test_a_hung_provider_never_delays_another_offerings_probes(
     assert all(r.outcome == Outcome.OK for r in ok_runs)
     assert all(r.phases["total"] < 0.9 for r in ok_runs)
     assert hung_runs and all(r.outcome == Outcome.TIMEOUT for r in hung_runs)
+
+
+@pytest.mark.parametrize(("grace", "cancelled"), [(10.0, False), (0.5, True)])
+async def test_stop_gives_a_scheduled_probe_in_flight_its_grace(
+    sim_config: Config, sim_url: str, tmp_path, grace: float, cancelled: bool
+) -> None:  # type: ignore[no-untyped-def]
+    """APScheduler's shutdown cancels the jobs it runs; the probe must not go with them:
+    it finishes within the grace period, or is stored as cancelled once it passes."""
+    set_behaviour(sim_url, "openai:imagen-4.0-generate-001", latency={"ttfb": {"fixed": 2.0}})
+    data = sim_config.model_dump(mode="json")
+    data["defaults"]["control"] = {"interval_seconds": 3600, "jitter_seconds": 0}
+    data["defaults"]["generate"] = {"enabled": False, "interval_seconds": 3600}
+    data["offerings"] = {OK: data["offerings"][OK]}
+    service = Service(Config.model_validate(data), f"sqlite:///{tmp_path / 'p.db'}")
+    service.scheduler.first_run_within = 0.1
+    await service.start()
+    for _ in range(50):  # the first control probe is on the wire
+        if service.runner.in_flight:
+            break
+        await asyncio.sleep(0.05)
+    assert service.runner.in_flight
+    await service.stop(grace=grace)
+    [stored] = service.store.recent_results(offering=OK)
+    assert stored.cancelled is cancelled
+    if not cancelled:
+        assert stored.outcome == Outcome.OK and stored.phases["ttfb"] >= 2.0
