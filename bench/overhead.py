@@ -106,7 +106,8 @@ def stamp_of(response: httpx.Response) -> float:
 
 def runner_probe(runner: Runner) -> ProbeFn:
     """The product: ``Runner.run_probe``; the stamp read by a response hook on the
-    offering's own client (one probe in flight per offering, so the last stamp is ours)."""
+    offering's own client (one probe in flight per offering; the first response is the one
+    ``ttfb`` times, a later one is the image download)."""
     stamps: dict[str, float] = {}
 
     async def probe(offering: str, kind: Kind) -> Sample:
@@ -114,7 +115,7 @@ def runner_probe(runner: Runner) -> ProbeFn:
         if not client.event_hooks["response"]:
 
             async def hook(response: httpx.Response, offering: str = offering) -> None:
-                stamps[offering] = stamp_of(response)
+                stamps.setdefault(offering, stamp_of(response))
 
             client.event_hooks["response"].append(hook)
         result = await runner.run_probe(offering, kind)
@@ -206,8 +207,8 @@ async def steady(
         while time.perf_counter() < stop:
             samples.append(await probe(offering, kind))
 
-    for offering in offerings:  # warm-up: every offering's connection is open
-        await probe(offering, kind)
+    # warm-up: every offering's connection is open
+    await asyncio.gather(*(probe(o, kind) for o in offerings))
     with Meter(pid) as meter:
         stop = time.perf_counter() + seconds
         await asyncio.gather(*(worker(i, o, stop) for i, o in enumerate(offerings)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import subprocess
 import sys
@@ -65,6 +66,34 @@ def quantile(values: list[float], q: float) -> float:
     return ordered[max(0, int(len(ordered) * q + 0.5) - 1)]
 
 
+#: a separate process that sleeps 1 ms at a time and prints every sleep that overran by
+#: more than 3 ms: the moments the machine itself froze (both cores taken, or the VM paused)
+STALL_WATCH = """
+import sys, time
+while True:
+    t0 = time.monotonic()
+    time.sleep(0.001)
+    t1 = time.monotonic()
+    if t1 - t0 > 0.004:
+        print(t0, t1, flush=True)
+"""
+
+
+@contextlib.contextmanager
+def stall_watch() -> Iterator[list[tuple[float, float]]]:
+    """Windows (CLOCK_MONOTONIC, shared by every process) in which the machine stalled."""
+    stalls: list[tuple[float, float]] = []
+    proc = subprocess.Popen([sys.executable, "-c", STALL_WATCH], stdout=subprocess.PIPE, text=True)
+    try:
+        yield stalls
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=10)
+        for line in out.splitlines():
+            t0, t1 = (float(x) for x in line.split())
+            stalls.append((t0, t1))
+
+
 async def test_measured_latency_equals_the_simulators_own_time_within_5ms(
     separate_sim: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -74,9 +103,11 @@ async def test_measured_latency_equals_the_simulators_own_time_within_5ms(
     injected delay as it really happened, timer slack included); what the probe measures on
     top of that is the network and the prober. One probe at a time, as a measurement.
 
-    This VM pauses a process for 5-15 ms every few seconds (bare httpx shows the same, see
-    bench/results/overhead.json), so the 5 ms bound is asserted at p95 and the tail is
-    bounded apart; on quiet runs p99 is within 5 ms as well.
+    p99 within 5 ms is asserted over the probes during which the machine did not stall:
+    a separate process watches for moments the machine froze (a VM pause, both cores
+    taken), and a probe whose response crossed such a moment waited for the machine, not
+    for the prober. Those may be a few percent at most, and every probe, stalled or not,
+    stays within 20 ms.
     """
     base = load_config(None)
     for name, value in simulator_credentials(base).items():
@@ -96,19 +127,29 @@ async def test_measured_latency_equals_the_simulators_own_time_within_5ms(
     client = runner.client_for(offering)
     client.event_hooks["response"].append(stamp)
     errors: list[float] = []
+    windows: list[tuple[float, float]] = []
     try:
-        for _ in range(200):
-            result = await runner.run_probe(offering, Kind.CONTROL)
-            assert result.outcome == Outcome.OK, result.error
-            assert result.phases[Phase.TTFB] >= INJECTED, "never faster than the injection"
-            errors.append(result.phases[Phase.TTFB] - spent[-1])
+        with stall_watch() as stalls:
+            for _ in range(200):
+                began = time.monotonic()
+                result = await runner.run_probe(offering, Kind.CONTROL)
+                windows.append((began, time.monotonic()))
+                assert result.outcome == Outcome.OK, result.error
+                assert result.phases[Phase.TTFB] >= INJECTED, "never faster than the injection"
+                errors.append(result.phases[Phase.TTFB] - spent[-1])
     finally:
         await runner.aclose()
         gc.unfreeze()
     assert len(errors) == 200
     assert min(spent) >= INJECTED
     assert min(errors) >= 0, "a probe cannot be faster than the simulator's own time"
+    quiet = [
+        e
+        for e, (b, f) in zip(errors, windows, strict=True)
+        if not any(t0 < f and t1 > b for t0, t1 in stalls)
+    ]
     shown = sorted(round(e * 1000, 2) for e in errors)
+    assert len(quiet) >= 190, f"the machine stalled during {200 - len(quiet)} probes: {stalls}"
     assert quantile(errors, 0.50) <= 0.003, shown
-    assert quantile(errors, 0.95) <= 0.005, shown
+    assert quantile(quiet, 0.99) <= 0.005, shown
     assert quantile(errors, 0.99) <= 0.020, shown
