@@ -172,12 +172,16 @@ class PriceBook:
 
     def current_price(self, offering: str) -> Decimal | None:
         """What a paid probe of ``offering`` costs: the accepted per-image USD quote of its
-        first (primary) configured source, else of any source, else the catalog's price."""
+        first (primary) configured source; until that one is read, the catalog's listed
+        price; without either, a cross-check source's quote (in configured order)."""
         configured = self.config.offerings.get(offering)
         if configured is None:
             return None
-        others = sorted(s for o, s in self._accepted if o == offering)
-        for source in [*configured.pricing_sources, *others]:
+        sources = list(configured.pricing_sources)
+        others = sorted(s for o, s in self._accepted if o == offering and s not in sources)
+        for index, source in enumerate([*sources, *others]):
+            if index == 1 and configured.listed_price_usd is not None:
+                return configured.listed_price_usd
             quote = self._accepted.get((offering, source))
             if quote is not None and quote.unit is PriceUnit.IMAGE and quote.currency == "USD":
                 return quote.amount

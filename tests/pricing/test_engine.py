@@ -449,3 +449,29 @@ async def test_the_gauges_reach_a_prometheus_registry(site: Pages, store: Store)
     assert sample("provmon_price_fetch_success", {"source": "gemini"}) == 1.0
     assert sample("provmon_price_stale", {"offering": STANDARD, "source": "gemini"}) == 0.0
     assert sample("provmon_price_disagreement", {"offering": STANDARD}) == 0.0
+
+
+async def test_before_the_primary_source_is_read_the_listing_prices_a_probe(
+    site: Pages, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cross-check source (LiteLLM's 0.0398) must not price paid probes just because it
+    answered before the provider's own page did."""
+    monkeypatch.setenv("FAL_KEY", "sim-fal-key")
+    config = config_for(
+        site.url,
+        fal=("fal_pricing_api", "/pages/fal/v1/models/pricing", ("fal",)),
+        litellm=(
+            "litellm_json",
+            "/pages/litellm/model_prices_and_context_window.json",
+            ("fal", "gemini", "vertex"),
+        ),
+    )
+    engine = engine_for(config, store, Clock())
+    offering = "fal/imagen-4.0-generate-001"
+    site.control("price", source="fal_pricing_api", offering=offering, amount="0.041")
+    assert (await engine.refresh("litellm")).ok
+    assert price(engine, offering, "litellm") == pytest.approx(0.0398)
+    assert config.offerings[offering].listed_price_usd == Decimal("0.04")
+    assert engine.price_of(offering) == Decimal("0.04")  # the listing, not LiteLLM
+    assert (await engine.refresh("fal")).ok
+    assert engine.price_of(offering) == Decimal("0.041")  # the primary, once read
