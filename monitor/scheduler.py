@@ -145,6 +145,11 @@ class ProbeScheduler:
     def running(self) -> bool:
         return bool(self.scheduler.running)
 
+    def pause(self) -> None:
+        """Fire no more jobs (those running go on)."""
+        if self.scheduler.running:
+            self.scheduler.pause()
+
     def shutdown(self) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)

@@ -210,13 +210,16 @@ class Service:
         """Stop scheduling; let in-flight probes finish for ``grace`` seconds, then cancel
         them (they are stored as cancelled); flush every result to the store."""
         self._stopping = True  # jobs the scheduler already handed out send nothing now
+        self.scheduler.pause()  # hands out no more
+        # jobs handed out but not started yet start now, see _stopping and end; cancelled
+        # before their first step, APScheduler would log each as an error
+        await asyncio.sleep(0)
         self.scheduler.shutdown()
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
-        await asyncio.sleep(0)  # let jobs submitted just before the shutdown see _stopping
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
 
