@@ -29,9 +29,9 @@ Measured:
   dropped (target: zero lost);
 - ``metrics``: every 30 s, as Prometheus would, the render ``/metrics`` does
   (``Metrics.render_chunks`` in a worker thread and every joined piece, target p99
-  <= 50 ms) and a whole scrape
-  over HTTP from another process (render plus 24 MB through the socket and the client); at the end, at full
-  size, five of each, with the exposition's size.
+  <= 50 ms) and a whole scrape over HTTP from another process (render plus 24 MB
+  through the socket and the client); at the end, at full size, five of each, with the
+  exposition's size.
 
 Run alone: ``python -m bench.soak`` (``--minutes`` to change the length, default 10).
 """
