@@ -108,3 +108,25 @@ def test_quantile_is_nearest_rank() -> None:
     assert quantile([], 0.5) is None
     assert quantile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.0
     assert quantile([1.0, 2.0, 3.0, 4.0], 0.95) == 4.0
+
+
+def test_the_services_compact_day_of_results_gives_the_same_windows() -> None:
+    from monitor.service import RecentResults
+
+    results = [
+        result(1),
+        result(2, total=9.0),
+        result(3, Outcome.SERVER_ERROR),
+        result(4, Outcome.RATE_LIMITED),
+        result(6, Outcome.TIMEOUT, total=120.0),
+        result(7, kind=Kind.CONTROL),  # not kept: a control call says nothing of generation
+        result(8, cancelled=True),  # not kept
+        result(40),
+    ]
+    recent = RecentResults()
+    for r in reversed(results):  # in the order they finish, oldest first
+        recent.accept(r)
+    assert len(recent.results) == 6
+    assert window_stats(recent.results, NOW) == window_stats(results, NOW)
+    recent.trim(NOW + dt.timedelta(days=1, minutes=-5))  # older than a day: dropped
+    assert len(recent.results) == 4
