@@ -329,14 +329,18 @@ class HealthBook:
         self.policy = policy or HealthPolicy()
         self.states: dict[tuple[str, str], HealthState] = {}
         self.on_change = on_change
+        #: counts state changes: what a reader of the states caches by
+        self.changes = 0
 
     def observe(self, offering: str, vantage: str, sample: Sample) -> HealthState:
         key = (offering, vantage)
         before = self.states.get(key, HealthState())
         new = step(self.policy, before, sample)
         self.states[key] = new
-        if self.on_change is not None and new.state != before.state:
-            self.on_change(offering, vantage, before, new)
+        if new.state != before.state:
+            self.changes += 1
+            if self.on_change is not None:
+                self.on_change(offering, vantage, before, new)
         return new
 
     def get(self, offering: str, vantage: str) -> HealthState:

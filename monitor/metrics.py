@@ -328,6 +328,8 @@ class _StateCollector(Collector):
         help_texts: dict[str, str],
     ) -> None:
         self._states = states
+        self._states_version: Callable[[], object] | None = None
+        self._state_cache: tuple[object, list[bytes]] | None = None
         self._extra = extra
         self._versions = versions
         #: per source: the version its lines were rendered at, and the lines by family
@@ -372,7 +374,30 @@ class _StateCollector(Collector):
         """The same families as :meth:`collect`, written straight to text.
 
         Rows repeat from scrape to scrape, so each row's lines are kept by what they
-        show (an offering and its state; a gauge's name, labels and value)."""
+        show (an offering and its state; a gauge's name, labels and value), and a source
+        with a version is read again only when its version moves."""
+        out.extend(self._state_lines())
+        gauges: dict[str, list[bytes]] = {}
+        for index, source in enumerate(self._extra):
+            version = self._versions[index]
+            stamp = version() if version is not None else None
+            cached = self._blocks.get(index)
+            if cached is None or stamp is None or cached[0] != stamp:
+                cached = self._blocks[index] = (stamp, self._lines(source))
+            for name, lines in cached[1].items():
+                block = gauges.get(name)
+                if block is None:
+                    help_text = self._help.get(name, name)
+                    block = gauges[name] = [_header(name, help_text, "gauge")]
+                block.extend(lines)
+        for block in gauges.values():
+            out.extend(block)
+
+    def _state_lines(self) -> list[bytes]:
+        stamp = self._states_version() if self._states_version is not None else None
+        cached = self._state_cache
+        if stamp is not None and cached is not None and cached[0] == stamp:
+            return cached[1]
         texts: list[bytes] = [_header(STATE_NAME, STATE_HELP, "gauge")]
         state_text = self._state_text
         if len(state_text) > 100_000:  # label sets that left: forget them now and then
@@ -388,22 +413,8 @@ class _StateCollector(Collector):
                     for s in State
                 ).encode()
             texts.append(text)
-        gauges: dict[str, list[bytes]] = {}
-        for index, source in enumerate(self._extra):
-            version = self._versions[index]
-            stamp = version() if version is not None else None
-            cached = self._blocks.get(index)
-            if cached is None or stamp is None or cached[0] != stamp:
-                cached = self._blocks[index] = (stamp, self._lines(source))
-            for name, lines in cached[1].items():
-                block = gauges.get(name)
-                if block is None:
-                    help_text = self._help.get(name, name)
-                    block = gauges[name] = [_header(name, help_text, "gauge")]
-                block.extend(lines)
-        out.extend(texts)
-        for block in gauges.values():
-            out.extend(block)
+        self._state_cache = (stamp, texts)
+        return texts
 
     def _lines(self, source: Callable[[], Iterable[GaugeRow]]) -> dict[str, list[bytes]]:
         """One source's rows as sample lines by family, each line kept by what it shows."""
@@ -505,8 +516,16 @@ class Metrics:
         self._collector.render(out)
         return out
 
-    def watch_states(self, source: Callable[[], Iterable[StateRow]]) -> None:
+    def watch_states(
+        self,
+        source: Callable[[], Iterable[StateRow]],
+        *,
+        version: Callable[[], object] | None = None,
+    ) -> None:
+        """Read offering states from ``source``; with ``version``, only when it moves."""
         self._states = source
+        self._collector._states_version = version
+        self._collector._state_cache = None
 
     def add_gauges(
         self,

@@ -192,7 +192,7 @@ class Service:
             config, [self.writer, self.metrics, self.health_sink, self.recent], prices=self
         )
         self.scheduler = ProbeScheduler(config, self.run_job, on_skip=self._skipped)
-        self.metrics.watch_states(self.health_sink.rows)
+        self.metrics.watch_states(self.health_sink.rows, version=lambda: self.health.changes)
         self.metrics.add_gauges(self.prices.gauges, PRICE_HELP)
         self.metrics.add_gauges(
             self.routing.gauges, GAUGE_HELP, version=lambda: self.routing.generation

@@ -189,3 +189,44 @@ def test_a_versioned_gauge_source_is_read_again_only_when_its_version_moves() ->
     assert weight["reads"] == 2
     # /metrics sends the same text in pieces
     assert b"".join(pieces(m.render_chunks())) == m.render()
+
+
+def test_offering_states_are_read_again_when_the_health_book_changes() -> None:
+    from monitor.health import HealthBook, Sample
+
+    book = HealthBook()
+    m = Metrics(CollectorRegistry(auto_describe=True))
+    reads = {"n": 0}
+
+    def rows() -> list[StateRow]:
+        reads["n"] += 1
+        return [
+            StateRow(
+                offering=OFFERING,
+                provider="fal",
+                model="imagen-4.0-generate-001",
+                vantage="eu",
+                state=book.get(OFFERING, "eu").state,
+            )
+        ]
+
+    m.watch_states(rows, version=lambda: book.changes)
+
+    def shown() -> str:
+        got = samples(m.render().decode())
+        [state] = [
+            dict(labels)["state"]
+            for (name, labels), value in got.items()
+            if name == "provmon_offering_state" and value == 1.0
+        ]
+        return state
+
+    assert shown() == "unknown"
+    assert shown() == "unknown" and reads["n"] == 1  # nothing changed: not read again
+    at = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    while book.get(OFFERING, "eu").state != State.UP:
+        book.observe(OFFERING, "eu", Sample(outcome=Outcome.OK, at=at, latency_s=1.0))
+    assert shown() == "up"
+    assert sorted(m.render().decode().splitlines()) == sorted(
+        generate_latest(m.registry).decode().splitlines()
+    )
