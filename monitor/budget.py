@@ -283,6 +283,7 @@ class Budget:
         self._lock = threading.Lock()
         self._day: dt.date | None = None
         self._spent: dict[str, int] = {}
+        self._caps_micro: list[tuple[str, int]] | None = None
         self.skipped: dict[str, int] = {}
 
     def reserve(
@@ -362,6 +363,32 @@ class Budget:
             if offering is None:
                 return from_micro(sum(self._spent.values()))
             return from_micro(self._spent.get(offering, 0))
+
+    def gauge_rows(self) -> list[tuple[str, float, float]]:
+        """``(scope, cap, remaining)`` in USD for every capped scope, as :meth:`rows` gives
+        them but in integer micro-dollars under one lock: ``/metrics`` reads this at every
+        scrape, for every offering."""
+        caps = self._caps_micro
+        if caps is None:
+            caps = self._caps_micro = [
+                (scope, to_micro(cap))
+                for scope, cap in [
+                    (GLOBAL, self.policy.daily_usd),
+                    *((o, offering_cap(self.policy, o)) for o in self.offerings),
+                ]
+                if cap is not None
+            ]
+        with self._lock:
+            spent = dict(self._spent)
+        total = sum(spent.values())
+        return [
+            (
+                scope,
+                cap / 1e6,
+                max(0, cap - (total if scope == GLOBAL else spent.get(scope, 0))) / 1e6,
+            )
+            for scope, cap in caps
+        ]
 
     def rows(self) -> list[BudgetRow]:
         """Cap, spend and remaining money per capped scope (``global`` and offerings)."""

@@ -337,7 +337,7 @@ class _StateCollector(Collector):
         self._help = help_texts
         # label text cached per label set: a scrape formats values, not labels
         self._state_text: dict[tuple[str, ...], bytes] = {}
-        self._gauge_text: dict[tuple[str, tuple[tuple[str, str], ...], float], bytes] = {}
+        self._gauge_text: dict[tuple[str, tuple[tuple[str, str], ...]], bytes] = {}
 
     def describe(self) -> list[Metric]:
         # describing without collecting: registration must not read engine state
@@ -417,21 +417,20 @@ class _StateCollector(Collector):
         return texts
 
     def _lines(self, source: Callable[[], Iterable[GaugeRow]]) -> dict[str, list[bytes]]:
-        """One source's rows as sample lines by family, each line kept by what it shows."""
+        """One source's rows as sample lines by family: the name and labels of each row
+        are written once per label set and kept; only the value is formatted per scrape."""
         lines: dict[str, list[bytes]] = {}
-        gauge_text = self._gauge_text
-        if len(gauge_text) > 200_000:
-            gauge_text.clear()
+        prefixes = self._gauge_text
+        if len(prefixes) > 200_000:  # label sets that left: forget them now and then
+            prefixes.clear()
         for gauge in source():
-            gkey = (gauge.name, tuple(gauge.labels.items()), gauge.value)
-            line = gauge_text.get(gkey)
-            if line is None:
-                labels = _label_text(gkey[1])
+            key = (gauge.name, tuple(gauge.labels.items()))
+            prefix = prefixes.get(key)
+            if prefix is None:
+                labels = _label_text(key[1])
                 labels = f"{{{labels}}}" if labels else ""
-                line = gauge_text[gkey] = (
-                    f"{gauge.name}{labels} {_go_float(gauge.value)}\n".encode()
-                )
-            lines.setdefault(gauge.name, []).append(line)
+                prefix = prefixes[key] = f"{gauge.name}{labels} ".encode()
+            lines.setdefault(gauge.name, []).append(prefix + _number(gauge.value) + b"\n")
         return lines
 
 

@@ -423,14 +423,10 @@ class Service:
         await asyncio.to_thread(self.budget.refresh, dt.datetime.now(dt.UTC))
 
     def budget_gauges(self) -> Iterable[GaugeRow]:
-        for row in self.budget.rows():
-            labels = {"scope": row.scope}
-            yield GaugeRow(name="provmon_probe_budget_usd", labels=labels, value=float(row.cap_usd))
-            yield GaugeRow(
-                name="provmon_probe_budget_remaining_usd",
-                labels=dict(labels),
-                value=float(row.remaining_usd),
-            )
+        for scope, cap, left in self.budget.gauge_rows():
+            labels = {"scope": scope}
+            yield GaugeRow(name="provmon_probe_budget_usd", labels=labels, value=cap)
+            yield GaugeRow(name="provmon_probe_budget_remaining_usd", labels=labels, value=left)
 
     async def _evaluate_routes_async(self) -> None:
         self.evaluate_routes()

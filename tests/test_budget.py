@@ -130,6 +130,24 @@ def test_the_global_cap_binds_every_offering_together(store: Store) -> None:
     rows = {r.scope: r for r in budget.rows()}
     assert rows["global"].cap_usd == Decimal("0.12")
     assert rows["global"].remaining_usd == 0
+    # what /metrics reads: the same caps and money left, as floats
+    assert budget.gauge_rows() == [
+        (r.scope, float(r.cap_usd), float(r.remaining_usd)) for r in budget.rows()
+    ]
+
+
+def test_gauge_rows_match_the_rows_for_every_capped_scope(store: Store) -> None:
+    budget = make_budget(
+        store,
+        daily_usd=Decimal("1.00"),
+        offering_daily_usd=Decimal("0.30"),
+        confirm_share=Decimal(0),
+    )
+    for offering in (FAL, FAL, GEMINI):
+        assert budget.reserve(offering, "p", Decimal("0.0398"), "a", T0) is not None
+    expected = [(r.scope, float(r.cap_usd), float(r.remaining_usd)) for r in budget.rows()]
+    assert len(expected) >= 3  # global and at least the two offerings
+    assert budget.gauge_rows() == expected
 
 
 def test_the_confirm_slice_is_kept_for_confirmations(store: Store) -> None:
