@@ -2,8 +2,8 @@
 
 The simulator runs in its own process (``provmon simulate``) with a scenario giving every
 OpenAI-compatible target a fixed delay before its response headers. This process runs the
-product's :class:`~monitor.runner.Runner` over 200 distinct offerings (``lumenfall/ovh-000``
-... ``ovh-199``, each a real Imagen 4 id on the wire), so that, as in production, each
+product's :class:`~monitor.runner.Runner` over 200 distinct offerings (``lumenfall/soak-000``
+... ``soak-199``, each a real Imagen 4 id on the wire), so that, as in production, each
 offering has its own HTTP client and 200 probes are in flight at once.
 
 Each probe's ``ttfb`` is compared with two references:
@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import os
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -52,8 +51,8 @@ from bench._common import (
     summary_ms,
     write_result,
 )
-from monitor.config import Config, load_config, parse_config, point_at_simulator
-from monitor.config import simulator_credentials as sim_credentials
+from bench.soak import soak_config
+from monitor.config import Config
 from monitor.http import build_client
 from monitor.interfaces import Kind, Outcome, Phase
 from monitor.runner import Runner
@@ -61,7 +60,6 @@ from monitor.runner import Runner
 NAME = "overhead"
 TARGET_MS = 1.0
 OFFERINGS = 200
-TIERS = ("imagen-4.0-fast-generate-001", "imagen-4.0-generate-001", "imagen-4.0-ultra-generate-001")
 #: injected ttfb of the steady run: 200 offerings with one probe each in flight make
 #: 200 / 2 s = 100 probes a second, a load one process carries next to its simulator
 STEADY_LATENCY = 2.0
@@ -75,29 +73,9 @@ ProbeFn = Callable[[str, Kind], Awaitable[Sample]]
 
 
 def overhead_config(sim_url: str) -> Config:
-    """``OFFERINGS`` Lumenfall offerings aimed at ``sim_url``, no schedule, long deadline."""
-    base = load_config(None)
-    os.environ.update(sim_credentials(base))
-    simulated = point_at_simulator(base, sim_url)
-    offerings: dict[str, Any] = {}
-    for i in range(OFFERINGS):
-        template = simulated.offerings[f"lumenfall/{TIERS[i % 3]}"].model_dump(mode="json")
-        template["pricing_sources"] = []
-        offerings[f"lumenfall/ovh-{i:03d}"] = template
-    off = {"interval_seconds": 3600, "jitter_seconds": 0}
-    data: dict[str, Any] = {
-        "vantage": "bench",
-        "defaults": {
-            **simulated.defaults.model_dump(mode="json"),
-            "timeout_seconds": 600,
-            "control": off,
-            "generate": off,
-        },
-        "models": {f"ovh-{i:03d}": {"family": "bench"} for i in range(OFFERINGS)},
-        "providers": {"lumenfall": simulated.providers["lumenfall"].model_dump(mode="json")},
-        "offerings": offerings,
-    }
-    return parse_config(data, origin="bench overhead")
+    """``OFFERINGS`` Lumenfall offerings aimed at ``sim_url``: the soak's config, one
+    provider (the bench calls the runner itself; no schedule runs)."""
+    return soak_config(sim_url, models=OFFERINGS, providers=("lumenfall",))
 
 
 def stamp_of(response: httpx.Response) -> float:

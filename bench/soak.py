@@ -92,14 +92,16 @@ SCENARIO: dict[str, Any] = {
 }
 
 
-def soak_config(sim_url: str, models: int = MODELS) -> Config:
-    """``models`` x 5 providers offerings aimed at ``sim_url`` (see the module docstring)."""
+def soak_config(
+    sim_url: str, models: int = MODELS, providers: tuple[str, ...] = PROVIDERS
+) -> Config:
+    """``models`` x ``providers`` offerings aimed at ``sim_url`` (see the module docstring)."""
     base = load_config(None)
     os.environ.update(sim_credentials(base))
     simulated = point_at_simulator(base, sim_url)
     offerings: dict[str, Any] = {}
     for i in range(models):
-        for provider in PROVIDERS:
+        for provider in providers:
             template = simulated.offerings[f"{provider}/{TIERS[i % 3]}"].model_dump(mode="json")
             template["pricing_sources"] = []  # the pages price the three real ids only
             offerings[f"{provider}/soak-{i:03d}"] = template
@@ -117,7 +119,7 @@ def soak_config(sim_url: str, models: int = MODELS) -> Config:
             "generate_max_interval_seconds": GENERATE_S,
         },
         "models": {f"soak-{i:03d}": {"family": "soak"} for i in range(models)},
-        "providers": {p: simulated.providers[p].model_dump(mode="json") for p in PROVIDERS},
+        "providers": {p: simulated.providers[p].model_dump(mode="json") for p in providers},
         "offerings": offerings,
     }
     return parse_config(data, origin="bench soak")

@@ -358,18 +358,25 @@ async def test_a_source_needing_a_missing_credential_is_skipped_not_failed(
     assert price(engine, "fal/imagen-4.0-generate-001", "fal") == 0.04
 
 
+#: fal's own pricing API (the primary source of fal's offerings) and LiteLLM's price file
+#: (a cross-check that says 0.0398 for fal's Imagen 4)
+FAL_AND_LITELLM: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "fal": ("fal_pricing_api", "/pages/fal/v1/models/pricing", ("fal",)),
+    "litellm": (
+        "litellm_json",
+        "/pages/litellm/model_prices_and_context_window.json",
+        ("fal", "gemini", "vertex"),
+    ),
+}
+
+
 async def test_sources_that_disagree_about_an_offering_are_flagged(
     site: Pages, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FAL_KEY", "sim-fal-key")
     config = config_for(
         site.url,
-        fal=("fal_pricing_api", "/pages/fal/v1/models/pricing", ("fal",)),
-        litellm=(
-            "litellm_json",
-            "/pages/litellm/model_prices_and_context_window.json",
-            ("fal", "gemini", "vertex"),
-        ),
+        **FAL_AND_LITELLM,
         replicate=("replicate_page", "/pages/replicate/{provider_model}", ("replicate",)),
     )
     engine = engine_for(config, store, Clock())
@@ -457,15 +464,7 @@ async def test_before_the_primary_source_is_read_the_listing_prices_a_probe(
     """A cross-check source (LiteLLM's 0.0398) must not price paid probes just because it
     answered before the provider's own page did."""
     monkeypatch.setenv("FAL_KEY", "sim-fal-key")
-    config = config_for(
-        site.url,
-        fal=("fal_pricing_api", "/pages/fal/v1/models/pricing", ("fal",)),
-        litellm=(
-            "litellm_json",
-            "/pages/litellm/model_prices_and_context_window.json",
-            ("fal", "gemini", "vertex"),
-        ),
-    )
+    config = config_for(site.url, **FAL_AND_LITELLM)
     engine = engine_for(config, store, Clock())
     offering = "fal/imagen-4.0-generate-001"
     site.control("price", source="fal_pricing_api", offering=offering, amount="0.041")
