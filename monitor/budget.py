@@ -364,20 +364,22 @@ class Budget:
                 return from_micro(sum(self._spent.values()))
             return from_micro(self._spent.get(offering, 0))
 
+    def _capped_scopes(self) -> list[tuple[str, Decimal, str | None]]:
+        """``(scope, cap, offering)`` for ``global`` (offering None) and every offering,
+        where a cap is set."""
+        scopes: list[tuple[str, Decimal | None, str | None]] = [
+            (GLOBAL, self.policy.daily_usd, None)
+        ]
+        scopes += [(o, offering_cap(self.policy, o), o) for o in self.offerings]
+        return [(scope, cap, o) for scope, cap, o in scopes if cap is not None]
+
     def gauge_rows(self) -> list[tuple[str, float, float]]:
         """``(scope, cap, remaining)`` in USD for every capped scope, as :meth:`rows` gives
         them but in integer micro-dollars under one lock: ``/metrics`` reads this at every
         scrape, for every offering."""
         caps = self._caps_micro
         if caps is None:
-            caps = self._caps_micro = [
-                (scope, to_micro(cap))
-                for scope, cap in [
-                    (GLOBAL, self.policy.daily_usd),
-                    *((o, offering_cap(self.policy, o)) for o in self.offerings),
-                ]
-                if cap is not None
-            ]
+            caps = self._caps_micro = [(s, to_micro(c)) for s, c, _ in self._capped_scopes()]
         with self._lock:
             spent = dict(self._spent)
         total = sum(spent.values())
@@ -393,13 +395,7 @@ class Budget:
     def rows(self) -> list[BudgetRow]:
         """Cap, spend and remaining money per capped scope (``global`` and offerings)."""
         out = []
-        scopes: list[tuple[str, Decimal | None, str | None]] = [
-            (GLOBAL, self.policy.daily_usd, None)
-        ]
-        scopes += [(o, offering_cap(self.policy, o), o) for o in self.offerings]
-        for scope, cap, offering in scopes:
-            if cap is None:
-                continue
+        for scope, cap, offering in self._capped_scopes():
             spent = self.spent_usd(offering)
             left = remaining(cap, spent)
             assert left is not None

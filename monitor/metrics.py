@@ -21,11 +21,13 @@ board reads and which ``PROMETHEUS_DISABLE_CREATED_SERIES`` drops in client_pyth
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 import math
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TypeVar, cast
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -34,6 +36,8 @@ from prometheus_client.registry import Collector
 from monitor.config import Config
 from monitor.health import State
 from monitor.interfaces import Kind, Outcome, ProbeResult
+
+_T = TypeVar("_T")
 
 #: Generations take seconds to minutes, so the buckets reach 300 s (client_python's stop at
 #: 10 s). Fifteen bounds, not more: at 1,000 offerings every extra bound is ~9,000 series
@@ -323,17 +327,18 @@ class _StateCollector(Collector):
     def __init__(
         self,
         states: Callable[[], Iterable[StateRow]],
+        states_version: Callable[[], object],
         extra: list[Callable[[], Iterable[GaugeRow]]],
         versions: list[Callable[[], object] | None],
         help_texts: dict[str, str],
     ) -> None:
         self._states = states
-        self._states_version: Callable[[], object] | None = None
-        self._state_cache: tuple[object, list[bytes]] | None = None
+        self._states_version = states_version
         self._extra = extra
         self._versions = versions
-        #: per source: the version its lines were rendered at, and the lines by family
-        self._blocks: dict[int, tuple[object, dict[str, list[bytes]]]] = {}
+        #: per source ("states", or a gauge source's index): the version its lines were
+        #: rendered at, and the lines
+        self._blocks: dict[object, tuple[object, object]] = {}
         self._help = help_texts
         # label text cached per label set: a scrape formats values, not labels
         self._state_text: dict[tuple[str, ...], bytes] = {}
@@ -376,15 +381,13 @@ class _StateCollector(Collector):
         Rows repeat from scrape to scrape, so each row's lines are kept by what they
         show (an offering and its state; a gauge's name, labels and value), and a source
         with a version is read again only when its version moves."""
-        out.extend(self._state_lines())
+        out.extend(self._cached("states", self._states_version(), self._state_lines))
         gauges: dict[str, list[bytes]] = {}
         for index, source in enumerate(self._extra):
             version = self._versions[index]
             stamp = version() if version is not None else None
-            cached = self._blocks.get(index)
-            if cached is None or stamp is None or cached[0] != stamp:
-                cached = self._blocks[index] = (stamp, self._lines(source))
-            for name, lines in cached[1].items():
+            by_family = self._cached(index, stamp, functools.partial(self._lines, source))
+            for name, lines in by_family.items():
                 block = gauges.get(name)
                 if block is None:
                     help_text = self._help.get(name, name)
@@ -393,11 +396,15 @@ class _StateCollector(Collector):
         for block in gauges.values():
             out.extend(block)
 
+    def _cached(self, key: object, stamp: object, build: Callable[[], _T]) -> _T:
+        """``build()``, or what it gave last time for ``key`` while ``stamp`` (a source's
+        version; None: no version, build every time) has not moved."""
+        cached = self._blocks.get(key)
+        if stamp is None or cached is None or cached[0] != stamp:
+            cached = self._blocks[key] = (stamp, build())
+        return cast(_T, cached[1])
+
     def _state_lines(self) -> list[bytes]:
-        stamp = self._states_version() if self._states_version is not None else None
-        cached = self._state_cache
-        if stamp is not None and cached is not None and cached[0] == stamp:
-            return cached[1]
         texts: list[bytes] = [_header(STATE_NAME, STATE_HELP, "gauge")]
         state_text = self._state_text
         if len(state_text) > 100_000:  # label sets that left: forget them now and then
@@ -413,7 +420,6 @@ class _StateCollector(Collector):
                     for s in State
                 ).encode()
             texts.append(text)
-        self._state_cache = (stamp, texts)
         return texts
 
     def _lines(self, source: Callable[[], Iterable[GaugeRow]]) -> dict[str, list[bytes]]:
@@ -489,8 +495,13 @@ class Metrics:
         self._versions: list[Callable[[], object] | None] = []
         self._help: dict[str, str] = {}
         self._states: Callable[[], Iterable[StateRow]] = lambda: ()
+        self._states_version: Callable[[], object] | None = None
         self._collector = _StateCollector(
-            lambda: self._states(), self._extra, self._versions, self._help
+            lambda: self._states(),
+            lambda: self._states_version() if self._states_version is not None else None,
+            self._extra,
+            self._versions,
+            self._help,
         )
         self.registry.register(self._collector)
 
@@ -523,8 +534,7 @@ class Metrics:
     ) -> None:
         """Read offering states from ``source``; with ``version``, only when it moves."""
         self._states = source
-        self._collector._states_version = version
-        self._collector._state_cache = None
+        self._states_version = version
 
     def add_gauges(
         self,

@@ -177,15 +177,25 @@ class PriceBook:
         configured = self.config.offerings.get(offering)
         if configured is None:
             return None
-        sources = list(configured.pricing_sources)
-        others = sorted(s for o, s in self._accepted if o == offering and s not in sources)
-        for index, source in enumerate([*sources, *others]):
-            if index == 1 and configured.listed_price_usd is not None:
-                return configured.listed_price_usd
-            quote = self._accepted.get((offering, source))
-            if quote is not None and quote.unit is PriceUnit.IMAGE and quote.currency == "USD":
-                return quote.amount
-        return configured.listed_price_usd
+        primary, *cross_checks = configured.pricing_sources or [""]
+        found = self._per_image_usd(offering, primary)
+        if found is not None:
+            return found
+        if configured.listed_price_usd is not None:
+            return configured.listed_price_usd
+        seen = {primary, *cross_checks}
+        others = sorted(s for o, s in self._accepted if o == offering and s not in seen)
+        for source in [*cross_checks, *others]:
+            found = self._per_image_usd(offering, source)
+            if found is not None:
+                return found
+        return None
+
+    def _per_image_usd(self, offering: str, source: str) -> Decimal | None:
+        quote = self._accepted.get((offering, source))
+        if quote is not None and quote.unit is PriceUnit.IMAGE and quote.currency == "USD":
+            return quote.amount
+        return None
 
     def price_of(self, offering: str) -> Decimal | None:
         """:meth:`current_price`, under the name ``monitor.runner.CostLookup`` asks for."""
