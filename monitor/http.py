@@ -160,3 +160,27 @@ def retry_after_seconds(headers: httpx.Headers) -> float | None:
         except ValueError:
             return None
     return None
+
+
+def status_outcome(status: int) -> Outcome:
+    """The outcome an HTTP status alone suggests: the one ladder every protocol refines.
+
+    A protocol's ``classify`` reads its own error envelope first (a Gemini bad key is a
+    400, an OpenAI ``insufficient_quota`` is a 429) and falls back to this. 404 and 410 are
+    ``model_unavailable`` only on the call that names the model; a caller polling a job URL
+    must not use this ladder for them.
+    """
+    if status in (401, 402, 403):
+        # 402: payment required (billing) is an account problem, ours to fix
+        return Outcome.AUTH_ERROR
+    if status in (404, 410):
+        return Outcome.MODEL_UNAVAILABLE
+    if status == 408:
+        return Outcome.TIMEOUT
+    if status == 429:
+        return Outcome.RATE_LIMITED
+    if status >= 500:
+        return Outcome.SERVER_ERROR
+    if 400 <= status < 500:
+        return Outcome.BAD_REQUEST
+    return Outcome.PROTOCOL_ERROR
