@@ -99,6 +99,56 @@ class ImageInfo:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Usage:
+    """What one answer reported it consumed: the basis of the probe's measured cost.
+
+    A probe fills in what its provider reports and leaves the rest ``None``: token counts
+    (Gemini ``usageMetadata``, OpenAI ``usage``), output megapixels, or a cost the provider
+    computed itself (OpenRouter ``usage.cost``), which then wins over any rate arithmetic.
+    """
+
+    images: int = 1
+    input_tokens: int | None = None
+    input_image_tokens: int | None = None
+    #: text output, thinking tokens included (billed at the text-output rate)
+    output_text_tokens: int | None = None
+    output_image_tokens: int | None = None
+    megapixels: Decimal | None = None
+    reported_cost_usd: Decimal | None = None
+
+    def as_dict(self) -> dict[str, str | int]:
+        """The fields that are set, as JSON-safe values (Decimals as strings)."""
+        out: dict[str, str | int] = {}
+        for name in _USAGE_FIELDS:
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = str(value) if isinstance(value, Decimal) else int(value)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> Usage:
+        kwargs: dict[str, object] = {}
+        for name in _USAGE_FIELDS:
+            value = data.get(name)
+            if value is None:
+                continue
+            decimal = name in ("megapixels", "reported_cost_usd")
+            kwargs[name] = Decimal(str(value)) if decimal else int(str(value))
+        return cls(**kwargs)  # type: ignore[arg-type]
+
+
+_USAGE_FIELDS = (
+    "images",
+    "input_tokens",
+    "input_image_tokens",
+    "output_text_tokens",
+    "output_image_tokens",
+    "megapixels",
+    "reported_cost_usd",
+)
+
+
+@dataclass(frozen=True, kw_only=True)
 class ProbeResult:
     """One finished probe. Produced only by the runner."""
 
@@ -119,6 +169,13 @@ class ProbeResult:
     error: str | None = None
     retry_after_s: float | None = None
     cancelled: bool = False
+    #: what the answer reported it consumed (tokens, megapixels, a cost), when it did
+    usage: Usage | None = None
+    #: the cost of this probe from its usage at the listed rates (or the provider's own
+    #: reported cost); None when the answer reported no usage
+    measured_cost_usd: Decimal | None = None
+    #: the model the answer says served it (``modelVersion``, Replicate ``model``, ...)
+    served_model: str | None = None
 
 
 class Probe(Protocol):
@@ -143,9 +200,19 @@ class Probe(Protocol):
 
 
 class PriceUnit(StrEnum):
+    """What a listed rate is per. Token rates are per single token (a "$30 per 1M image
+    output tokens" listing is stored as 0.00003 per ``image_output_token``)."""
+
     IMAGE = "image"
     MEGAPIXEL = "megapixel"
     SECOND = "second"
+    #: a flat charge per prediction, beside a per-megapixel rate (Replicate's FLUX.2)
+    RUN = "run"
+    #: text output tokens, thinking tokens included
+    OUTPUT_TOKEN = "output_token"  # noqa: S105 (a unit name)
+    IMAGE_OUTPUT_TOKEN = "image_output_token"  # noqa: S105
+    #: text input tokens (the prompt)
+    INPUT_TOKEN = "input_token"  # noqa: S105
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -19,7 +19,7 @@ import httpx
 from pydantic import BaseModel
 
 from monitor.http import ConnectTimer, read_capped
-from monitor.interfaces import Kind, Outcome, Phase, ProbeFailure
+from monitor.interfaces import Kind, Outcome, Phase, ProbeFailure, Usage
 
 
 @dataclass
@@ -45,6 +45,11 @@ class ProbeContext:
     current_phase: Phase = Phase.TTFB
     http_status: int | None = None
     request_id: str | None = None
+    #: what the answer reported it consumed; set by probes whose providers report it, also
+    #: on a failure that is still billed (a filtered answer's input tokens)
+    usage: Usage | None = None
+    #: the model the answer names as having served it, when it names one
+    served_model: str | None = None
     cleanups: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     # -- time ------------------------------------------------------------------------------

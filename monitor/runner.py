@@ -13,7 +13,7 @@ import datetime as dt
 import logging
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -29,10 +29,12 @@ from monitor.interfaces import (
     Kind,
     Outcome,
     Phase,
+    PriceUnit,
     Probe,
     ProbeFailure,
     ProbeResult,
 )
+from monitor.pricing.cost import measured_cost
 from monitor.probe_context import ProbeContext
 from probes import PROBES
 
@@ -58,6 +60,19 @@ class ResultSink(Protocol):
 
 class CostLookup(Protocol):
     def price_of(self, offering: str) -> Decimal | None: ...
+
+
+def rates_for(prices: object, offering: str) -> Mapping[PriceUnit, Decimal]:
+    """The offering's listed rates by unit, from a lookup that knows them (the pricing
+    engine does); a lookup with only a per-image price gives that price per image."""
+    rates_of = getattr(prices, "rates_of", None)
+    if callable(rates_of):
+        found = rates_of(offering)
+        if found:
+            return dict(found)
+    price_of = getattr(prices, "price_of", None)
+    price = price_of(offering) if callable(price_of) else None
+    return {PriceUnit.IMAGE: price} if price else {}
 
 
 class StaticPrices:
@@ -211,7 +226,17 @@ class Runner:
             cost_usd=self._cost(offering, kind, outcome),
             error=secrets.scrub(error) if error else None,
             retry_after_s=retry_after,
+            usage=ctx.usage,
+            measured_cost_usd=self._measured(offering, kind, ctx),
+            served_model=_request_id(ctx.served_model),
         )
+
+    def _measured(self, offering: str, kind: Kind, ctx: ProbeContext) -> Decimal | None:
+        # only what the answer reported: a filtered answer that still billed its input
+        # tokens reports them, a failure that reported nothing cost nothing we can see
+        if kind != Kind.GENERATE or ctx.usage is None:
+            return None
+        return measured_cost(rates_for(self.prices, offering), ctx.usage)
 
     async def _check(
         self, ctx: ProbeContext, image: bytes

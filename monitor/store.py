@@ -8,6 +8,7 @@ probe costs and spend as integer micro-dollars, listed prices as decimal text.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -21,7 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from monitor.interfaces import ImageInfo, Kind, Outcome, Phase, PriceQuote, ProbeResult
+from monitor.interfaces import ImageInfo, Kind, Outcome, Phase, PriceQuote, ProbeResult, Usage
 
 MICRO = Decimal("0.000001")
 
@@ -85,6 +86,10 @@ class ProbeRow(SQLModel, table=True):
     error: str | None = Field(default=None, max_length=2000)
     retry_after_s: float | None = None
     cancelled: bool = False
+    #: the usage the answer reported, as compact JSON (``Usage.as_dict``)
+    usage_json: str | None = Field(default=None, max_length=1000)
+    measured_cost_micro_usd: int | None = None
+    served_model: str | None = Field(default=None, max_length=200)
 
 
 class PriceQuoteRow(SQLModel, table=True):
@@ -640,6 +645,13 @@ def _row_from_result(result: ProbeResult) -> ProbeRow:
         error=result.error[:2000] if result.error else None,
         retry_after_s=result.retry_after_s,
         cancelled=result.cancelled,
+        usage_json=json.dumps(result.usage.as_dict(), separators=(",", ":"))
+        if result.usage
+        else None,
+        measured_cost_micro_usd=None
+        if result.measured_cost_usd is None
+        else to_micro(result.measured_cost_usd),
+        served_model=result.served_model[:200] if result.served_model else None,
     )
     for phase, column in _PHASE_COLUMNS.items():
         if phase in result.phases:
@@ -679,6 +691,11 @@ def _result_from_row(row: ProbeRow) -> ProbeResult:
         error=row.error,
         retry_after_s=row.retry_after_s,
         cancelled=row.cancelled,
+        usage=Usage.from_dict(json.loads(row.usage_json)) if row.usage_json else None,
+        measured_cost_usd=None
+        if row.measured_cost_micro_usd is None
+        else from_micro(row.measured_cost_micro_usd),
+        served_model=row.served_model,
     )
 
 

@@ -52,6 +52,11 @@ def result_json(result: ProbeResult) -> dict[str, Any]:
             "bytes": result.image.size_bytes,
         },
         "cost_usd": str(result.cost_usd),
+        "measured_cost_usd": None
+        if result.measured_cost_usd is None
+        else str(result.measured_cost_usd),
+        "usage": result.usage.as_dict() if result.usage else None,
+        "served_model": result.served_model,
         "error": result.error,
         "cancelled": result.cancelled,
     }

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
 
-from monitor.interfaces import ImageInfo, Kind, Outcome, Phase, PriceQuote, PriceUnit, ProbeResult
+from monitor.interfaces import (
+    ImageInfo,
+    Kind,
+    Outcome,
+    Phase,
+    PriceQuote,
+    PriceUnit,
+    ProbeResult,
+    Usage,
+)
 from monitor.store import Store, StoreError
 
 T0 = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
@@ -47,6 +57,21 @@ def test_a_result_round_trips_with_every_field(store: Store) -> None:
     assert back == result
     assert back.started_at.tzinfo is not None
     assert back.cost_usd == Decimal("0.04")
+
+
+def test_usage_measured_cost_and_served_model_round_trip(store: Store) -> None:
+    usage = Usage(output_image_tokens=1120, output_text_tokens=12, reported_cost_usd=None)
+    result = replace(
+        make_result(),
+        usage=usage,
+        measured_cost_usd=Decimal("0.033744"),
+        served_model="gemini-nano-banana-2.1-001",
+    )
+    assert store.save_result(result)
+    [back] = store.recent_results()
+    assert back.usage == usage
+    assert back.measured_cost_usd == Decimal("0.033744")
+    assert back.served_model == "gemini-nano-banana-2.1-001"
 
 
 def test_saving_the_same_probe_twice_stores_it_once(store: Store) -> None:
