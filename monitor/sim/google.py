@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from monitor.sim._common import Sim, apply_transport_fault, image_bytes, wait
@@ -32,6 +32,7 @@ from monitor.sim.google_answers import (
     error,
     failure,
     info,
+    not_found_page,
     predict_answer,
     prompt_block,
 )
@@ -48,6 +49,7 @@ GEMINI_IMAGE = ("gemini-2.5-flash-image", "gemini-3-pro-image-preview")
 _PERSON = {"DONT_ALLOW", "ALLOW_ADULT", "ALLOW_ALL"}
 _SAFETY = {"BLOCK_LOW_AND_ABOVE", "BLOCK_MEDIUM_AND_ABOVE", "BLOCK_ONLY_HIGH", "BLOCK_NONE"}
 _MIME = {"image/png": "png", "image/jpeg": "jpeg"}
+_ANY = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 TOKEN_LIFETIME_S = 3599
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 #: google-auth signs this audience whatever the key file's token_uri says
@@ -381,7 +383,7 @@ def routes(sim: Sim) -> list[Route]:
 
     async def vertex(request: Request) -> Response:
         if request.path_params["version"] not in VERTEX.versions:
-            return PlainTextResponse("Not Found", status_code=404)
+            return not_found_page(request.url.path)
         express = "project" not in request.path_params
         denied = _vertex_auth(sim, tokens, request, express)
         if denied is not None:
@@ -393,7 +395,7 @@ def routes(sim: Sim) -> list[Route]:
 
     async def gemini(request: Request) -> Response:
         if request.path_params["version"] not in GEMINI.versions:
-            return PlainTextResponse("Not Found", status_code=404)
+            return not_found_page(request.url.path)
         denied = _gemini_auth(sim, request)
         if denied is not None:
             return denied
@@ -433,6 +435,9 @@ def routes(sim: Sim) -> list[Route]:
             {"access_token": tokens.issue(), "expires_in": TOKEN_LIFETIME_S, "token_type": "Bearer"}
         )
 
+    async def unknown(request: Request) -> Response:
+        return not_found_page(request.url.path)
+
     prefix = "/vertex/{version}/projects/{project}/locations/{location}/publishers/google/models"
     return [
         Route("/vertex/token", token, methods=["POST"]),
@@ -442,4 +447,7 @@ def routes(sim: Sim) -> list[Route]:
         ),
         Route("/gemini/{version}/models", gemini, methods=["GET"]),
         Route("/gemini/{version}/models/{target}", gemini, methods=["GET", "POST"]),
+        # anything else under the prefixes: Google's HTML 404, not a JSON envelope
+        Route("/vertex/{rest:path}", unknown, methods=_ANY),
+        Route("/gemini/{rest:path}", unknown, methods=_ANY),
     ]

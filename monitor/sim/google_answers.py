@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 from typing import TYPE_CHECKING, Any
 
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from monitor.sim._common import image_bytes
 from monitor.sim.scenario import Behaviour, Decision, Fault
@@ -166,6 +166,24 @@ def prompt_block() -> Response:
         "submitted. Your current safety filter threshold prohibited one or more words in "
         "this prompt. If you think this was an error, send feedback. Support codes: 61493863",
     )
+
+
+#: Google's front end answers a path no API serves with this HTML page, whatever the API;
+#: shortened from the page google-genai passes on in github.com/AstrBotDevs/AstrBot/issues/7653
+_NOT_FOUND_PAGE = (
+    "<!DOCTYPE html>\n<html lang=en>\n  <meta charset=utf-8>\n"
+    "  <title>Error 404 (Not Found)!!1</title>\n"
+    "  <a href=//www.google.com/><span id=logo aria-label=Google></span></a>\n"
+    "  <p><b>404.</b> <ins>That\u2019s an error.</ins>\n"
+    "  <p>The requested URL <code>{path}</code> was not found on this server."
+    "  <ins>That\u2019s all we know.</ins>\n"
+)
+
+
+def not_found_page(path: str) -> Response:
+    """The HTML 404 of Google's front end, for a URL no Google API serves."""
+    safe = path.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return HTMLResponse(_NOT_FOUND_PAGE.format(path=safe), status_code=404)
 
 
 def b64(data: bytes) -> str:

@@ -252,10 +252,17 @@ def routes(sim: Sim) -> list[Route]:
             return _error(decision.status, "The server had an error.", "server_error")
         return JSONResponse(_model(model), headers={"x-request-id": _rid()})
 
+    async def unknown(request: Request) -> Response:
+        # OpenAI answers a path it does not serve in its envelope, naming method and path
+        # (github.com/yym68686/ChatGPT-Telegram-Bot/issues/108); the path without our prefix
+        path = request.url.path.removeprefix("/openai")
+        return _error(404, f"Invalid URL ({request.method} {path})", "invalid_request_error")
+
     return [
         Route("/openai/v1/images/generations", generate, methods=["POST"]),
         Route("/openai/v1/models", list_models, methods=["GET"]),
         Route("/openai/v1/models/{model:path}", get_model, methods=["GET"]),
+        Route("/openai/v1/{rest:path}", unknown, methods=["GET", "POST", "PUT", "DELETE"]),
     ]
 
 

@@ -290,21 +290,38 @@ async def test_googles_prompt_block_400_is_content_filtered(
 async def test_a_404_from_a_wrong_url_is_a_protocol_error_not_a_retirement(
     sim_config: Config, provider: str
 ) -> None:
+    # one path segment too many: Google's front end answers its HTML 404 page
     data = sim_config.model_dump(mode="json")
-    base = data["providers"][provider]["base_url"]
-    data["providers"][provider]["base_url"] = base.replace(f"/{provider}", f"/{provider}-typo")
+    data["providers"][provider]["base_url"] += "/extra"
     config = parse_config(data)
     for kind in (Kind.GENERATE, Kind.CONTROL):
         result = await run(config, f"{provider}/imagen-4.0-generate-001", kind)
         assert result.outcome == Outcome.PROTOCOL_ERROR, result.error
         assert result.http_status == 404
+        assert "no Google error envelope" in (result.error or "")
+
+
+@pytest.mark.parametrize("offering", ["lumenfall/imagen-4.0-generate-001", "openai/gpt-image-2"])
+async def test_openais_invalid_url_404_is_a_protocol_error(
+    sim_config: Config, openai_config: Config, offering: str
+) -> None:
+    # the /v1 doubled, a classic base-URL mistake: "Invalid URL (POST /v1/v1/images/...)"
+    config = openai_config if offering.startswith("openai/") else sim_config
+    data = config.model_dump(mode="json")
+    provider = offering.split("/")[0]
+    data["providers"][provider]["base_url"] += "/v1"
+    for kind in (Kind.GENERATE, Kind.CONTROL):
+        result = await run(parse_config(data), offering, kind)
+        assert result.outcome == Outcome.PROTOCOL_ERROR, result.error
+        assert "Invalid URL" in (result.error or "")
 
 
 async def test_the_openai_model_list_404_is_not_a_retirement(
     openai_config: Config, sim_url: str
 ) -> None:
+    # listing all models names none: even a model_not_found there is not a retirement
     data = openai_config.model_dump(mode="json")
     data["providers"]["openai"]["options"]["control"] = "list_models"
-    data["providers"]["openai"]["base_url"] = f"{sim_url}/openai/v2"
+    data["providers"]["openai"]["base_url"] += "/v1"
     result = await run(parse_config(data), "openai/gpt-image-2", Kind.CONTROL)
     assert result.outcome == Outcome.PROTOCOL_ERROR, result.error
