@@ -35,6 +35,7 @@ from monitor.sim.google_answers import (
     not_found_page,
     predict_answer,
     prompt_block,
+    vertex_model,
 )
 from monitor.sim.images import ASPECT_1K, new_id, size_for_aspect
 from monitor.sim.scenario import Fault
@@ -54,18 +55,6 @@ TOKEN_LIFETIME_S = 3599
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 #: google-auth signs this audience whatever the key file's token_uri says
 OAUTH_AUDIENCE = "https://oauth2.googleapis.com/token"
-
-
-def _vertex_model(model: str) -> dict[str, Any]:
-    return {
-        "name": f"publishers/google/models/{model}",
-        "versionId": "001",
-        "openSourceCategory": "PROPRIETARY",
-        "launchStage": "GA",
-        "publisherModelTemplate": (
-            "projects/{project}/locations/{location}/publishers/google/models/" + model
-        ),
-    }
 
 
 def _gemini_model(model: str) -> dict[str, Any]:
@@ -117,7 +106,7 @@ VERTEX = Surface(
     ),
     retry_info=False,
     wrapped=frozenset({503}),
-    describe=_vertex_model,
+    describe=vertex_model,
 )
 GEMINI = Surface(
     fake="gemini",

@@ -62,6 +62,19 @@ def info(reason: str, service: str, **metadata: str) -> dict[str, Any]:
     }
 
 
+def vertex_model(model: str) -> dict[str, Any]:
+    """A Vertex publisher model resource (publishers.models.get)."""
+    return {
+        "name": f"publishers/google/models/{model}",
+        "versionId": "001",
+        "openSourceCategory": "PROPRIETARY",
+        "launchStage": "GA",
+        "publisherModelTemplate": (
+            "projects/{project}/locations/{location}/publishers/google/models/" + model
+        ),
+    }
+
+
 def failure(
     surface: Surface, decision: Decision, model: str, method: str, version: str
 ) -> Response | None:
