@@ -18,15 +18,46 @@ from typing import Any, ClassVar, Literal
 import httpx
 from pydantic import BaseModel
 
-from monitor.http import retry_after_seconds
+from monitor.http import retry_after_seconds, status_outcome
 from monitor.interfaces import Outcome, ProbeFailure
 from monitor.probe_context import ProbeContext
 
 Method = Literal["auto", "predict", "generateContent"]
 
-_AUTH_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_EXPIRED", "API_KEY_SERVICE_BLOCKED"})
-_AUTH_STATUSES = frozenset({"UNAUTHENTICATED", "PERMISSION_DENIED"})
 _SERVER_STATUSES = frozenset({"INTERNAL", "UNAVAILABLE", "DEADLINE_EXCEEDED", "UNKNOWN"})
+#: ``ErrorInfo.reason`` values that name an account problem, and which one
+_ACCOUNT_REASONS = {
+    "API_KEY_INVALID": "key",
+    "API_KEY_EXPIRED": "key",
+    "ACCESS_TOKEN_TYPE_UNSUPPORTED": "key",
+    "CREDENTIALS_MISSING": "key",
+    "API_KEY_SERVICE_BLOCKED": "permission",
+    "IAM_PERMISSION_DENIED": "permission",
+    "SERVICE_DISABLED": "permission",
+    "CONSUMER_INVALID": "permission",
+    "ACCESS_TOKEN_SCOPE_INSUFFICIENT": "permission",
+    "BILLING_DISABLED": "billing",
+}
+#: the billing wording of Google's account errors: "This API method requires billing to be
+#: enabled" (BILLING_DISABLED) and the Gemini API's 400 "Imagen API is only accessible to
+#: billed users at this time." (github.com/ammaarreshi/openjourney/issues/1)
+_BILLING = re.compile(r"billed users|billing to be enabled|billing account", re.IGNORECASE)
+#: a quota whose limit is 0 is not a rate: the project has no allowance for the model
+#: ("... generate_content_free_tier_requests, limit: 0, model: ...",
+#: github.com/googleapis/js-genai/issues/1322); waiting does not help
+_LIMIT_ZERO = re.compile(r"\blimit:\s*0\b", re.IGNORECASE)
+#: the Imagen safety system rejects a prompt (or its own output) as a 400 INVALID_ARGUMENT,
+#: not as a 200 with filtered slots: "Image generation failed with the following error: The
+#: prompt could not be submitted. ... Support codes: 61493863"
+#: (github.com/google-marketing-solutions/adios/issues/62) and "... The response is blocked,
+#: as it may violate our policies. ... Error Code: 58061214"
+#: (github.com/epam/ai-dial-adapter-vertexai/issues/66). The numeric codes are the safety
+#: categories Google's Responsible AI page lists; any of these phrasings marks the filter.
+_SAFETY = re.compile(
+    r"support codes?:\s*\d|error code:\s*\d|image generation failed|"
+    r"prompt could not be submitted|response is blocked|safety filter|responsible ai",
+    re.IGNORECASE,
+)
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
 
 
@@ -46,23 +77,73 @@ def _details(error: dict[str, Any]) -> list[dict[str, Any]]:
     return [d for d in details if isinstance(d, dict)] if isinstance(details, list) else []
 
 
-def classify(status: int, body: Any) -> Outcome:
-    """The outcome of a non-200 answer from Vertex AI or the Gemini API."""
+def _quota_is_zero(error: dict[str, Any]) -> bool:
+    """A quota violation whose limit is 0, in the message or in the details' metadata."""
+    if _LIMIT_ZERO.search(str(error.get("message") or "")):
+        return True
+    for detail in _details(error):
+        violations = detail.get("violations")
+        for violation in violations if isinstance(violations, list) else []:
+            # QuotaFailure violations carry the limit as ``quotaValue`` (a string)
+            if isinstance(violation, dict) and str(violation.get("quotaValue", "")) == "0":
+                return True
+        metadata = detail.get("metadata")
+        if isinstance(metadata, dict) and str(metadata.get("quota_limit_value", "")) == "0":
+            return True
+    return False
+
+
+def account_problem(status: int, body: Any) -> str | None:
+    """Which part of OUR account an answer blames (key, permission, billing, quota), if any.
+
+    Nothing a retry or the provider fixes: a person must act. Gemini reports a bad key as
+    400 INVALID_ARGUMENT with reason ``API_KEY_INVALID``; billing and a zero quota show in
+    the message or the details, whatever the status (400, 403 or 429).
+    """
     error = error_of(body)
     state = str(error.get("status") or "")
-    reasons = {str(d.get("reason")) for d in _details(error)}
-    # the Gemini API reports a bad key as 400 INVALID_ARGUMENT; only the reason tells
-    if reasons & _AUTH_REASONS or status in (401, 403) or state in _AUTH_STATUSES:
+    message = str(error.get("message") or "")
+    reasons = [str(d.get("reason")) for d in _details(error) if d.get("reason")]
+    if status == 402 or _BILLING.search(message) or "BILLING_DISABLED" in reasons:
+        return "billing"
+    for reason in reasons:
+        if reason in _ACCOUNT_REASONS:
+            return _ACCOUNT_REASONS[reason]
+    if (status == 429 or state == "RESOURCE_EXHAUSTED") and _quota_is_zero(error):
+        return "quota"
+    if state == "FAILED_PRECONDITION" and "location" in message.lower():
+        # "User location is not supported for the API use." (the agent's region)
+        return "permission"
+    if status == 401 or state == "UNAUTHENTICATED":
+        return "key"
+    if status == 403 or state == "PERMISSION_DENIED":
+        # 403 "Your API key was reported as leaked." is the key; anything else, a permission
+        return "key" if "api key" in message.lower() else "permission"
+    return None
+
+
+def classify(status: int, body: Any) -> Outcome:
+    """The outcome of a non-200 answer from Vertex AI or the Gemini API.
+
+    Every call a Google probe makes names the model, so a 404 is ``model_unavailable`` —
+    but only in Google's JSON envelope with status NOT_FOUND; an HTML 404 (a wrong URL, a
+    proxy) is ``protocol_error``. Then :func:`monitor.http.status_outcome`.
+    """
+    error = error_of(body)
+    state = str(error.get("status") or "")
+    if account_problem(status, body):
         return Outcome.AUTH_ERROR
-    if status == 404 or state == "NOT_FOUND":
-        return Outcome.MODEL_UNAVAILABLE
+    if (status == 400 or state == "INVALID_ARGUMENT") and _SAFETY.search(
+        str(error.get("message") or "")
+    ):
+        return Outcome.CONTENT_FILTERED
+    if status in (404, 410) or state == "NOT_FOUND":
+        return Outcome.MODEL_UNAVAILABLE if state == "NOT_FOUND" else Outcome.PROTOCOL_ERROR
     if status == 429 or state == "RESOURCE_EXHAUSTED":
         return Outcome.RATE_LIMITED
     if status >= 500 or state in _SERVER_STATUSES:
         return Outcome.SERVER_ERROR
-    if 400 <= status < 500:
-        return Outcome.BAD_REQUEST
-    return Outcome.PROTOCOL_ERROR
+    return status_outcome(status)
 
 
 def retry_delay(body: Any) -> float | None:
@@ -184,12 +265,18 @@ class GoogleImagesProbe(ABC):
         except ValueError:
             body = None
         error = error_of(body)
+        status = response.status_code
         message = str(error.get("message") or "") or response.text[:200]
+        if not error:
+            message = f"no Google error envelope (a wrong URL or a proxy?): {message}"
+        account = account_problem(status, body)
+        # the account part first, so a person reads whose problem it is
+        prefix = f"account: {account}; " if account else ""
         delay = retry_delay(body)
         return ProbeFailure(
-            classify(response.status_code, body),
-            f"HTTP {response.status_code} {error.get('status') or ''}: {message}"[:1000],
-            http_status=response.status_code,
+            classify(status, body),
+            f"{prefix}HTTP {status} {error.get('status') or ''}: {message}"[:1000],
+            http_status=status,
             retry_after_s=delay if delay is not None else retry_after_seconds(response.headers),
         )
 

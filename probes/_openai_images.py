@@ -14,12 +14,30 @@ from typing import Any, ClassVar, Literal
 import httpx
 from pydantic import BaseModel, ConfigDict
 
-from monitor.http import retry_after_seconds
+from monitor.http import retry_after_seconds, status_outcome
 from monitor.interfaces import Outcome, ProbeFailure
 from monitor.probe_context import ProbeContext
 
+#: codes are compared in lower case: Lumenfall sends OpenAI's envelope with upper-case codes
+#: (``INSUFFICIENT_BALANCE``, ``MODEL_NOT_FOUND``: docs.lumenfall.ai/api-reference/errors)
 _FILTERED_CODES = frozenset({"moderation_blocked", "content_policy_violation", "content_filter"})
-_GONE_CODES = frozenset({"model_not_found", "model_deprecated", "model_retired"})
+_GONE_CODES = frozenset({"model_not_found", "model_deprecated", "model_retired", "model_disabled"})
+#: codes (or types) that blame OUR account, and which part of it. OpenAI answers an empty
+#: balance as 429 ``insufficient_quota`` (help.openai.com/en/articles/6891831; sometimes
+#: only the type says so: github.com/ayaka14732/ChatGPTAPIFree/issues/16) and a reached
+#: limit as 400 ``billing_hard_limit_reached`` (github.com/dfinke/PowerShellAI/issues/127);
+#: Lumenfall as 402 ``INSUFFICIENT_BALANCE``. None of them clears by waiting.
+_ACCOUNT_CODES = {
+    "insufficient_quota": "quota",
+    "billing_hard_limit_reached": "billing",
+    "insufficient_balance": "billing",
+    "invalid_api_key": "key",
+    "authentication_failed": "key",
+    "account_deactivated": "key",
+}
+#: ``organization_spend_limit_exceeded``, ``project_spend_limit_exceeded`` (OpenAI's
+#: enforced budgets) and the ``*_usage_limit_exceeded`` family
+_LIMIT_SUFFIXES = {"_spend_limit_exceeded": "billing", "_usage_limit_exceeded": "quota"}
 
 
 class OpenAIImagesOptions(BaseModel):
@@ -45,22 +63,50 @@ def error_fields(body: Any) -> tuple[str, str, str]:
     return "", "", ""
 
 
-def classify(status: int, body: Any) -> Outcome:
-    """The outcome of a non-200 answer from an OpenAI-compatible server."""
+def account_problem(status: int, body: Any) -> str | None:
+    """Which part of OUR account an answer blames (key, permission, billing, quota), if any.
+
+    A person must act (pay, raise a limit, verify the organization, rotate the key); the
+    status alone misleads: an empty balance is a 429, a reached limit a 400.
+    """
     code, kind, _ = error_fields(body)
+    for value in (code.lower(), kind.lower()):
+        if value in _ACCOUNT_CODES:
+            return _ACCOUNT_CODES[value]
+        for suffix, which in _LIMIT_SUFFIXES.items():
+            if value.endswith(suffix):
+                return which
+    if status == 402:
+        return "billing"
+    if status == 401:
+        return "key"
+    if status == 403:
+        # e.g. "Your organization must be verified to use the model `gpt-image-1`"
+        return "permission"
+    return None
+
+
+def classify(status: int, body: Any, *, names_model: bool = True) -> Outcome:
+    """The outcome of a non-200 answer from an OpenAI-compatible server.
+
+    ``names_model``: whether the call named the model (generate, get the model). Only such
+    a call can say the model is gone, and only in a JSON error envelope: a 404 without one
+    (an HTML page from a proxy) or OpenAI's "Invalid URL (POST /v1/...)" is a wrong URL,
+    ``protocol_error``. Then :func:`monitor.http.status_outcome`.
+    """
+    code, kind, message = error_fields(body)
+    code = code.lower()
     if code in _FILTERED_CODES or (kind == "image_generation_user_error" and "moderation" in code):
         return Outcome.CONTENT_FILTERED
-    if code in _GONE_CODES or status in (404, 410):
-        return Outcome.MODEL_UNAVAILABLE
-    if status in (401, 403):
+    if account_problem(status, body):
         return Outcome.AUTH_ERROR
-    if status == 429:
-        return Outcome.RATE_LIMITED
-    if status >= 500:
-        return Outcome.SERVER_ERROR
-    if 400 <= status < 500:
-        return Outcome.BAD_REQUEST
-    return Outcome.PROTOCOL_ERROR
+    enveloped = isinstance(body, dict) and "error" in body
+    if code in _GONE_CODES or status in (404, 410):
+        wrong_url = not enveloped or message.startswith("Invalid URL")
+        if names_model and not wrong_url:
+            return Outcome.MODEL_UNAVAILABLE
+        return Outcome.PROTOCOL_ERROR if status in (404, 410) else status_outcome(status)
+    return status_outcome(status)
 
 
 class OpenAIImagesProbe:
@@ -82,13 +128,19 @@ class OpenAIImagesProbe:
             headers["OpenAI-Project"] = options.project
         return headers
 
-    def fail(self, ctx: ProbeContext, response: httpx.Response, body: Any) -> ProbeFailure:
+    def fail(
+        self, ctx: ProbeContext, response: httpx.Response, body: Any, *, names_model: bool = True
+    ) -> ProbeFailure:
         code, _, message = error_fields(body)
+        status = response.status_code
         detail = message or response.text[:200]
+        account = account_problem(status, body)
+        # the account part first, so a person reads whose problem it is
+        prefix = f"account: {account}; " if account else ""
         return ProbeFailure(
-            classify(response.status_code, body),
-            f"HTTP {response.status_code} {code}: {detail}".strip(),
-            http_status=response.status_code,
+            classify(status, body, names_model=names_model),
+            f"{prefix}HTTP {status} {code}: {detail}".strip()[:1000],
+            http_status=status,
             retry_after_s=retry_after_seconds(response.headers),
         )
 
@@ -141,7 +193,8 @@ class OpenAIImagesProbe:
         ctx.request_id = response.headers.get("x-request-id")
         body = self._body_or_none(response)
         if response.status_code != 200:
-            raise self.fail(ctx, response, body)
+            named = options.control == "get_model"  # listing all models names none
+            raise self.fail(ctx, response, body, names_model=named)
         if not isinstance(body, dict):
             raise ProbeFailure(Outcome.PROTOCOL_ERROR, "model answer is not a JSON object")
         if options.control == "list_models":

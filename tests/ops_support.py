@@ -26,6 +26,8 @@ DESIGN_METRICS = frozenset(
         "provmon_probes_total",
         "provmon_probes_skipped_total",
         "provmon_offering_state",
+        # issue 14: 1 while an offering's latest answers blame our account (the lead adds it)
+        "provmon_offering_account_problem",
         "provmon_price_usd",
         "provmon_price_fetch_success",
         "provmon_price_fetch_last_success_timestamp_seconds",

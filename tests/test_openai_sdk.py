@@ -61,3 +61,20 @@ def test_the_openai_sdk_raises_its_own_errors_for_simulated_failures(sim_url: st
     set_behaviour(sim_url, "openai:imagen-4.0-generate-001", retired=True)
     with pytest.raises(openai.NotFoundError):
         client(sim_url).images.generate(model="imagen-4.0-generate-001", prompt="x")
+
+
+def test_the_openai_sdk_reads_the_account_answers_as_openai_sends_them(sim_url: str) -> None:
+    openai_key = client(sim_url, key="sim-openai-key")
+    set_behaviour(sim_url, "openai:gpt-image-2", account="exhausted")
+    with pytest.raises(openai.RateLimitError) as quota:  # a 429 that no wait will clear
+        openai_key.images.generate(model="gpt-image-2", prompt="x")
+    assert quota.value.code == "insufficient_quota"
+    set_behaviour(sim_url, "openai:gpt-image-2", account="billing")
+    with pytest.raises(openai.BadRequestError) as billing:
+        openai_key.images.generate(model="gpt-image-2", prompt="x")
+    assert billing.value.code == "billing_hard_limit_reached"
+    # Lumenfall's documented 402 has no class of its own in the SDK
+    set_behaviour(sim_url, "openai:imagen-4.0-generate-001", account="exhausted")
+    with pytest.raises(openai.APIStatusError) as balance:
+        client(sim_url).images.generate(model="imagen-4.0-generate-001", prompt="x")
+    assert (balance.value.status_code, balance.value.code) == (402, "INSUFFICIENT_BALANCE")

@@ -23,12 +23,22 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from monitor.sim._common import Sim, apply_transport_fault, image_bytes, wait
+from monitor.sim.google_answers import (
+    account_failure,
+    error,
+    failure,
+    info,
+    not_found_page,
+    predict_answer,
+    prompt_block,
+    vertex_model,
+)
 from monitor.sim.images import ASPECT_1K, new_id, size_for_aspect
-from monitor.sim.scenario import Decision, Fault
+from monitor.sim.scenario import Fault
 
 IMAGEN = (
     "imagen-4.0-generate-001",
@@ -37,58 +47,14 @@ IMAGEN = (
     "imagen-3.0-generate-002",
 )
 GEMINI_IMAGE = ("gemini-2.5-flash-image", "gemini-3-pro-image-preview")
-_STATUS = {
-    400: "INVALID_ARGUMENT",
-    401: "UNAUTHENTICATED",
-    403: "PERMISSION_DENIED",
-    404: "NOT_FOUND",
-    429: "RESOURCE_EXHAUSTED",
-    500: "INTERNAL",
-    501: "NOT_IMPLEMENTED",
-    503: "UNAVAILABLE",
-    504: "DEADLINE_EXCEEDED",
-}
-_ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
 _PERSON = {"DONT_ALLOW", "ALLOW_ADULT", "ALLOW_ALL"}
 _SAFETY = {"BLOCK_LOW_AND_ABOVE", "BLOCK_MEDIUM_AND_ABOVE", "BLOCK_ONLY_HIGH", "BLOCK_NONE"}
 _MIME = {"image/png": "png", "image/jpeg": "jpeg"}
+_ANY = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 TOKEN_LIFETIME_S = 3599
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 #: google-auth signs this audience whatever the key file's token_uri says
 OAUTH_AUDIENCE = "https://oauth2.googleapis.com/token"
-
-
-def error(
-    status: int, message: str, details: list[dict[str, Any]] | None = None, *, wrap: bool = False
-) -> JSONResponse:
-    """Google's envelope; ``wrap`` sends it as a one-element array, as Google sometimes does."""
-    name = _STATUS.get(status, "INTERNAL" if status >= 500 else "UNKNOWN")
-    err: dict[str, Any] = {"code": status, "message": message, "status": name}
-    if details:
-        err["details"] = details
-    body: Any = [{"error": err}] if wrap else {"error": err}
-    return JSONResponse(body, status_code=status)
-
-
-def _info(reason: str, service: str) -> dict[str, Any]:
-    return {
-        "@type": _ERROR_INFO,
-        "reason": reason,
-        "domain": "googleapis.com",
-        "metadata": {"service": service},
-    }
-
-
-def _vertex_model(model: str) -> dict[str, Any]:
-    return {
-        "name": f"publishers/google/models/{model}",
-        "versionId": "001",
-        "openSourceCategory": "PROPRIETARY",
-        "launchStage": "GA",
-        "publisherModelTemplate": (
-            "projects/{project}/locations/{location}/publishers/google/models/" + model
-        ),
-    }
 
 
 def _gemini_model(model: str) -> dict[str, Any]:
@@ -140,7 +106,7 @@ VERTEX = Surface(
     ),
     retry_info=False,
     wrapped=frozenset({503}),
-    describe=_vertex_model,
+    describe=vertex_model,
 )
 GEMINI = Surface(
     fake="gemini",
@@ -244,68 +210,6 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _failure(
-    surface: Surface, decision: Decision, model: str, method: str, version: str
-) -> Response | None:
-    if decision.fault == Fault.RETIRED:
-        return error(404, surface.not_found(model, method, version))
-    if decision.fault == Fault.RATE_LIMITED:
-        if not surface.retry_info:
-            return error(429, "Resource exhausted. Please try again later.")
-        metric = f"{surface.service}/predict_requests_per_model_per_minute"
-        return error(
-            429,
-            "You exceeded your current quota. Please retry later.",
-            [
-                {
-                    "@type": "type.googleapis.com/google.rpc.QuotaFailure",
-                    "violations": [
-                        {
-                            "quotaMetric": metric,
-                            "quotaId": "PredictRequestsPerMinutePerModel",
-                            "quotaDimensions": {"model": model},
-                        }
-                    ],
-                },
-                {
-                    "@type": "type.googleapis.com/google.rpc.RetryInfo",
-                    "retryDelay": f"{decision.retry_after_s}s",
-                },
-            ],
-        )
-    if decision.fault in (Fault.SERVER_ERROR, Fault.UNAVAILABLE):
-        text = (
-            "The service is currently unavailable."
-            if decision.status == 503
-            else "Internal error encountered."
-        )
-        return error(decision.status, text, wrap=decision.status in surface.wrapped)
-    return None
-
-
-def _predict_answer(args: dict[str, Any], filtered: bool) -> dict[str, Any]:
-    if filtered:  # the blocked image is dropped; its reason stays only if asked for
-        reason = (
-            "Your current safety filter threshold filtered out the generated image. "
-            "Support codes: 56562880"
-        )
-        return {"predictions": [{"raiFilteredReason": reason}]} if args["rai"] else {}
-    width, height = args["size"]
-    raw, mime = image_bytes(width, height, args["fmt"])
-    scores = {"categories": ["Violence"], "scores": [0.1]}
-    predictions: list[dict[str, Any]] = []
-    for _ in range(args["n"]):
-        item: dict[str, Any] = {"bytesBase64Encoded": _b64(raw), "mimeType": mime}
-        if args["enhance"]:
-            item["prompt"] = f"{args['prompt']}, crisp detail, balanced composition"
-        if args["safety"]:
-            item["safetyAttributes"] = scores
-        predictions.append(item)
-    if args["safety"]:
-        predictions.append({"contentType": "Positive Prompt", "safetyAttributes": scores})
-    return {"predictions": predictions}
-
-
 def _content_answer(model: str, args: dict[str, Any], filtered: bool) -> dict[str, Any]:
     # UNCONFIRMED shape (third-party mirrors of Google's format), as the probe assumes
     usage = {
@@ -365,7 +269,7 @@ def _jwt_claims(assertion: str) -> dict[str, Any]:
 def _vertex_auth(sim: Sim, tokens: _Tokens, request: Request, express: bool) -> Response | None:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     key = request.headers.get("x-goog-api-key") or request.query_params.get("key")
-    missing = [_info("CREDENTIALS_MISSING", VERTEX.service)]
+    missing = [info("CREDENTIALS_MISSING", VERTEX.service)]
     if scheme.lower() == "bearer" and token.strip():
         if sim.state.key_ok("vertex", token.strip()) or tokens.valid(token.strip()):
             return None
@@ -373,7 +277,7 @@ def _vertex_auth(sim: Sim, tokens: _Tokens, request: Request, express: bool) -> 
             401,
             "Request had invalid authentication credentials. Expected an OAuth 2 "
             "access token or another valid authentication credential.",
-            [_info("ACCESS_TOKEN_TYPE_UNSUPPORTED", VERTEX.service)],
+            [info("ACCESS_TOKEN_TYPE_UNSUPPORTED", VERTEX.service)],
         )
     if key and not express:
         return error(
@@ -388,7 +292,7 @@ def _vertex_auth(sim: Sim, tokens: _Tokens, request: Request, express: bool) -> 
         return error(
             400,
             "API key not valid. Please pass a valid API key.",
-            [_info("API_KEY_INVALID", VERTEX.service)],
+            [info("API_KEY_INVALID", VERTEX.service)],
         )
     return error(
         401,
@@ -411,7 +315,7 @@ def _gemini_auth(sim: Sim, request: Request) -> Response | None:
         return error(
             400,
             "API key not valid. Please pass a valid API key.",
-            [_info("API_KEY_INVALID", GEMINI.service)],
+            [info("API_KEY_INVALID", GEMINI.service)],
         )
     return None
 
@@ -440,12 +344,17 @@ def routes(sim: Sim) -> list[Route]:
         broken = await apply_transport_fault(decision, request)
         if broken is not None:
             return broken
-        failed = _failure(surface, decision, model, method, version)
+        behaviour = sim.state.behaviour(surface.fake, model)
+        if behaviour.filter == "prompt_block" and method == "predict":
+            return prompt_block()
+        failed = account_failure(surface, behaviour, model) or failure(
+            surface, decision, model, method, version
+        )
         if failed is not None:
             return failed
         filtered = decision.fault == Fault.SAFETY
         if method == "predict":
-            return JSONResponse(_predict_answer(args, filtered))
+            return JSONResponse(predict_answer(args, filtered))
         return JSONResponse(_content_answer(model, args, filtered))
 
     async def describe(request: Request, surface: Surface, model: str) -> Response:
@@ -457,13 +366,13 @@ def routes(sim: Sim) -> list[Route]:
         broken = await apply_transport_fault(decision, request)
         return (
             broken
-            or _failure(surface, decision, model, "get", version)
+            or failure(surface, decision, model, "get", version)
             or JSONResponse(surface.describe(model))
         )
 
     async def vertex(request: Request) -> Response:
         if request.path_params["version"] not in VERTEX.versions:
-            return PlainTextResponse("Not Found", status_code=404)
+            return not_found_page(request.url.path)
         express = "project" not in request.path_params
         denied = _vertex_auth(sim, tokens, request, express)
         if denied is not None:
@@ -475,7 +384,7 @@ def routes(sim: Sim) -> list[Route]:
 
     async def gemini(request: Request) -> Response:
         if request.path_params["version"] not in GEMINI.versions:
-            return PlainTextResponse("Not Found", status_code=404)
+            return not_found_page(request.url.path)
         denied = _gemini_auth(sim, request)
         if denied is not None:
             return denied
@@ -515,6 +424,9 @@ def routes(sim: Sim) -> list[Route]:
             {"access_token": tokens.issue(), "expires_in": TOKEN_LIFETIME_S, "token_type": "Bearer"}
         )
 
+    async def unknown(request: Request) -> Response:
+        return not_found_page(request.url.path)
+
     prefix = "/vertex/{version}/projects/{project}/locations/{location}/publishers/google/models"
     return [
         Route("/vertex/token", token, methods=["POST"]),
@@ -524,4 +436,7 @@ def routes(sim: Sim) -> list[Route]:
         ),
         Route("/gemini/{version}/models", gemini, methods=["GET"]),
         Route("/gemini/{version}/models/{target}", gemini, methods=["GET", "POST"]),
+        # anything else under the prefixes: Google's HTML 404, not a JSON envelope
+        Route("/vertex/{rest:path}", unknown, methods=_ANY),
+        Route("/gemini/{rest:path}", unknown, methods=_ANY),
     ]

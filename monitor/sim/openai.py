@@ -117,6 +117,50 @@ def _validate(body: Any) -> tuple[JSONResponse | None, dict[str, Any]]:
     return None, {"n": n, "size": size, "response_format": response_format, "fmt": fmt}
 
 
+def _account_failure(problem: str, model: str) -> JSONResponse:
+    """A generation refused for our account, in the body its server really sends.
+
+    OpenAI's own models (``gpt-image-*``) get OpenAI's bodies (sources in
+    tests/fixtures/answers/openai: insufficient_quota, billing_hard_limit_reached,
+    invalid_api_key, the organization-verification 403); the models Lumenfall resells get
+    Lumenfall's documented ones (docs.lumenfall.ai/api-reference/errors).
+    Only billable calls are refused: listing or getting models stays free and working.
+    """
+    if not model.startswith("gpt-image"):
+        if problem in ("exhausted", "billing"):
+            return _error(
+                402,
+                "Insufficient balance: $0.04 required, $0.00 available",
+                "insufficient_quota",
+                "INSUFFICIENT_BALANCE",
+            )
+        # Lumenfall documents no permission error: a key without access is rejected as one
+        return _error(401, "Invalid API key", "authentication_error", "AUTHENTICATION_FAILED")
+    if problem == "exhausted":
+        return _error(
+            429,
+            "You exceeded your current quota, please check your plan and billing details.",
+            "insufficient_quota",
+            "insufficient_quota",
+        )
+    if problem == "billing":
+        return _error(
+            400,
+            "Billing hard limit has been reached",
+            "invalid_request_error",
+            "billing_hard_limit_reached",
+        )
+    if problem == "key":
+        return _error(
+            401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key"
+        )
+    return _error(
+        403,
+        f"Your organization must be verified to use the model `{model}`.",
+        "invalid_request_error",
+    )
+
+
 def routes(sim: Sim) -> list[Route]:
     async def generate(request: Request) -> Response:
         started = time.perf_counter()
@@ -140,6 +184,9 @@ def routes(sim: Sim) -> list[Route]:
             return broken
         if decision.fault == Fault.RETIRED:
             return _not_found(model)
+        problem = sim.state.behaviour(FAKE, model).account
+        if problem is not None:
+            return _account_failure(problem, model)
         if decision.fault == Fault.RATE_LIMITED:
             return _error(
                 429,
@@ -205,10 +252,17 @@ def routes(sim: Sim) -> list[Route]:
             return _error(decision.status, "The server had an error.", "server_error")
         return JSONResponse(_model(model), headers={"x-request-id": _rid()})
 
+    async def unknown(request: Request) -> Response:
+        # OpenAI answers a path it does not serve in its envelope, naming method and path
+        # (github.com/yym68686/ChatGPT-Telegram-Bot/issues/108); the path without our prefix
+        path = request.url.path.removeprefix("/openai")
+        return _error(404, f"Invalid URL ({request.method} {path})", "invalid_request_error")
+
     return [
         Route("/openai/v1/images/generations", generate, methods=["POST"]),
         Route("/openai/v1/models", list_models, methods=["GET"]),
         Route("/openai/v1/models/{model:path}", get_model, methods=["GET"]),
+        Route("/openai/v1/{rest:path}", unknown, methods=["GET", "POST", "PUT", "DELETE"]),
     ]
 
 

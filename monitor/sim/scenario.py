@@ -15,7 +15,7 @@ import threading
 import time
 from collections import Counter
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -73,6 +73,16 @@ class Behaviour(BaseModel):
     queue_depth: Annotated[int, Field(ge=0)] | None = None
     #: generation only: control calls (model metadata) keep answering
     generation_only: bool | None = None
+
+    # -- issue 14, the Google and OpenAI-shape fakes: real answers (answers-google) --
+    #: billable calls fail for OUR account, in the protocol's real body: ``exhausted``
+    #: (credit or quota gone), ``billing`` (billing off or a hard limit), ``key`` (key
+    #: rejected or disabled), ``permission`` (no access to the model)
+    account: Literal["exhausted", "billing", "key", "permission"] | None = None
+    #: Google: the safety system's answer as an error, ``prompt_block`` (400
+    #: INVALID_ARGUMENT "The prompt could not be submitted ... Support codes: N")
+    filter: Literal["prompt_block"] | None = None
+    # -- end of the Google and OpenAI-shape block --
 
 
 class Window(BaseModel):

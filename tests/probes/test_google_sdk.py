@@ -105,3 +105,18 @@ def test_models_get_reads_the_publisher_model(client: genai.Client) -> None:
     model = client.models.get(model=MODEL)
     assert model.name == f"publishers/google/models/{MODEL}"
     assert model.version == "001"
+
+
+def test_the_sdk_reads_the_prompt_block_and_account_answers(
+    client: genai.Client, sim_url: str
+) -> None:
+    set_behaviour(sim_url, TARGET, filter="prompt_block")
+    with pytest.raises(errors.ClientError) as blocked:  # a 400, not a 200 with filtered slots
+        client.models.generate_images(model=MODEL, prompt=PROMPT)
+    assert (blocked.value.code, blocked.value.status) == (400, "INVALID_ARGUMENT")
+    assert "Support codes" in (blocked.value.message or "")
+    set_behaviour(sim_url, TARGET, filter=None, account="billing")
+    with pytest.raises(errors.ClientError) as billing:
+        client.models.generate_images(model=MODEL, prompt=PROMPT)
+    assert (billing.value.code, billing.value.status) == (403, "PERMISSION_DENIED")
+    assert billing.value.details["error"]["details"][0]["reason"] == "BILLING_DISABLED"

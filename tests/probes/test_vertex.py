@@ -308,7 +308,9 @@ KEY_INVALID = {
         (400, envelope(400, "INVALID_ARGUMENT"), Outcome.BAD_REQUEST),
         (400, envelope(400, "FAILED_PRECONDITION"), Outcome.BAD_REQUEST),
         (404, envelope(404, "NOT_FOUND"), Outcome.MODEL_UNAVAILABLE),
-        (404, None, Outcome.MODEL_UNAVAILABLE),
+        # a 404 outside Google's envelope is a wrong URL or a proxy, not a retired model
+        (404, None, Outcome.PROTOCOL_ERROR),
+        (404, "<html>Error 404 (Not Found)!!1</html>", Outcome.PROTOCOL_ERROR),
         (429, envelope(429, "RESOURCE_EXHAUSTED"), Outcome.RATE_LIMITED),
         (500, envelope(500, "INTERNAL"), Outcome.SERVER_ERROR),
         (503, [envelope(503, "UNAVAILABLE")], Outcome.SERVER_ERROR),
