@@ -121,6 +121,41 @@ class ProbeResult:
     cancelled: bool = False
 
 
+@dataclass(frozen=True, kw_only=True)
+class GatewayOption:
+    """A non-secret field a gateway needs, read from the provider's ``options``."""
+
+    #: the gateway's key (``vertex_project``)
+    key: str
+    #: the provider option it is read from (``project``)
+    option: str
+    #: used when the option is unset: a value, or a reference the gateway resolves
+    default: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class GatewayNames:
+    """What API gateways call one wire protocol, declared on its probe class.
+
+    ``None`` means the gateway cannot route to the protocol, and its exported config leaves
+    such offerings out (say why where the probe declares it).
+    """
+
+    #: LiteLLM provider prefix: the model is ``<prefix>/<provider_model>``
+    litellm: str | None = None
+    #: the ``litellm_params`` key that takes the credential reference
+    litellm_credential: str = "api_key"
+    litellm_options: tuple[GatewayOption, ...] = ()
+    #: OpenRouter provider slug (``provider.order``)
+    openrouter: str | None = None
+    #: Portkey ``provider``
+    portkey: str | None = None
+    portkey_options: tuple[GatewayOption, ...] = ()
+    #: an OpenAI-compatible reseller: gateways need its base URL (LiteLLM ``api_base``,
+    #: Portkey ``custom_host``)
+    needs_base_url: bool = False
+
+
 class Probe(Protocol):
     """One wire protocol. Implementations live in ``probes/`` and are listed in ``PROBES``.
 
@@ -132,6 +167,11 @@ class Probe(Protocol):
 
     #: pydantic model validating the provider's ``options`` block in the config
     Options: ClassVar[type[BaseModel]]
+    #: what gateways call this protocol (``monitor/exports.py`` reads it)
+    gateways: ClassVar[GatewayNames]
+    #: the simulator fake that answers as this provider: its name in scenario targets
+    #: (``<fake>:<model>``) and in a ``FAKES`` entry's prefixes (``monitor/sim/app.py``)
+    fake: ClassVar[str]
 
     async def generate(self, ctx: ProbeContext) -> bytes:
         """Ask for one image with the offering's parameters; return its encoded bytes."""
