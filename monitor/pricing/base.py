@@ -72,6 +72,9 @@ class PriceSource(ABC):
     kind: ClassVar[str]
     #: what the parser expects to find, for error messages and ``provmon`` help
     expects: ClassVar[str]
+    #: the providers whose offerings the page lists prices for (offering-id prefixes): the
+    #: one kind-to-provider table, read by the simulator's pages and the pricing tests
+    providers: ClassVar[tuple[str, ...]]
     #: provider whose credential the fetch must send (``headers``), or None for public pages
     credential_provider: ClassVar[str | None] = None
 
