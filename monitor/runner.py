@@ -29,11 +29,10 @@ from monitor.interfaces import (
     Kind,
     Outcome,
     Phase,
-    Probe,
     ProbeFailure,
     ProbeResult,
 )
-from monitor.probe_context import ProbeContext
+from monitor.probe_context import Probe, ProbeContext
 from probes import PROBES
 
 log = logging.getLogger(__name__)

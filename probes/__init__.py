@@ -6,7 +6,7 @@ their choices from it. Adding a protocol is one module plus one line here (see R
 
 from __future__ import annotations
 
-from monitor.interfaces import Probe
+from monitor.probe_context import Probe
 from probes.fal import FalProbe
 from probes.gemini import GeminiProbe
 from probes.lumenfall import LumenfallProbe

@@ -6,7 +6,7 @@ instantiates ``SOURCES[kind]()`` and never imports a source module by name.
 
 from __future__ import annotations
 
-from monitor.pricing.base import ParseResult, PriceSource, PricingTarget, targets_for
+from monitor.pricing.base import ParseResult, PriceSource, PricingTarget
 from monitor.pricing.fal_page import FalPage
 from monitor.pricing.fal_pricing_api import FalPricingApi
 from monitor.pricing.gemini_markdown import GeminiMarkdown
@@ -31,4 +31,4 @@ SOURCES: dict[str, type[PriceSource]] = {
     )
 }
 
-__all__ = ["SOURCES", "ParseResult", "PriceSource", "PricingTarget", "targets_for"]
+__all__ = ["SOURCES", "ParseResult", "PriceSource", "PricingTarget"]

@@ -7,7 +7,8 @@ from functools import cache
 
 from monitor.config import load_config
 from monitor.pricing import SOURCES
-from monitor.pricing.base import PricingTarget, targets_for_offerings
+from monitor.pricing.base import PricingTarget
+from monitor.pricing.targets import targets_for_offerings
 
 MODELS = (
     "imagen-4.0-fast-generate-001",
