@@ -142,3 +142,9 @@ def test_a_damaged_normal_page_is_refused_or_still_priced_never_zero(
         return
     assert not must_refuse, f"{kind} priced an {damage} page"
     assert_priced(kind, result)
+
+
+def test_the_simulator_serves_a_page_of_every_source() -> None:
+    from test_pricing_sim_pages import URLS
+
+    assert set(URLS) == set(SOURCES)
