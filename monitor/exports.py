@@ -16,20 +16,20 @@ What was checked, per gateway:
   read by ``router_strategy/simple_shuffle.py``; ``router_settings`` keys are ``Router``
   constructor arguments (``routing_strategy``, ``num_retries``, ``allowed_fails``,
   ``cooldown_time``, ``enable_pre_call_checks``, ``retry_policy``, ``allowed_fails_policy``).
-  Model names: ``vertex_ai/``, ``gemini/``, ``fal_ai/``, ``replicate/`` and ``openai/`` with
-  ``api_base`` (``litellm.get_llm_provider`` resolves each). tests/test_exports.py loads
-  the output with LiteLLM's own ``Router``.
+  Model names are ``<prefix>/<provider_model>``, the prefix from the protocol's
+  :class:`~monitor.interfaces.GatewayNames` (``litellm.get_llm_provider`` resolves each).
+  tests/test_exports.py loads the output with LiteLLM's own ``Router``.
 - OpenRouter (openrouter.ai/docs/features/provider-routing; the SDKs' ``MaxPrice``):
   ``provider`` has ``order`` (slugs), ``allow_fallbacks``, ``ignore`` and ``max_price``
-  whose ``image`` is USD per image. Only Google's two surfaces map to OpenRouter provider
-  slugs (``google-vertex``, ``google-ai-studio``); fal, Replicate and Lumenfall are not
-  OpenRouter providers (UNCONFIRMED: the slug list changes) and are left out.
+  whose ``image`` is USD per image. A protocol without an OpenRouter slug is left out.
 - Portkey (Portkey-AI/gateway src/middlewares/requestValidator/schema/config.ts, globals.ts;
   portkey.ai/docs/product/ai-gateway/fallbacks and load-balancing): ``strategy.mode`` is
   ``fallback`` or ``loadbalance`` with ``targets``, targets nest, ``weight`` is relative;
-  providers ``vertex-ai`` (needs ``vertex_region`` and ``vertex_project_id``), ``google``,
-  ``replicate``, ``openai`` (``custom_host`` for OpenAI-compatible resellers);
-  ``override_params.model`` picks the model. Portkey has no fal provider.
+  ``custom_host`` for OpenAI-compatible resellers; ``override_params.model`` picks the model.
+
+What each gateway calls a protocol is declared on the protocol's probe class
+(``gateways``, a :class:`~monitor.interfaces.GatewayNames`); :func:`targets_from_config`
+reads it through ``PROBES``, so a new protocol needs no edit here.
 """
 
 from __future__ import annotations
@@ -42,7 +42,9 @@ from typing import Any, Literal
 import yaml
 
 from monitor.config import Config
+from monitor.interfaces import GatewayNames, GatewayOption
 from monitor.routing import PolicyName, Route, RouteEntry, Tier
+from probes import PROBES
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,12 +56,18 @@ class GatewayTarget:
     protocol: str
     provider_model: str
     base_url: str
+    #: what the gateways call the offering's protocol
+    gateways: GatewayNames
     credential_env: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
 
+    def option_fields(self, wanted: Sequence[GatewayOption]) -> dict[str, Any]:
+        """The gateway fields read from the provider's options (their defaults when unset)."""
+        return {o.key: self.options.get(o.option) or o.default for o in wanted}
+
 
 def targets_from_config(config: Config) -> dict[str, GatewayTarget]:
-    """A :class:`GatewayTarget` per configured offering."""
+    """A :class:`GatewayTarget` per configured offering, with its protocol's gateway names."""
     out = {}
     for key, offering in config.offerings.items():
         provider = config.providers[config.provider_of(key)]
@@ -69,6 +77,7 @@ def targets_from_config(config: Config) -> dict[str, GatewayTarget]:
             protocol=provider.protocol,
             provider_model=offering.provider_model,
             base_url=provider.base_url,
+            gateways=PROBES[provider.protocol].gateways,
             credential_env=provider.credential_env,
             options=dict(provider.options),
         )
@@ -80,41 +89,6 @@ def _routable(route: Route, targets: Mapping[str, GatewayTarget]) -> list[RouteE
 
 
 # -- LiteLLM --------------------------------------------------------------------------------
-
-#: protocol -> LiteLLM provider prefix; OpenAI-compatible resellers also need ``api_base``
-_LITELLM_PREFIX = {
-    "vertex": "vertex_ai",
-    "gemini": "gemini",
-    "fal": "fal_ai",
-    "replicate": "replicate",
-    "lumenfall": "openai",
-    "openai": "openai",
-}
-_OPENAI_COMPATIBLE = frozenset({"lumenfall", "openai"})
-
-
-def _vertex_litellm(t: GatewayTarget) -> dict[str, Any]:
-    # Vertex authenticates with a service account (a file), not an API key
-    extra = {
-        "vertex_project": t.options.get("project") or "os.environ/VERTEXAI_PROJECT",
-        "vertex_location": t.options.get("location") or "us-central1",
-    }
-    if t.credential_env:
-        extra["vertex_credentials"] = f"os.environ/{t.credential_env}"
-    return extra
-
-
-def _vertex_portkey(t: GatewayTarget) -> dict[str, Any]:
-    # the gateway's config schema requires both for vertex-ai (config.ts refine)
-    return {
-        "vertex_region": t.options.get("location") or "us-central1",
-        "vertex_project_id": t.options.get("project") or "${VERTEX_PROJECT_ID}",
-    }
-
-
-#: protocol -> extra, non-secret fields a gateway needs beyond model and credential
-_LITELLM_EXTRA: dict[str, Callable[[GatewayTarget], dict[str, Any]]] = {"vertex": _vertex_litellm}
-_PORTKEY_EXTRA: dict[str, Callable[[GatewayTarget], dict[str, Any]]] = {"vertex": _vertex_portkey}
 
 #: a generation is billed and slow: retry elsewhere, not on the deployment that failed;
 #: a timed-out generation may still be billed, and content filtering is about the prompt
@@ -138,16 +112,14 @@ LITELLM_ROUTER_SETTINGS: dict[str, Any] = {
 
 
 def _litellm_params(t: GatewayTarget) -> dict[str, Any] | None:
-    prefix = _LITELLM_PREFIX.get(t.protocol)
-    if prefix is None:
+    names = t.gateways
+    if names.litellm is None:
         return None
-    params: dict[str, Any] = {"model": f"{prefix}/{t.provider_model}"}
-    extra = _LITELLM_EXTRA.get(t.protocol)
-    if extra is not None:
-        params.update(extra(t))
-    elif t.credential_env:
-        params["api_key"] = f"os.environ/{t.credential_env}"
-    if t.protocol in _OPENAI_COMPATIBLE:
+    params: dict[str, Any] = {"model": f"{names.litellm}/{t.provider_model}"}
+    params.update(t.option_fields(names.litellm_options))
+    if t.credential_env:
+        params[names.litellm_credential] = f"os.environ/{t.credential_env}"
+    if names.needs_base_url:
         params["api_base"] = t.base_url
     return params
 
@@ -190,9 +162,6 @@ def litellm_config(
 
 # -- OpenRouter -----------------------------------------------------------------------------
 
-#: protocol -> OpenRouter provider slug (UNCONFIRMED for anything not listed: left out)
-OPENROUTER_SLUGS = {"vertex": "google-vertex", "gemini": "google-ai-studio"}
-
 
 def openrouter_provider(
     route: Route, targets: Mapping[str, GatewayTarget], *, max_price_usd: float | None = None
@@ -208,7 +177,7 @@ def openrouter_provider(
     ignore: list[str] = []
     for entry in route.entries:
         target = targets.get(entry.offering)
-        slug = OPENROUTER_SLUGS.get(target.protocol) if target else None
+        slug = target.gateways.openrouter if target else None
         if slug is None:
             continue
         if entry.tier == Tier.EXCLUDED:
@@ -235,14 +204,6 @@ def openrouter_config(
 
 # -- Portkey --------------------------------------------------------------------------------
 
-#: protocol -> Portkey provider; fal has none
-PORTKEY_PROVIDERS = {
-    "vertex": "vertex-ai",
-    "gemini": "google",
-    "replicate": "replicate",
-    "lumenfall": "openai",
-    "openai": "openai",
-}
 #: fall back on rate limits, timeouts and server errors, not on a bad request
 PORTKEY_FALLBACK_CODES = [408, 429, 500, 502, 503, 504]
 
@@ -252,19 +213,17 @@ Credentials = Literal["virtual_key", "env"]
 def _portkey_target(
     t: GatewayTarget, credentials: Credentials, virtual_keys: Mapping[str, str]
 ) -> dict[str, Any] | None:
-    provider = PORTKEY_PROVIDERS.get(t.protocol)
-    if provider is None:
+    names = t.gateways
+    if names.portkey is None:
         return None
-    target: dict[str, Any] = {"provider": provider}
+    target: dict[str, Any] = {"provider": names.portkey}
     if credentials == "virtual_key":
         target["virtual_key"] = virtual_keys.get(t.provider, t.provider)
     elif t.credential_env:
         target["api_key"] = "${" + t.credential_env + "}"
     target["override_params"] = {"model": t.provider_model}
-    extra = _PORTKEY_EXTRA.get(t.protocol)
-    if extra is not None:
-        target.update(extra(t))
-    if t.protocol in _OPENAI_COMPATIBLE:
+    target.update(t.option_fields(names.portkey_options))
+    if names.needs_base_url:
         target["custom_host"] = t.base_url
     return target
 

@@ -1,8 +1,9 @@
 """The contracts every part of provmon shares: outcomes, phases, probe results, price quotes.
 
-Probe modules (``probes/``) and pricing sources (``monitor/pricing/``) implement the
-protocols here; the runner, store, metrics and engines consume the values. Values are
-frozen keyword-only dataclasses; enums are closed sets that become metric labels.
+Probe modules (``probes/``, the ``Probe`` protocol in ``monitor/probe_context.py``) and
+pricing sources (``monitor/pricing/``) produce these values; the runner, store, metrics and
+engines consume them. Values are frozen keyword-only dataclasses; enums are closed sets that
+become metric labels. This module imports no other part of provmon.
 """
 
 from __future__ import annotations
@@ -12,12 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
-from typing import TYPE_CHECKING, ClassVar, Protocol
-
-from pydantic import BaseModel
-
-if TYPE_CHECKING:
-    from monitor.probe_context import ProbeContext
 
 
 class Outcome(StrEnum):
@@ -178,25 +173,39 @@ class ProbeResult:
     served_model: str | None = None
 
 
-class Probe(Protocol):
-    """One wire protocol. Implementations live in ``probes/`` and are listed in ``PROBES``.
+@dataclass(frozen=True, kw_only=True)
+class GatewayOption:
+    """A non-secret field a gateway needs, read from the provider's ``options``."""
 
-    A probe knows wire formats only: it builds the request, reads the answer and classifies
-    failures by raising :class:`ProbeFailure`. It must not catch httpx exceptions (the runner
-    maps them), sleep without ``ctx.sleep``, touch the database or metrics, or keep state
-    between calls beyond caches of credentials.
+    #: the gateway's key (``vertex_project``)
+    key: str
+    #: the provider option it is read from (``project``)
+    option: str
+    #: used when the option is unset: a value, or a reference the gateway resolves
+    default: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class GatewayNames:
+    """What API gateways call one wire protocol, declared on its probe class.
+
+    ``None`` means the gateway cannot route to the protocol, and its exported config leaves
+    such offerings out (say why where the probe declares it).
     """
 
-    #: pydantic model validating the provider's ``options`` block in the config
-    Options: ClassVar[type[BaseModel]]
-
-    async def generate(self, ctx: ProbeContext) -> bytes:
-        """Ask for one image with the offering's parameters; return its encoded bytes."""
-        ...
-
-    async def control(self, ctx: ProbeContext) -> None:
-        """Free call proving reachability, auth and that the model still exists."""
-        ...
+    #: LiteLLM provider prefix: the model is ``<prefix>/<provider_model>``
+    litellm: str | None = None
+    #: the ``litellm_params`` key that takes the credential reference
+    litellm_credential: str = "api_key"
+    litellm_options: tuple[GatewayOption, ...] = ()
+    #: OpenRouter provider slug (``provider.order``)
+    openrouter: str | None = None
+    #: Portkey ``provider``
+    portkey: str | None = None
+    portkey_options: tuple[GatewayOption, ...] = ()
+    #: an OpenAI-compatible reseller: gateways need its base URL (LiteLLM ``api_base``,
+    #: Portkey ``custom_host``)
+    needs_base_url: bool = False
 
 
 class PriceUnit(StrEnum):

@@ -1,4 +1,5 @@
-"""What the runner hands a probe adapter: the offering, a client, the deadline and phase clock.
+"""What a probe adapter is (:class:`Probe`) and what the runner hands it (:class:`ProbeContext`):
+the offering, a client, the deadline and phase clock.
 
 Adapters send every request through :meth:`ProbeContext.send` (times ``connect`` and
 ``ttfb``, caps the body), download images through :meth:`ProbeContext.download` (times
@@ -13,13 +14,13 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 import httpx
 from pydantic import BaseModel
 
 from monitor.http import ConnectTimer, read_capped
-from monitor.interfaces import Kind, Outcome, Phase, ProbeFailure, Usage
+from monitor.interfaces import GatewayNames, Kind, Outcome, Phase, ProbeFailure, Usage
 
 
 @dataclass
@@ -173,3 +174,29 @@ class ProbeContext:
                 f"HTTP {response.status_code} body is not JSON ({kind})",
                 http_status=response.status_code,
             ) from None
+
+
+class Probe(Protocol):
+    """One wire protocol. Implementations live in ``probes/`` and are listed in ``PROBES``.
+
+    A probe knows wire formats only: it builds the request, reads the answer and classifies
+    failures by raising :class:`ProbeFailure`. It must not catch httpx exceptions (the runner
+    maps them), sleep without ``ctx.sleep``, touch the database or metrics, or keep state
+    between calls beyond caches of credentials.
+    """
+
+    #: pydantic model validating the provider's ``options`` block in the config
+    Options: ClassVar[type[BaseModel]]
+    #: what gateways call this protocol (``monitor/exports.py`` reads it)
+    gateways: ClassVar[GatewayNames]
+    #: the simulator fake that answers as this provider: its name in scenario targets
+    #: (``<fake>:<model>``) and in a ``FAKES`` entry's prefixes (``monitor/sim/app.py``)
+    fake: ClassVar[str]
+
+    async def generate(self, ctx: ProbeContext) -> bytes:
+        """Ask for one image with the offering's parameters; return its encoded bytes."""
+        ...
+
+    async def control(self, ctx: ProbeContext) -> None:
+        """Free call proving reachability, auth and that the model still exists."""
+        ...

@@ -30,12 +30,11 @@ from monitor.interfaces import (
     Outcome,
     Phase,
     PriceUnit,
-    Probe,
     ProbeFailure,
     ProbeResult,
 )
 from monitor.pricing.cost import measured_cost
-from monitor.probe_context import ProbeContext
+from monitor.probe_context import Probe, ProbeContext
 from probes import PROBES
 
 log = logging.getLogger(__name__)

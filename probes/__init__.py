@@ -1,12 +1,15 @@
 """Probe modules, one per provider wire protocol.
 
-``PROBES`` is the only list of them: config validation, the CLI and the runner all derive
-their choices from it. Adding a protocol is one module plus one line here (see README.md).
+``PROBES`` is the only list of them: config validation, the CLI, the runner, the gateway
+exports and the simulator's index all read it. Each class declares, besides its wire format,
+what gateways call it (``gateways``) and which simulator fake answers as it (``fake``), so
+adding a protocol is one module plus one line here (README.md, "Add a provider");
+tests/probes/test_contract.py then runs it against its fake.
 """
 
 from __future__ import annotations
 
-from monitor.interfaces import Probe
+from monitor.probe_context import Probe
 from probes.fal import FalProbe
 from probes.gemini import GeminiProbe
 from probes.lumenfall import LumenfallProbe

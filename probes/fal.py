@@ -15,7 +15,7 @@ import httpx
 from pydantic import BaseModel
 
 from monitor.http import retry_after_seconds
-from monitor.interfaces import Outcome, ProbeFailure
+from monitor.interfaces import GatewayNames, Outcome, ProbeFailure
 from monitor.probe_context import ProbeContext
 from probes._jobs import HttpUrl, Job, JobOptions, JobProbe, JobState, body_of, json_object
 
@@ -66,6 +66,10 @@ def _fail(response: httpx.Response) -> ProbeFailure:
 
 class FalProbe(JobProbe):
     Options: ClassVar[type[BaseModel]] = FalOptions
+    # LiteLLM ``fal_ai/`` (litellm.get_llm_provider). Portkey has no fal provider
+    # (Portkey-AI/gateway src/globals.ts) and fal is not an OpenRouter provider (UNCONFIRMED)
+    gateways: ClassVar[GatewayNames] = GatewayNames(litellm="fal_ai")
+    fake: ClassVar[str] = "fal"
 
     def headers(self, ctx: ProbeContext) -> dict[str, str]:
         # public models also run without a key (so a success does not prove the key)

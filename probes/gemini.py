@@ -14,6 +14,7 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from monitor.interfaces import GatewayNames
 from monitor.probe_context import ProbeContext
 from probes._google import GoogleImagesProbe, Method
 
@@ -29,6 +30,13 @@ class GeminiOptions(BaseModel):
 
 class GeminiProbe(GoogleImagesProbe):
     Options: ClassVar[type[BaseModel]] = GeminiOptions
+    # LiteLLM ``gemini/`` (litellm.get_llm_provider); OpenRouter's Google AI Studio slug
+    # (openrouter.ai/docs/features/provider-routing); Portkey ``google`` (Portkey-AI/gateway
+    # src/globals.ts VALID_PROVIDERS)
+    gateways: ClassVar[GatewayNames] = GatewayNames(
+        litellm="gemini", openrouter="google-ai-studio", portkey="google"
+    )
+    fake: ClassVar[str] = "gemini"
 
     async def auth_headers(self, ctx: ProbeContext) -> dict[str, str]:
         # the header, never ``?key=``: a key in a URL ends up in proxy and access logs

@@ -17,7 +17,7 @@ import httpx
 from pydantic import BaseModel, Field
 
 from monitor.http import retry_after_seconds
-from monitor.interfaces import Outcome, ProbeFailure
+from monitor.interfaces import GatewayNames, Outcome, ProbeFailure
 from monitor.probe_context import ProbeContext
 from probes._jobs import HttpUrl, Job, JobOptions, JobProbe, JobState, body_of, json_object
 
@@ -90,6 +90,10 @@ def _seconds(start: Any, end: Any) -> float | None:
 
 class ReplicateProbe(JobProbe):
     Options: ClassVar[type[BaseModel]] = ReplicateOptions
+    # LiteLLM ``replicate/`` (litellm.get_llm_provider); Portkey ``replicate`` (Portkey-AI/
+    # gateway src/globals.ts). Replicate is not an OpenRouter provider (UNCONFIRMED)
+    gateways: ClassVar[GatewayNames] = GatewayNames(litellm="replicate", portkey="replicate")
+    fake: ClassVar[str] = "replicate"
 
     def headers(self, ctx: ProbeContext) -> dict[str, str]:
         return {"Authorization": f"Bearer {ctx.secret}"} if ctx.secret else {}

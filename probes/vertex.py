@@ -25,7 +25,7 @@ from google.oauth2 import service_account
 from pydantic import BaseModel, ConfigDict, Field
 
 from monitor import secrets
-from monitor.interfaces import Outcome, ProbeFailure
+from monitor.interfaces import GatewayNames, GatewayOption, Outcome, ProbeFailure
 from monitor.probe_context import ProbeContext
 from probes._google import GoogleImagesProbe, Method
 
@@ -141,6 +141,29 @@ def _refresh(credentials: Credentials, request: _LoopRequest) -> None:
 
 class VertexProbe(GoogleImagesProbe):
     Options: ClassVar[type[BaseModel]] = VertexOptions
+    # LiteLLM ``vertex_ai/`` authenticates with a service account (a file), not an API key,
+    # and takes project and location (docs.litellm.ai/docs/providers/vertex); OpenRouter's
+    # Google Vertex slug; Portkey ``vertex-ai``, whose config schema requires both region and
+    # project id (Portkey-AI/gateway src/middlewares/requestValidator/schema/config.ts)
+    gateways: ClassVar[GatewayNames] = GatewayNames(
+        litellm="vertex_ai",
+        litellm_credential="vertex_credentials",
+        litellm_options=(
+            GatewayOption(
+                key="vertex_project", option="project", default="os.environ/VERTEXAI_PROJECT"
+            ),
+            GatewayOption(key="vertex_location", option="location", default="us-central1"),
+        ),
+        openrouter="google-vertex",
+        portkey="vertex-ai",
+        portkey_options=(
+            GatewayOption(key="vertex_region", option="location", default="us-central1"),
+            GatewayOption(
+                key="vertex_project_id", option="project", default="${VERTEX_PROJECT_ID}"
+            ),
+        ),
+    )
+    fake: ClassVar[str] = "vertex"
 
     def __init__(self) -> None:
         # one set of credentials per provider, shared by its offerings' probes

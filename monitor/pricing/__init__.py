@@ -6,16 +6,15 @@ instantiates ``SOURCES[kind]()`` and never imports a source module by name.
 
 from __future__ import annotations
 
-from monitor.pricing.base import ParseResult, PriceSource, PricingTarget, targets_for
+from monitor.pricing.base import ParseResult, PriceSource, PricingTarget
 from monitor.pricing.fal_page import FalPage
 from monitor.pricing.fal_pricing_api import FalPricingApi
 from monitor.pricing.gemini_markdown import GeminiMarkdown
-from monitor.pricing.gemini_page import GeminiPage
+from monitor.pricing.google_page import GeminiPage, VertexPage
 from monitor.pricing.litellm_json import LitellmJson
 from monitor.pricing.lumenfall_llms import LumenfallLlms
 from monitor.pricing.lumenfall_page import LumenfallPage
 from monitor.pricing.replicate_page import ReplicatePage
-from monitor.pricing.vertex_page import VertexPage
 
 SOURCES: dict[str, type[PriceSource]] = {
     source.kind: source
@@ -32,4 +31,4 @@ SOURCES: dict[str, type[PriceSource]] = {
     )
 }
 
-__all__ = ["SOURCES", "ParseResult", "PriceSource", "PricingTarget", "targets_for"]
+__all__ = ["SOURCES", "ParseResult", "PriceSource", "PricingTarget"]

@@ -14,12 +14,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from monitor.interfaces import PriceParseError, PriceQuote, PriceUnit
-
-if TYPE_CHECKING:
-    from monitor.config import Config
 
 #: words in a row or card that mean the offering is gone, not that the parser broke
 REMOVAL = re.compile(
@@ -72,6 +69,9 @@ class PriceSource(ABC):
     kind: ClassVar[str]
     #: what the parser expects to find, for error messages and ``provmon`` help
     expects: ClassVar[str]
+    #: the providers whose offerings the page lists prices for (offering-id prefixes): the
+    #: one kind-to-provider table, read by the simulator's pages and the pricing tests
+    providers: ClassVar[tuple[str, ...]]
     #: provider whose credential the fetch must send (``headers``), or None for public pages
     credential_provider: ClassVar[str | None] = None
 
@@ -181,37 +181,3 @@ def match_label(text: str, targets: Sequence[PricingTarget]) -> list[PricingTarg
             elif len(label) == best and target not in found:
                 found.append(target)
     return found
-
-
-def targets_for(config: Config, source_name: str) -> list[PricingTarget]:
-    """Targets for the configured offerings that name ``source_name`` in ``pricing_sources``."""
-    names = [k for k, o in config.offerings.items() if source_name in o.pricing_sources]
-    return targets_for_offerings(config, names)
-
-
-def targets_for_offerings(
-    config: Config, offerings: Iterable[str], provider_models: Mapping[str, str] | None = None
-) -> list[PricingTarget]:
-    """Targets for offering ids, configured or not: labels come from ``config.models``;
-    ``provider_model`` from the offering's config, else ``provider_models``, else the model."""
-    out = []
-    for offering in offerings:
-        provider, _, model = offering.partition("/")
-        model_config = config.models.get(model)
-        configured = config.offerings.get(offering)
-        provider_model = (
-            configured.provider_model
-            if configured is not None
-            else (provider_models or {}).get(offering, model)
-        )
-        out.append(
-            PricingTarget(
-                offering=offering,
-                provider=provider,
-                model=model,
-                provider_model=provider_model,
-                labels=model_config.display_names if model_config else (),
-                family=model_config.family if model_config else "",
-            )
-        )
-    return out

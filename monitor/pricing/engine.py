@@ -30,11 +30,12 @@ from monitor.config import Config
 from monitor.http import build_client
 from monitor.interfaces import PriceParseError, PriceQuote
 from monitor.pricing import SOURCES
-from monitor.pricing.base import ParseResult, PricingTarget, targets_for
+from monitor.pricing.base import ParseResult, PricingTarget
 from monitor.pricing.fetch import FetchResult, FetchState, FetchStatus, fetch
 from monitor.pricing.judge import DEFAULT_MAX_JUMP, Judgement, Verdict, judge, next_state
 from monitor.pricing.normalise import content_hash
 from monitor.pricing.state import HELP, PriceBook, ShowRow, SourcePlan, state_key
+from monitor.pricing.targets import targets_for
 from monitor.secrets import read_secret, scrub
 from monitor.store import FetchStateRow, Store
 

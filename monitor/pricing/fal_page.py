@@ -26,6 +26,7 @@ _CLAUSE_END = re.compile(r",|;|\.\s|\.$|\s\bor\b|\s\bif\b|\s\bfor\b|\s\band\b", 
 
 class FalPage(PriceSource):
     kind = "fal_page"
+    providers = ("fal",)
     expects = "a 'Your request will cost $X per <unit>' sentence on the model's page"
 
     def parse(

@@ -27,6 +27,7 @@ _BATCH = 50
 
 class FalPricingApi(PriceSource):
     kind = "fal_pricing_api"
+    providers = ("fal",)
     expects = "a prices[] entry whose endpoint_id is the offering's provider model"
     credential_provider = "fal"
 

@@ -17,6 +17,7 @@ from monitor.pricing.base import ParseResult, PriceSource, PricingTarget
 
 class GeminiMarkdown(PriceSource):
     kind = "gemini_markdown"
+    providers = ("gemini",)
     expects = "a pipe-table row labelled with the model's display name"
 
     def parse(

@@ -39,6 +39,7 @@ def litellm_key(target: PricingTarget) -> str:
 
 class LitellmJson(PriceSource):
     kind = "litellm_json"
+    providers = ("vertex", "gemini", "fal")
     expects = "an entry with output_cost_per_image under the offering's LiteLLM key"
 
     def parse(

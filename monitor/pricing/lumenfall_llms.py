@@ -28,6 +28,7 @@ _CURRENCY = re.compile(r"Currency\s*:\s*(\w+)", re.I)
 
 class LumenfallLlms(PriceSource):
     kind = "lumenfall_llms"
+    providers = ("vertex", "gemini", "fal", "replicate", "lumenfall")
     expects = "a provider block with its Config Key and a Pricing block"
 
     def parse(

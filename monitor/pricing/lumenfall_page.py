@@ -49,6 +49,7 @@ def _card(soup: BeautifulSoup, key: str, model: str) -> Tag | None:
 
 class LumenfallPage(PriceSource):
     kind = "lumenfall_page"
+    providers = ("vertex", "gemini", "fal", "replicate", "lumenfall")
     expects = "a provider card with the offering's config key and an Output Image price"
 
     def parse(

@@ -65,6 +65,7 @@ def _unit(text: str) -> PriceUnit:
 
 class ReplicatePage(PriceSource):
     kind = "replicate_page"
+    providers = ("replicate",)
     expects = "a per-output price in the model page's embedded JSON or text"
 
     def parse(

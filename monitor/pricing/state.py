@@ -19,8 +19,9 @@ from monitor.config import Config, PricingSourceConfig
 from monitor.interfaces import PriceQuote, PriceUnit
 from monitor.metrics import GaugeRow
 from monitor.pricing import SOURCES
-from monitor.pricing.base import Plan, PriceSource, PricingTarget, targets_for
+from monitor.pricing.base import Plan, PriceSource, PricingTarget
 from monitor.pricing.judge import Disagreement, Key, disagreements, is_stale
+from monitor.pricing.targets import targets_for
 from monitor.store import FetchStateRow, PriceQuoteRow
 
 MIN_MAX_AGE = dt.timedelta(hours=6)

@@ -1,8 +1,15 @@
-"""The simulator: every fake provider on one ASGI app, each under its own prefix."""
+"""The simulator: every fake provider on one ASGI app, each under its own prefix.
+
+``FAKES`` is the only list of fakes: the app mounts their routes and its index lists their
+prefixes, and the prefix each protocol is served under comes from the probe's ``fake``
+(through ``PROBES``), so adding a fake is one entry here.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
@@ -14,9 +21,39 @@ from starlette.routing import BaseRoute, Route
 from monitor.sim import control, fal, files, google, openai, pages, replicate
 from monitor.sim._common import Sim
 from monitor.sim.scenario import Scenario, SimState
+from probes import PROBES
 
-#: one ``routes(sim)`` per fake; adding a provider's fake is one line here
-FAKES = (openai, google, fal, replicate, pages, files, control)
+
+@dataclass(frozen=True, kw_only=True)
+class Fake:
+    """One fake API: its routes, and the path prefix of each name it answers as.
+
+    A name is what scenario targets (``<name>:<model>``) and a probe's ``fake`` say; one
+    fake may answer as several (Google's fake serves both Vertex AI and the Gemini API).
+    """
+
+    routes: Callable[[Sim], Sequence[BaseRoute]]
+    prefixes: Mapping[str, str]
+
+
+FAKES: dict[str, Fake] = {
+    "openai": Fake(routes=openai.routes, prefixes={"openai": "/openai/v1"}),
+    "google": Fake(routes=google.routes, prefixes={"vertex": "/vertex", "gemini": "/gemini"}),
+    "fal": Fake(routes=fal.routes, prefixes={"fal": "/fal"}),
+    "replicate": Fake(routes=replicate.routes, prefixes={"replicate": "/replicate/v1"}),
+    "pages": Fake(routes=pages.routes, prefixes={"pages": "/pages"}),
+    "files": Fake(routes=files.routes, prefixes={"files": "/files"}),
+    "control": Fake(routes=control.routes, prefixes={"_sim": "/_sim"}),
+}
+
+
+def fake_prefix(name: str) -> str:
+    """The path prefix of the fake answering as ``name`` (a probe's ``fake``)."""
+    for fake in FAKES.values():
+        if name in fake.prefixes:
+            return fake.prefixes[name]
+    known = sorted(n for fake in FAKES.values() for n in fake.prefixes)
+    raise KeyError(f"no fake answers as {name!r}; known: {', '.join(known)}")
 
 
 class ServerTiming:
@@ -54,23 +91,19 @@ def build_app(
         state=SimState(scenario), control_enabled=control_enabled, control_token=control_token
     )
     route_list: list[BaseRoute] = []
-    for fake in FAKES:
+    for fake in FAKES.values():
         route_list.extend(fake.routes(sim))
+    prefixes = [prefix for fake in FAKES.values() for prefix in fake.prefixes.values()]
+    # fails at start-up, not per request, when a probe names a fake that is not registered
+    protocols = {name: fake_prefix(probe.fake) for name, probe in PROBES.items()}
 
     async def index(request: Request) -> Response:
         return JSONResponse(
             {
                 "simulator": "provmon",
-                "prefixes": [
-                    "/openai/v1",
-                    "/vertex",
-                    "/gemini",
-                    "/fal",
-                    "/replicate/v1",
-                    "/pages",
-                    "/files",
-                    "/_sim",
-                ],
+                "prefixes": prefixes,
+                # the prefix each protocol's fake answers under
+                "protocols": protocols,
             }
         )
 

@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from monitor.pricing import SOURCES
 from monitor.sim._common import Sim
 
 FAKE = "fal"
@@ -65,18 +66,8 @@ MODELS = (
         default=Decimal("0.06"),
     ),
 )
-#: providers each source lists, as offering-id prefixes
-SOURCE_PROVIDERS: dict[str, tuple[str, ...]] = {
-    "gemini_page": ("gemini",),
-    "gemini_markdown": ("gemini",),
-    "vertex_page": ("vertex",),
-    "fal_page": ("fal",),
-    "fal_pricing_api": ("fal",),
-    "replicate_page": ("replicate",),
-    "lumenfall_llms": ("vertex", "gemini", "fal", "replicate", "lumenfall"),
-    "lumenfall_page": ("vertex", "gemini", "fal", "replicate", "lumenfall"),
-    "litellm_json": ("vertex", "gemini", "fal"),
-}
+#: providers each source lists, as offering-id prefixes (declared on each source class)
+SOURCE_PROVIDERS: dict[str, tuple[str, ...]] = {k: s.providers for k, s in SOURCES.items()}
 #: LiteLLM lists fal's Standard at 0.0398 (pricing-sources.md section 2.6)
 _QUIRKS = {("litellm_json", "fal/imagen-4.0-generate-001"): Decimal("0.0398")}
 _SHELL = (

@@ -6,7 +6,9 @@ import datetime as dt
 from functools import cache
 
 from monitor.config import load_config
-from monitor.pricing.base import PricingTarget, targets_for_offerings
+from monitor.pricing import SOURCES
+from monitor.pricing.base import PricingTarget
+from monitor.pricing.targets import targets_for_offerings
 
 MODELS = (
     "imagen-4.0-fast-generate-001",
@@ -19,18 +21,6 @@ PROVIDER_MODELS = {
     **{f"fal/{m}": e for m, e in zip(MODELS, FAL, strict=True)},
     **{f"replicate/{m}": r for m, r in zip(MODELS, REPLICATE, strict=True)},
 }
-#: which providers' offerings each source kind is asked to price
-PROVIDERS = {
-    "gemini_page": ("gemini",),
-    "gemini_markdown": ("gemini",),
-    "vertex_page": ("vertex",),
-    "fal_page": ("fal",),
-    "fal_pricing_api": ("fal",),
-    "replicate_page": ("replicate",),
-    "lumenfall_llms": ("vertex", "gemini", "fal", "replicate", "lumenfall"),
-    "lumenfall_page": ("vertex", "gemini", "fal", "replicate", "lumenfall"),
-    "litellm_json": ("vertex", "gemini", "fal"),
-}
 OBSERVED = dt.datetime(2026, 2, 1, 12, 0, tzinfo=dt.UTC)
 
 
@@ -40,5 +30,6 @@ def targets(kind: str) -> list[PricingTarget]:
 
 @cache
 def _targets(kind: str) -> tuple[PricingTarget, ...]:
-    ids = [f"{p}/{m}" for p in PROVIDERS[kind] for m in MODELS]
+    # each source is asked to price the offerings of the providers it declares it lists
+    ids = [f"{p}/{m}" for p in SOURCES[kind].providers for m in MODELS]
     return tuple(targets_for_offerings(load_config(), ids, PROVIDER_MODELS))

@@ -21,8 +21,7 @@ from monitor.interfaces import PriceParseError
 from monitor.pricing.engine import PricingEngine, parse_saved
 from monitor.pricing.judge import Verdict
 from monitor.servers import ThreadedServer
-from monitor.sim import pages
-from monitor.sim.app import FAKES, build_app
+from monitor.sim.app import build_app
 from monitor.store import Store
 
 T0 = dt.datetime(2026, 2, 1, 12, 0, tzinfo=dt.UTC)
@@ -68,8 +67,6 @@ class ETags:
 class Pages:
     def __init__(self) -> None:
         app = build_app(control_enabled=True)
-        if pages not in FAKES:  # until the simulator serves /pages itself
-            app.router.routes.extend(pages.routes(app.state.sim))
 
         async def offsite(request: Request) -> Response:
             return RedirectResponse(f"http://localhost:{request.url.port}/pages/gemini/pricing")

@@ -10,7 +10,8 @@ from pricing_support import MODELS, OBSERVED, PROVIDER_MODELS, targets
 from monitor.config import load_config
 from monitor.interfaces import PriceUnit
 from monitor.pricing import SOURCES
-from monitor.pricing.base import match_label, targets_for, targets_for_offerings
+from monitor.pricing.base import match_label
+from monitor.pricing.targets import targets_for, targets_for_offerings
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "pricing"
 
