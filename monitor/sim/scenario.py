@@ -20,6 +20,8 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from monitor.sim.mappings import Mapping, MappingStore
+
 
 class Dist(BaseModel):
     """A latency distribution in seconds: give exactly one of the fields."""
@@ -94,6 +96,8 @@ class Scenario(BaseModel):
     keys: dict[str, list[str]] = Field(default_factory=dict)
     targets: dict[str, Behaviour] = Field(default_factory=dict)
     windows: list[Window] = Field(default_factory=list)
+    #: WireMock stub mappings served before the fakes (monitor/sim/mappings.py)
+    mappings: list[Mapping] = Field(default_factory=list)
 
     @classmethod
     def from_text(cls, text: str) -> Scenario:
@@ -146,6 +150,7 @@ class SimState:
     def __init__(self, scenario: Scenario | None = None) -> None:
         self._lock = threading.Lock()
         self.stats: Counter[str] = Counter()
+        self.mappings = MappingStore()
         self.load(scenario or Scenario())
 
     def load(self, scenario: Scenario) -> None:
@@ -154,6 +159,7 @@ class SimState:
             self.overrides: dict[str, Behaviour] = {}
             self.loaded_at = time.monotonic()
             self.rng = random.Random(scenario.seed)
+            self.mappings.replace(scenario.mappings)
 
     def override(self, target: str, behaviour: Behaviour) -> None:
         with self._lock:
