@@ -15,7 +15,7 @@ import threading
 import time
 from collections import Counter
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -75,6 +75,16 @@ class Behaviour(BaseModel):
     queue_depth: Annotated[int, Field(ge=0)] | None = None
     #: generation only: control calls (model metadata) keep answering
     generation_only: bool | None = None
+
+    # -- real answers (issue 14), fal and Replicate: shapes from tests/fixtures/answers --
+    #: ``exhausted``: billable calls are refused as for a dead account (fal: 403 "User is
+    #: locked. Reason: Exhausted balance."; Replicate: 402 "Insufficient credit")
+    account: Literal["ok", "exhausted"] | None = None
+    #: a submitted job is lost: its status / get / result URLs answer 404
+    lost_job: bool | None = None
+    #: outputs as file URLs, or inline as ``data:`` URIs (Replicate's and fal's sync modes)
+    output: Literal["url", "data_uri"] | None = None
+    # -- end of the fal / Replicate block --
 
 
 class Window(BaseModel):

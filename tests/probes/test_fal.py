@@ -120,7 +120,6 @@ async def test_an_image_of_the_wrong_size_is_invalid_output(cfg: Config) -> None
         ({"error_ratio": 1.0}, Outcome.SERVER_ERROR, 500),
         ({"outage": "unavailable"}, Outcome.SERVER_ERROR, 503),
         ({"error_ratio": 1.0, "error_status": 504}, Outcome.SERVER_ERROR, 504),
-        ({"rate_limit_ratio": 1.0}, Outcome.RATE_LIMITED, 429),
         ({"safety_ratio": 1.0}, Outcome.CONTENT_FILTERED, 422),
         ({"retired": True}, Outcome.MODEL_UNAVAILABLE, 404),
         ({"outage": "reset"}, Outcome.PROTOCOL_ERROR, 200),
