@@ -203,6 +203,9 @@ class MappingStore:
         with self._lock:
             return list(self._mappings)
 
+    def __bool__(self) -> bool:
+        return bool(self._mappings)  # one reference read: no lock needed for a hint
+
     def match(self, request: Request) -> Mapping | None:
         """The mapping to serve: the highest priority (lowest number), then the newest."""
         with self._lock:
@@ -240,7 +243,8 @@ class MappingsMiddleware:
         self.store = store
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and not scope["path"].startswith("/_sim"):
+        # no mappings (the usual case): no request object, no lock, nothing added per request
+        if self.store and scope["type"] == "http" and not scope["path"].startswith("/_sim"):
             request = Request(scope, receive)
             mapping = self.store.match(request)
             if mapping is not None:

@@ -237,3 +237,35 @@ def test_retry_after_reads_seconds_and_http_dates() -> None:
 )
 def test_account_problems_say_which(status: int, text: str, problem: str | None) -> None:
     assert account_problem(status, text) == problem
+
+
+async def test_the_token_does_not_follow_a_redirect_to_another_host(
+    cfg: Config, sim_url: str
+) -> None:
+    # the output lives on the API's host (the token is sent) and redirects to another
+    # origin (localhost instead of 127.0.0.1): the file is served only if the token is gone
+    other = sim_url.replace("127.0.0.1", "localhost")
+    create = {"method": "POST", "urlPath": "/replicate/v1/models/google/imagen-4/predictions"}
+    prediction = {
+        "id": "redir1",
+        "status": "succeeded",
+        "output": "{{request.baseUrl}}/files/redirect/out.png",
+        "urls": {"get": "{{request.baseUrl}}/replicate/v1/predictions/redir1"},
+    }
+    stub(sim_url, create, 201, jsonBody=prediction, transformers=["response-template"])
+    stub(
+        sim_url,
+        {"urlPath": "/files/redirect/out.png"},
+        302,
+        headers={"Location": f"{other}/files/elsewhere/out.png"},
+    )
+    png = data_uri().split(",", 1)[1]
+    stub(
+        sim_url,
+        {"urlPath": "/files/elsewhere/out.png", "headers": {"Authorization": {"absent": True}}},
+        200,
+        base64Body=png,
+        headers={"Content-Type": "image/png"},
+    )
+    result = await probe(cfg, REPLICATE)
+    assert result.outcome == Outcome.OK, result.error
