@@ -47,7 +47,7 @@ def render() -> str:
         files = sorted(folder.glob("*.json"))
         if not files:
             continue
-        parts.append(f"\n## {folder.name}\n")
+        parts.append(f"\n## {folder.name}\n\n")
         parts.append("| answer | step | outcome | source |\n| --- | --- | --- | --- |\n")
         for path in files:
             data = json.loads(path.read_text(encoding="utf-8"))
