@@ -170,7 +170,8 @@ class FalProbe(JobProbe):
         await self.after_deadline(ctx, "PUT", job.urls["cancel"], self.headers(ctx))
 
     def reported(self, job: Job) -> tuple[float | None, float | None]:
-        # queue stays measured (fal reports no start time); inference is fal's own metric
+        # inference is fal's own metric; fal reports no start time, so the loop takes the
+        # queue as the elapsed time minus this (never counting inference twice)
         metrics = job.body.get("metrics") if isinstance(job.body, dict) else None
         seconds = metrics.get("inference_time") if isinstance(metrics, dict) else None
         if isinstance(seconds, int | float) and math.isfinite(seconds):

@@ -257,3 +257,16 @@ def test_the_readme_mapping_example_replaces_fals_status_poll(sim_url: str) -> N
     status = httpx.get(submitted["status_url"], headers=FAL_KEY)
     assert (status.status_code, status.json()) == (404, {"detail": "Request not found"})
     assert httpx.get(submitted["response_url"], headers=FAL_KEY).status_code != 404
+
+
+def test_a_wiremock_export_drops_in_and_unsupported_matching_is_refused(sim_url: str) -> None:
+    exported = {
+        "uuid": "8c5db8b0-2db4-4ad7-a99f-38c9b00da3f7",
+        "persistent": True,
+        "metadata": {"source": "recorded"},
+        **teapot("exported", method="GET", urlPath="/pages/exported"),
+    }
+    assert stub(sim_url, exported) == exported["uuid"]
+    assert httpx.get(f"{sim_url}/pages/exported").text == "exported"
+    body_match = {"request": {"urlPath": "/pages/x", "bodyPatterns": []}, "response": {}}
+    assert httpx.post(f"{sim_url}/_sim/mappings", json=body_match).status_code == 422

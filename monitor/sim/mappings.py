@@ -162,15 +162,30 @@ class ResponseDefinition(BaseModel):
 
 
 class Mapping(BaseModel):
-    """One WireMock stub mapping (``id`` is assigned when missing)."""
+    """One WireMock stub mapping (``id`` is assigned when missing).
+
+    WireMock's export fields that change no answer (``uuid``, ``persistent``, ``metadata``)
+    are accepted, so exported mappings drop in; a field that would change matching and is
+    not supported here (``bodyPatterns``, ``scenarioName``...) is refused, never ignored.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    uuid: str | None = None
     name: str | None = None
     priority: Annotated[int, Field(ge=1)] | None = None
+    persistent: bool | None = None
+    metadata: dict[str, Any] | None = None
     request: RequestPattern
     response: ResponseDefinition
+
+    @model_validator(mode="before")
+    @classmethod
+    def _id_from_uuid(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "id" not in data and isinstance(data.get("uuid"), str):
+            return {**data, "id": data["uuid"]}
+        return data
 
     @property
     def rank(self) -> int:
