@@ -7,6 +7,9 @@ bounded pools, and a shared TLS context (building one per client costs milliseco
 
 from __future__ import annotations
 
+import datetime as dt
+import email.utils
+import re
 import ssl
 import time
 from collections.abc import Awaitable, Callable
@@ -145,21 +148,58 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0][:300]
 
 
-def retry_after_seconds(headers: httpx.Headers) -> float | None:
-    """Seconds from ``Retry-After`` (delta form) or OpenAI's ``retry-after-ms``."""
+def retry_after_seconds(headers: httpx.Headers, *, now: dt.datetime | None = None) -> float | None:
+    """Seconds from ``Retry-After`` or OpenAI's ``retry-after-ms``.
+
+    ``Retry-After`` is either delay-seconds or an HTTP date (RFC 9110, section 10.2.3); a
+    date is turned into the seconds left from ``now`` (the wall clock), never negative.
+    """
     ms = headers.get("retry-after-ms")
     if ms:
         try:
             return max(0.0, float(ms) / 1000)
         except ValueError:
             pass
-    value = headers.get("retry-after")
-    if value:
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            return None
-    return None
+    value = (headers.get("retry-after") or "").strip()
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # RFC 9110 dates are GMT
+        when = when.replace(tzinfo=dt.UTC)
+    return max(0.0, (when - (now or dt.datetime.now(dt.UTC))).total_seconds())
+
+
+#: an account that must pay: providers' billing, credit and balance answers
+_BILLING = re.compile(r"billing|credit|balance|payment|top[ _-]?up|spend[ _-]?limit", re.I)
+_QUOTA = re.compile(r"quota", re.I)
+
+
+def account_problem(status: int, text: str) -> str | None:
+    """Which account problem a 401/402/403 answer shows: key, permission, billing or quota.
+
+    Any 402 is billing; a refusal whose text speaks of billing, credit or balance is billing
+    whatever its status (fal's "User is locked. Reason: Exhausted balance" is a 403); then
+    quota; otherwise a 401 is the key and a 403 a permission. None for other statuses.
+    """
+    if status not in (401, 402, 403):
+        return None
+    if status == 402 or _BILLING.search(text):
+        return "billing"
+    if _QUOTA.search(text):
+        return "quota"
+    return "key" if status == 401 else "permission"
+
+
+def account_message(problem: str, detail: str) -> str:
+    """The error text of an account problem: the kind first, so a person sees what to fix."""
+    return f"account problem ({problem}): {detail}"
 
 
 def status_outcome(status: int) -> Outcome:

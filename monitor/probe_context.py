@@ -10,7 +10,10 @@ provider-side timings with :meth:`ProbeContext.record`. The runner owns the dead
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import time
+import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -141,7 +144,14 @@ class ProbeContext:
         )
 
     async def download(self, url: str, *, headers: dict[str, str] | None = None) -> bytes:
-        """GET an image URL the provider returned; timed as ``download``."""
+        """GET an image URL the provider returned; timed as ``download``.
+
+        A ``data:`` URI (Replicate's sync mode, fal's ``sync_mode``) already holds the image:
+        it is decoded, never fetched, and its ``download`` time is 0.
+        """
+        if url[:5].lower() == "data:":
+            self.record(Phase.DOWNLOAD, 0.0)
+            return self._decode_data_uri(url)
         async with self.phase(Phase.DOWNLOAD):
             request = self.client.build_request(
                 "GET", url, headers=headers, timeout=self._timeout()
@@ -162,6 +172,25 @@ class ProbeContext:
                 return await read_capped(response, self.max_body_bytes)
             finally:
                 await response.aclose()
+
+    def _decode_data_uri(self, uri: str) -> bytes:
+        """The bytes of ``data:[<type>][;base64],<data>`` (RFC 2397), capped like a body."""
+        header, comma, payload = uri[5:].partition(",")
+        if not comma:
+            raise ProbeFailure(Outcome.INVALID_OUTPUT, "output data URI has no comma")
+        # base64 grows 4/3: refuse before decoding what would pass the cap
+        if len(payload) > self.max_body_bytes * 4 // 3 + 4:
+            raise ProbeFailure(
+                Outcome.PROTOCOL_ERROR, f"data URI exceeds the {self.max_body_bytes} byte cap"
+            )
+        if header.lower().endswith(";base64"):
+            try:
+                return base64.b64decode(payload, validate=True)
+            except (binascii.Error, ValueError):
+                raise ProbeFailure(
+                    Outcome.INVALID_OUTPUT, "output data URI is not valid base64"
+                ) from None
+        return urllib.parse.unquote_to_bytes(payload)
 
     def json_body(self, response: httpx.Response) -> Any:
         """The response as JSON, or a ``protocol_error`` naming what came instead."""

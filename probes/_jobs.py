@@ -42,6 +42,19 @@ def body_of(response: httpx.Response) -> Any:
         return None
 
 
+def lost_job(response: httpx.Response, what: str) -> ProbeFailure:
+    """A 404/410 on a job's own URL: the provider lost the job, the model is not gone.
+
+    Only the call that names the model may say the model is gone; two lost jobs must never
+    retire an offering, so this is a ``protocol_error``.
+    """
+    return ProbeFailure(
+        Outcome.PROTOCOL_ERROR,
+        f"job lost: its {what} URL answered HTTP {response.status_code}",
+        http_status=response.status_code,
+    )
+
+
 def json_object(ctx: ProbeContext, response: httpx.Response, what: str) -> dict[str, Any]:
     """A success answer's JSON object, or a ``protocol_error`` saying what it was not."""
     answer = ctx.json_body(response)
@@ -134,16 +147,25 @@ class JobProbe(ABC):
         if cancel in ctx.cleanups:  # finished: nothing left to cancel
             ctx.cleanups.remove(cancel)
         queue_s, inference_s = self.reported(job)
-        if left_queue is not None:
-            if queue_s is None and first.state is JobState.QUEUED:
+        if queue_s is None and first.state is JobState.QUEUED:
+            if inference_s is not None:
+                # the provider's inference time is part of the time we waited: what is left
+                # is the queue, so a job seen only queued and then done is not counted twice
+                queue_s = max(0.0, done - start - inference_s)
+            elif left_queue is not None:
                 queue_s = left_queue - start
-            if inference_s is None and seen_running:  # not if it went from queue to done
-                inference_s = done - left_queue
+        if inference_s is None and left_queue is not None and seen_running:
+            inference_s = done - left_queue  # not if it went from queue straight to done
         for phase, seconds in ((Phase.QUEUE, queue_s), (Phase.INFERENCE, inference_s)):
             if seconds is not None:
                 ctx.record(phase, seconds)
         ctx.current_phase = Phase.DOWNLOAD
-        return await ctx.download(await self.output_url(ctx, job))
+        url = await self.output_url(ctx, job)
+        return await ctx.download(url, headers=self.download_headers(ctx, url))
+
+    def download_headers(self, ctx: ProbeContext, url: str) -> dict[str, str]:
+        """Headers for fetching the output file at ``url`` (none unless a provider says)."""
+        return {}
 
     async def after_deadline(
         self, ctx: ProbeContext, method: str, url: str, headers: dict[str, str]

@@ -4,6 +4,10 @@ Queue: submit ``POST {queue}/{endpoint_id}``, poll the returned ``status_url`` (
 while IN_QUEUE / IN_PROGRESS, 200 once COMPLETED), read ``response_url``, download
 ``images[0].url``. Control: ``GET {api}/models?endpoint_id=`` (no key needed; ``status``
 deprecated means retired) and, with a key, ``GET {api}/models/pricing`` (proves the key).
+
+Every submit carries ``X-Fal-Request-Timeout`` (fal's time-to-start deadline) from the
+probe's deadline, so a request still queued when an agent died never starts, and is never
+billed (https://docs.fal.ai/documentation/model-apis/common-parameters).
 """
 
 from __future__ import annotations
@@ -14,12 +18,41 @@ from typing import Any, ClassVar, Literal
 import httpx
 from pydantic import BaseModel
 
-from monitor.http import retry_after_seconds
+from monitor.http import account_message, account_problem, retry_after_seconds, status_outcome
 from monitor.interfaces import GatewayNames, Outcome, ProbeFailure
 from monitor.probe_context import ProbeContext
-from probes._jobs import HttpUrl, Job, JobOptions, JobProbe, JobState, body_of, json_object
+from probes._jobs import (
+    HttpUrl,
+    Job,
+    JobOptions,
+    JobProbe,
+    JobState,
+    body_of,
+    json_object,
+    lost_job,
+)
 
 _STATES = {"IN_QUEUE": JobState.QUEUED, "IN_PROGRESS": JobState.RUNNING, "COMPLETED": JobState.DONE}
+#: the typical status of each request error type (fal's request-errors reference,
+#: https://fal.ai/docs/documentation/model-apis/request-errors): a COMPLETED status that
+#: carries one is classified as that status would be
+_ERROR_TYPE_STATUS = {
+    "request_timeout": 504,
+    "startup_timeout": 504,
+    "runner_scheduling_failure": 503,
+    "runner_connection_timeout": 503,
+    "runner_disconnected": 503,
+    "runner_connection_refused": 503,
+    "runner_connection_error": 503,
+    "runner_incomplete_response": 502,
+    "runner_server_error": 500,
+    "internal_error": 500,
+    "client_disconnected": 499,
+    "client_cancelled": 499,
+    "bad_request": 400,
+}
+#: fal-client requires a start timeout above 1 s (``_headers.add_timeout_header``)
+_MIN_START_TIMEOUT_S = 1
 
 
 class FalOptions(JobOptions):
@@ -29,39 +62,62 @@ class FalOptions(JobOptions):
     api_url: HttpUrl = "https://api.fal.ai/v1"
 
 
-def classify(status: int, body: Any, error_type: str | None = None) -> Outcome:
-    """The outcome of a fal error answer, or of a COMPLETED status carrying ``error_type``."""
+def classify(
+    status: int,
+    body: Any,
+    error_type: str | None = None,
+    *,
+    names_model: bool = False,
+    timeout_type: str | None = None,
+) -> Outcome:
+    """The outcome of a fal error answer, or of a 2xx COMPLETED status carrying ``error_type``.
+
+    ``error_type`` decides only for a COMPLETED-with-error (through its typical status) and
+    among 5xx; a 4xx is its status (fal's 400 ``bad_request`` and 499 ``client_cancelled``
+    are not the provider's failure). A 504 with ``X-Fal-Request-Timeout-Type`` is our own
+    start deadline passing: ``timeout`` (fal-client never retries it). A 404 means the model
+    is gone only on a call that names it, in fal's JSON envelope (``names_model``).
+    """
+    envelope = isinstance(body, dict)
     body = body if isinstance(body, dict) else {}
     error_type = error_type or body.get("error_type")
     detail = body["detail"] if isinstance(body.get("detail"), list) else []
     kinds = {d.get("type") for d in detail if isinstance(d, dict)}
     if "content_policy_violation" in kinds or error_type == "content_policy_violation":
         return Outcome.CONTENT_FILTERED
-    if status in (401, 403):
-        return Outcome.AUTH_ERROR
+    if 200 <= status < 300:  # COMPLETED with an error
+        if not error_type:
+            return Outcome.PROTOCOL_ERROR
+        status = _ERROR_TYPE_STATUS.get(str(error_type), 500)
+    if status == 504 and timeout_type:
+        return Outcome.TIMEOUT
     if status in (404, 410):
-        return Outcome.MODEL_UNAVAILABLE
-    if status == 429:
-        return Outcome.RATE_LIMITED
-    # request_timeout / startup_timeout (504) are fal's own limits expiring while provmon's
-    # deadline had not: a provider failure, transient, so server_error rather than timeout
-    if status >= 500 or error_type:
-        return Outcome.SERVER_ERROR
-    if status >= 400:
-        return Outcome.BAD_REQUEST
-    return Outcome.PROTOCOL_ERROR
+        return Outcome.MODEL_UNAVAILABLE if names_model and envelope else Outcome.PROTOCOL_ERROR
+    return status_outcome(status)
 
 
-def _fail(response: httpx.Response) -> ProbeFailure:
+def _fail(response: httpx.Response, *, names_model: bool = False) -> ProbeFailure:
+    status = response.status_code
     body = body_of(response)
     error_type = response.headers.get("x-fal-error-type")
-    detail = body.get("detail") if isinstance(body, dict) else response.text[:200]
-    return ProbeFailure(
-        classify(response.status_code, body, error_type),
-        f"HTTP {response.status_code} {error_type or 'error'}: {detail}",
-        http_status=response.status_code,
-        retry_after_s=retry_after_seconds(response.headers),
-    )
+    if isinstance(body, dict):
+        detail = body.get("detail")
+        error_type = error_type or body.get("error_type")
+        message = f"HTTP {status} {error_type or 'error'}: {detail}"
+    else:
+        detail = response.text[:200]
+        kind = response.headers.get("content-type", "no content type")
+        message = f"HTTP {status} answer is not JSON ({kind}): {detail}"
+    timeout_type = response.headers.get("x-fal-request-timeout-type")
+    outcome = classify(status, body, error_type, names_model=names_model, timeout_type=timeout_type)
+    if outcome is Outcome.AUTH_ERROR:
+        message = account_message(account_problem(status, str(detail)) or "key", message)
+    elif outcome is Outcome.TIMEOUT:
+        message = f"fal's start deadline (X-Fal-Request-Timeout, {timeout_type}): {message}"
+    retry_after = retry_after_seconds(response.headers)
+    if retry_after is not None:
+        message += f" (retry after {retry_after:g}s)"
+    return ProbeFailure(outcome, message, http_status=status, retry_after_s=retry_after)
 
 
 class FalProbe(JobProbe):
@@ -70,6 +126,11 @@ class FalProbe(JobProbe):
     # (Portkey-AI/gateway src/globals.ts) and fal is not an OpenRouter provider (UNCONFIRMED)
     gateways: ClassVar[GatewayNames] = GatewayNames(litellm="fal_ai")
     fake: ClassVar[str] = "fal"
+    #: for the contract test: fal's queue holds a request over the account's concurrency
+    #: limit rather than refusing it; only the synchronous run answers 429
+    contract_options: ClassVar[dict[Outcome, dict[str, Any]]] = {
+        Outcome.RATE_LIMITED: {"mode": "sync"}
+    }
 
     def headers(self, ctx: ProbeContext) -> dict[str, str]:
         # public models also run without a key (so a success does not prove the key)
@@ -80,11 +141,15 @@ class FalProbe(JobProbe):
         assert isinstance(options, FalOptions)
         base = options.run_url if options.mode == "sync" else options.queue_url
         body = {"prompt": ctx.prompt, **ctx.params}
+        headers = self.headers(ctx)
+        start_by = int(ctx.time_left())  # whole seconds, rounded down: never past ours
+        if start_by > _MIN_START_TIMEOUT_S:
+            headers["X-Fal-Request-Timeout"] = str(start_by)
         response = await ctx.send(
-            "POST", f"{base}/{ctx.provider_model}", json=body, headers=self.headers(ctx)
+            "POST", f"{base}/{ctx.provider_model}", json=body, headers=headers
         )
-        if response.status_code != 200:
-            raise _fail(response)
+        if not 200 <= response.status_code < 300:  # any 2xx, as fal-client accepts
+            raise _fail(response, names_model=True)
         answer = json_object(ctx, response, "submit")
         if options.mode == "sync":  # the answer is the result itself
             return Job(response.headers.get("x-fal-request-id"), JobState.DONE, answer)
@@ -100,7 +165,9 @@ class FalProbe(JobProbe):
         response = await ctx.send(
             "GET", job.urls["status"], params={"logs": "1"}, headers=self.headers(ctx)
         )
-        if response.status_code not in (200, 202):
+        if response.status_code in (404, 410):
+            raise lost_job(response, "status")
+        if not 200 <= response.status_code < 300:  # 202 while queued or running, 200 done
             raise _fail(response)
         status = json_object(ctx, response, "status")
         state = _STATES.get(status.get("status"))  # type: ignore[arg-type]
@@ -112,7 +179,8 @@ class FalProbe(JobProbe):
         await self.after_deadline(ctx, "PUT", job.urls["cancel"], self.headers(ctx))
 
     def reported(self, job: Job) -> tuple[float | None, float | None]:
-        # queue stays measured (fal reports no start time); inference is fal's own metric
+        # inference is fal's own metric; fal reports no start time, so the loop takes the
+        # queue as the elapsed time minus this (never counting inference twice)
         metrics = job.body.get("metrics") if isinstance(job.body, dict) else None
         seconds = metrics.get("inference_time") if isinstance(metrics, dict) else None
         if isinstance(seconds, int | float) and math.isfinite(seconds):
@@ -123,7 +191,9 @@ class FalProbe(JobProbe):
         result = job.body
         if "response" in job.urls:  # queue mode: COMPLETED, now read the result
             response = await ctx.send("GET", job.urls["response"], headers=self.headers(ctx))
-            if response.status_code != 200:
+            if response.status_code in (404, 410):
+                raise lost_job(response, "result")
+            if not 200 <= response.status_code < 300:
                 raise _fail(response)
             if job.body.get("error") or job.body.get("error_type"):
                 raise ProbeFailure(
@@ -149,7 +219,7 @@ class FalProbe(JobProbe):
             "GET", f"{options.api_url}/models", params=query, headers=self.headers(ctx)
         )
         if response.status_code != 200:
-            raise _fail(response)
+            raise _fail(response, names_model=True)
         models = json_object(ctx, response, "models").get("models")
         found = [
             m
@@ -166,4 +236,4 @@ class FalProbe(JobProbe):
                 "GET", f"{options.api_url}/models/pricing", params=query, headers=self.headers(ctx)
             )
             if response.status_code != 200:
-                raise _fail(response)
+                raise _fail(response, names_model=True)

@@ -32,10 +32,12 @@ def sim() -> Iterator[ThreadedServer]:
 
 @pytest.fixture()
 def sim_url(sim: ThreadedServer) -> Iterator[str]:
-    """The simulator's URL; every test starts and ends with its overrides cleared."""
-    httpx.delete(f"{sim.url}/_sim/behaviour")
+    """The simulator's URL; every test starts and ends with its overrides and mappings cleared."""
+    for clear in ("behaviour", "mappings"):
+        httpx.delete(f"{sim.url}/_sim/{clear}")
     yield sim.url
-    httpx.delete(f"{sim.url}/_sim/behaviour")
+    for clear in ("behaviour", "mappings"):
+        httpx.delete(f"{sim.url}/_sim/{clear}")
 
 
 def set_behaviour(sim_url: str, target: str, **behaviour: Any) -> None:

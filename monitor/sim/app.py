@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Route
 
 from monitor.sim import control, fal, files, google, openai, pages, replicate
 from monitor.sim._common import Sim
+from monitor.sim.mappings import MappingsMiddleware
 from monitor.sim.scenario import Scenario, SimState
 from probes import PROBES
 
@@ -108,6 +109,11 @@ def build_app(
         )
 
     route_list.append(Route("/", index, methods=["GET"]))
-    app = Starlette(routes=route_list, middleware=[Middleware(ServerTiming)])
+    # mappings are served before any fake's own answer (and inside the timing stamp)
+    middleware = [
+        Middleware(ServerTiming),
+        Middleware(MappingsMiddleware, store=sim.state.mappings),
+    ]
+    app = Starlette(routes=route_list, middleware=middleware)
     app.state.sim = sim
     return app

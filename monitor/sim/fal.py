@@ -7,6 +7,12 @@ carry ``queue_position`` and ``logs`` (fal-client's ``_parse_status`` requires b
 Returned URLs point back at this simulator. Errors use fal's envelopes: infrastructure
 ``{"detail", "error_type"}`` + ``X-Fal-Error-Type``; validation ``{"detail": [{loc, msg,
 type}]}`` with 422 (``content_policy_violation`` for a safety block).
+
+Under load the queue holds a request rather than refusing it: fal's queue waits out a
+concurrency limit itself (https://docs.fal.ai/model-apis/model-endpoints/reliability), so a
+rate-limit decision adds ``retry_after_s`` to the queue wait; only the sync run answers 429.
+``X-Fal-Request-Timeout`` is honoured: a request not started by then completes with
+``request_timeout`` and its result is a 504 with ``X-Fal-Request-Timeout-Type: user``.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from monitor.sim._common import Sim, apply_transport_fault, wait
+from monitor.sim.files import data_uri
 from monitor.sim.images import size_for_aspect
 from monitor.sim.scenario import Decision, Fault
 
@@ -48,13 +55,25 @@ class _Request:
     created: float = field(default_factory=time.monotonic)
     cancelled_at: float | None = None
     images: list[dict[str, Any]] | None = None
+    #: extra queue wait: the queue held the request out of a concurrency limit
+    held: float = 0.0
+    #: ``X-Fal-Request-Timeout``: seconds the request may wait to start
+    start_by: float | None = None
 
     @property
     def started(self) -> float:
-        return self.created + self.decision.latency.get("queue", 0.0)
+        return self.created + self.held + self.decision.latency.get("queue", 0.0)
+
+    @property
+    def timed_out(self) -> bool:
+        """Not started within its start deadline: it never runs (and is not billed)."""
+        return self.start_by is not None and self.started > self.created + self.start_by
 
     @property
     def done(self) -> float:
+        if self.timed_out:
+            assert self.start_by is not None
+            return self.created + self.start_by
         return self.started + self.decision.latency.get("inference", 0.0)
 
     def stage(self, now: float) -> str:
@@ -133,13 +152,24 @@ def _failure(decision: Decision) -> JSONResponse | None:
     return None
 
 
+def _timed_out() -> JSONResponse:
+    """A request whose start deadline passed (fal-client's ``_should_retry_response``
+    honours ``X-Fal-Request-Timeout-Type`` on a 504 as the user's own timeout)."""
+    response = _error(504, "Request timed out", "request_timeout")
+    response.headers["X-Fal-Request-Timeout-Type"] = "user"
+    return response
+
+
 def _result(sim: Sim, request: Request, job: _Request) -> dict[str, Any]:
     if job.images is None:
         width, height = size_for_aspect(job.args.get("aspect_ratio"), job.args.get("resolution"))
         fmt = job.args.get("output_format", "png")
+        inline = sim.state.behaviour(FAKE, job.endpoint).output == "data_uri"
         job.images = [
             {
-                "url": sim.file_url(request, width, height, fmt),
+                "url": data_uri(width, height, fmt)
+                if inline
+                else sim.file_url(request, width, height, fmt),
                 "content_type": f"image/{fmt}",
                 "file_name": f"output_{i}.{fmt}",
                 "width": width,
@@ -177,7 +207,7 @@ def routes(sim: Sim) -> list[Route]:
             "cancel_url": f"{base}/cancel",
         }
 
-    async def admit(request: Request) -> Response | _Request:
+    async def admit(request: Request, *, queued: bool) -> Response | _Request:
         """Auth, body and the scenario's decision: what submit and sync run share."""
         key = _key(sim, request)
         if isinstance(key, JSONResponse):
@@ -185,6 +215,13 @@ def routes(sim: Sim) -> list[Route]:
         endpoint = request.path_params["endpoint_id"]
         if endpoint not in ENDPOINTS:
             return _error(404, f"Application '{endpoint}' not found")
+        if sim.state.behaviour(FAKE, endpoint).account == "exhausted":
+            # the answer quoted in https://github.com/fal-ai/fal/issues/1112
+            return _error(
+                403,
+                "User is locked. Reason: Exhausted balance. "
+                "Top up your balance at fal.ai/dashboard/billing.",
+            )
         try:
             args = _validate(await request.json())
         except ValueError:
@@ -198,12 +235,19 @@ def routes(sim: Sim) -> list[Route]:
             return broken
         if decision.fault == Fault.RETIRED:  # how fal answers a retired app is UNCONFIRMED
             return _error(404, f"Application '{endpoint}' not found")
+        job = _Request(str(uuid.uuid4()), endpoint, key, decision, args)
         if decision.fault == Fault.RATE_LIMITED:
-            return _error(429, "Concurrent request limit reached for this account")
-        return _Request(str(uuid.uuid4()), endpoint, key, decision, args)
+            if not queued:  # the sync run is never retried or held
+                return _error(429, "Concurrent request limit reached for this account")
+            job.held = float(decision.retry_after_s)
+        try:
+            job.start_by = float(request.headers.get("x-fal-request-timeout", ""))
+        except ValueError:
+            job.start_by = None
+        return job
 
     async def submit(request: Request) -> Response:
-        job = await admit(request)
+        job = await admit(request, queued=True)
         if isinstance(job, Response):
             return job
         jobs[job.id] = job
@@ -221,10 +265,12 @@ def routes(sim: Sim) -> list[Route]:
         )
 
     async def run(request: Request) -> Response:
-        job = await admit(request)
+        job = await admit(request, queued=False)
         if isinstance(job, Response):
             return job
         await wait(job.done - time.monotonic())
+        if job.timed_out:
+            return _timed_out()
         failed = _failure(job.decision)
         return failed or JSONResponse(
             _result(sim, request, job), headers={"x-fal-request-id": job.id}
@@ -240,6 +286,8 @@ def routes(sim: Sim) -> list[Route]:
             return JSONResponse({"status": "NOT_FOUND", "detail": "Request not found"}, 404)
         if job.key is not None and key != job.key:  # only its submitter may see a request
             return _error(403, "Not allowed to access this request")
+        if sim.state.behaviour(FAKE, job.endpoint).lost_job:
+            return JSONResponse({"status": "NOT_FOUND", "detail": "Request not found"}, 404)
         return job
 
     async def status(request: Request) -> Response:
@@ -270,6 +318,9 @@ def routes(sim: Sim) -> list[Route]:
             # IN_QUEUE / IN_PROGRESS / COMPLETED, so it completes with an error
             body.update(metrics={}, error="Request was cancelled", error_type="request_cancelled")
             return JSONResponse(body)
+        if job.timed_out:
+            body.update(metrics={}, error="Request timed out", error_type="request_timeout")
+            return JSONResponse(body)
         body["metrics"] = {"inference_time": round(job.decision.latency.get("inference", 0), 3)}
         if job.decision.fault in (Fault.SERVER_ERROR, Fault.UNAVAILABLE):
             failed = _failure(job.decision)
@@ -288,6 +339,8 @@ def routes(sim: Sim) -> list[Route]:
             return _error(400, "Request is still in progress")
         if job.cancelled_at is not None:
             return _error(400, "Request was cancelled", "request_cancelled")
+        if job.timed_out:
+            return _timed_out()
         return _failure(job.decision) or JSONResponse(_result(sim, request, job))
 
     async def cancel(request: Request) -> Response:

@@ -1,6 +1,9 @@
-"""``/files/{name}``: the images fakes hand out as URLs (like fal's CDN, replicate.delivery)."""
+"""``/files/{name}``: the images fakes hand out as URLs (like fal's CDN, replicate.delivery),
+and the same images inline as ``data:`` URIs (the providers' sync modes)."""
 
 from __future__ import annotations
+
+import base64
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -18,3 +21,9 @@ def routes(sim: Sim) -> list[Route]:
         return Response(data, media_type=mime)
 
     return [Route("/files/{name}", get_file, methods=["GET"], name="sim_file")]
+
+
+def data_uri(width: int, height: int, fmt: str) -> str:
+    """An image inline, as Replicate's sync mode and fal's ``sync_mode`` return one."""
+    data, mime = image_bytes(width, height, fmt)
+    return f"data:{mime};base64,{base64.b64encode(data).decode()}"

@@ -17,8 +17,6 @@ import binascii
 import json
 import secrets
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -28,6 +26,7 @@ from starlette.routing import Route
 
 from monitor.sim._common import Sim, apply_transport_fault, image_bytes, wait
 from monitor.sim.google_answers import (
+    Surface,
     account_failure,
     error,
     failure,
@@ -70,27 +69,6 @@ def _gemini_model(model: str) -> dict[str, Any]:
         if image_model
         else ["predict"],
     }
-
-
-@dataclass(frozen=True)
-class Surface:
-    """What differs between the two fakes; the handlers below are shared."""
-
-    fake: str
-    service: str
-    versions: tuple[str, ...]
-    #: Imagen parameters this surface rejects, and values it rejects
-    rejected: frozenset[str]
-    rejected_values: dict[str, str]
-    #: Vertex checks ``contents[].role``; Gemini defaults it to ``user``
-    needs_role: bool
-    not_found: Callable[[str, str, str], str]
-    #: Gemini adds QuotaFailure and RetryInfo to a 429; Vertex says only "exhausted"
-    retry_info: bool
-    #: 5xx statuses answered in the one-element array form
-    wrapped: frozenset[int]
-    #: the model resource a metadata GET answers
-    describe: Callable[[str], dict[str, Any]]
 
 
 VERTEX = Surface(

@@ -2,21 +2,42 @@
 failures a scenario asks for (faults, account problems, the safety system's 400).
 
 Shared by the fake Vertex AI and the fake Gemini API (monitor/sim/google.py); the
-``surface`` arguments are its :class:`~monitor.sim.google.Surface` values.
+``surface`` arguments are its :class:`Surface` values.
 """
 
 from __future__ import annotations
 
 import base64
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from monitor.sim._common import image_bytes
 from monitor.sim.scenario import Behaviour, Decision, Fault
 
-if TYPE_CHECKING:
-    from monitor.sim.google import Surface
+
+@dataclass(frozen=True)
+class Surface:
+    """What differs between the two fakes; the handlers below are shared."""
+
+    fake: str
+    service: str
+    versions: tuple[str, ...]
+    #: Imagen parameters this surface rejects, and values it rejects
+    rejected: frozenset[str]
+    rejected_values: dict[str, str]
+    #: Vertex checks ``contents[].role``; Gemini defaults it to ``user``
+    needs_role: bool
+    not_found: Callable[[str, str, str], str]
+    #: Gemini adds QuotaFailure and RetryInfo to a 429; Vertex says only "exhausted"
+    retry_info: bool
+    #: 5xx statuses answered in the one-element array form
+    wrapped: frozenset[int]
+    #: the model resource a metadata GET answers
+    describe: Callable[[str], dict[str, Any]]
+
 
 _STATUS = {
     400: "INVALID_ARGUMENT",
@@ -126,7 +147,7 @@ def account_failure(surface: Surface, behaviour: Behaviour, model: str) -> Respo
     (rhel-lightspeed/linux-mcp-server#450) and the bad-token 401 the auth check sends.
     """
     problem = behaviour.account
-    if problem is None:
+    if problem in (None, "ok"):
         return None
     service = surface.service
     if surface.fake == "gemini":

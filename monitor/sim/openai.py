@@ -185,7 +185,7 @@ def routes(sim: Sim) -> list[Route]:
         if decision.fault == Fault.RETIRED:
             return _not_found(model)
         problem = sim.state.behaviour(FAKE, model).account
-        if problem is not None:
+        if problem not in (None, "ok"):
             return _account_failure(problem, model)
         if decision.fault == Fault.RATE_LIMITED:
             return _error(

@@ -6,6 +6,9 @@ file URL) or ``failed`` (a safety block, or a model error for a 500 fault). ``Pr
 wait=N`` holds the create request until the prediction is done or N seconds passed; one not
 done by then is answered ``starting``, which is what makes rep-1.x ``run()`` poll.
 ``Cancel-After`` ends an unfinished prediction as ``aborted``. Errors are RFC 7807.
+With ``output: data_uri`` a held create answers as the sync mode's example does: the
+output inline while the status still says ``processing``
+(https://replicate.com/changelog/2024-10-09-synchronous-api); a later get says succeeded.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from monitor.sim._common import Sim, apply_transport_fault, wait
+from monitor.sim.files import data_uri
 from monitor.sim.images import size_for_aspect
 from monitor.sim.scenario import Decision, Fault
 
@@ -158,7 +162,10 @@ class _Prediction:
 
     def _file(self, sim: Sim, request: Request) -> str:
         width, height = size_for_aspect(self.input.get("aspect_ratio"))
-        return sim.file_url(request, width, height, self.input.get("output_format", "jpg"))
+        fmt = self.input.get("output_format", "jpg")
+        if sim.state.behaviour(FAKE, self.model).output == "data_uri":
+            return data_uri(width, height, fmt)
+        return sim.file_url(request, width, height, fmt)
 
 
 def _new_id() -> str:
@@ -248,6 +255,14 @@ def routes(sim: Sim) -> list[Route]:
             return _problem(400, "Bad request", "The request body is not valid JSON.")
         if isinstance(given, JSONResponse):
             return given
+        if sim.state.behaviour(FAKE, model).account == "exhausted":
+            # https://github.com/opencodeschool/opencode.school/issues/211 quotes this body
+            return _problem(
+                402,
+                "Insufficient credit",
+                "You have insufficient credit to run this model. Go to "
+                "https://replicate.com/account/billing#billing to purchase credit.",
+            )
         decision = sim.state.decide(FAKE, model)
         await wait(decision.latency.get("ttfb", 0.0))
         broken = await apply_transport_fault(decision, request)
@@ -282,13 +297,17 @@ def routes(sim: Sim) -> list[Route]:
         body = prediction.view(sim, request)
         if hold and prediction.ended() is None:
             body["status"] = "starting"  # Replicate answers a held, unfinished one this way
+        elif hold and body["status"] == "succeeded" and body["output"].startswith("data:"):
+            body.update(status="processing", completed_at=None, metrics={})
         return JSONResponse(body, status_code=201)
 
     def find(request: Request) -> Response | _Prediction:
         if (refused := denied(request)) is not None:
             return refused
         prediction = predictions.get(request.path_params["id"])
-        return _not_found() if prediction is None else prediction
+        if prediction is None or sim.state.behaviour(FAKE, prediction.model).lost_job:
+            return _not_found()
+        return prediction
 
     async def get(request: Request) -> Response:
         prediction = find(request)

@@ -20,6 +20,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from monitor.sim.mappings import Mapping, MappingStore
+
 
 class Dist(BaseModel):
     """A latency distribution in seconds: give exactly one of the fields."""
@@ -74,15 +76,21 @@ class Behaviour(BaseModel):
     #: generation only: control calls (model metadata) keep answering
     generation_only: bool | None = None
 
-    # -- issue 14, the Google and OpenAI-shape fakes: real answers (answers-google) --
-    #: billable calls fail for OUR account, in the protocol's real body: ``exhausted``
-    #: (credit or quota gone), ``billing`` (billing off or a hard limit), ``key`` (key
-    #: rejected or disabled), ``permission`` (no access to the model)
-    account: Literal["exhausted", "billing", "key", "permission"] | None = None
+    # -- real answers (issue 14): shapes from tests/fixtures/answers --
+    #: billable calls fail for OUR account, in each protocol's real body: ``exhausted``
+    #: (credit or quota gone: fal 403 "User is locked. Reason: Exhausted balance.",
+    #: Replicate 402 "Insufficient credit"), ``billing`` (billing off or a hard limit),
+    #: ``key`` (key rejected or disabled), ``permission`` (no access to the model); the
+    #: Google and OpenAI-shape fakes answer all four, fal and Replicate ``exhausted``
+    account: Literal["ok", "exhausted", "billing", "key", "permission"] | None = None
     #: Google: the safety system's answer as an error, ``prompt_block`` (400
     #: INVALID_ARGUMENT "The prompt could not be submitted ... Support codes: N")
     filter: Literal["prompt_block"] | None = None
-    # -- end of the Google and OpenAI-shape block --
+    #: fal / Replicate: a submitted job is lost: its status / get / result URLs answer 404
+    lost_job: bool | None = None
+    #: outputs as file URLs, or inline as ``data:`` URIs (Replicate's and fal's sync modes)
+    output: Literal["url", "data_uri"] | None = None
+    # -- end of the real-answers block --
 
 
 class Window(BaseModel):
@@ -104,6 +112,8 @@ class Scenario(BaseModel):
     keys: dict[str, list[str]] = Field(default_factory=dict)
     targets: dict[str, Behaviour] = Field(default_factory=dict)
     windows: list[Window] = Field(default_factory=list)
+    #: WireMock stub mappings served before the fakes (monitor/sim/mappings.py)
+    mappings: list[Mapping] = Field(default_factory=list)
 
     @classmethod
     def from_text(cls, text: str) -> Scenario:
@@ -156,6 +166,7 @@ class SimState:
     def __init__(self, scenario: Scenario | None = None) -> None:
         self._lock = threading.Lock()
         self.stats: Counter[str] = Counter()
+        self.mappings = MappingStore()
         self.load(scenario or Scenario())
 
     def load(self, scenario: Scenario) -> None:
@@ -164,6 +175,7 @@ class SimState:
             self.overrides: dict[str, Behaviour] = {}
             self.loaded_at = time.monotonic()
             self.rng = random.Random(scenario.seed)
+            self.mappings.replace(scenario.mappings)
 
     def override(self, target: str, behaviour: Behaviour) -> None:
         with self._lock:

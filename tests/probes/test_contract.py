@@ -54,10 +54,23 @@ class Case:
     def provider(self) -> str:
         return self.offering.split("/", 1)[0]
 
-    def config(self, sim_url: str, *, prompt: str | None = None, **offering: Any) -> Config:
-        """The catalog aimed at ``sim_url``, the case's offering updated with ``offering``."""
+    def config(
+        self,
+        sim_url: str,
+        *,
+        prompt: str | None = None,
+        options: Mapping[str, Any] | None = None,
+        **offering: Any,
+    ) -> Config:
+        """The catalog aimed at ``sim_url``, the case's offering updated with ``offering``
+        and its provider's options with ``options``."""
         data = copy.deepcopy(dict(self.data))
         data["offerings"][self.offering].update(offering)
+        if options:
+            provider = data["providers"][self.provider]
+            provider["options"] = {**provider.get("options", {}), **options}
+            simulated = provider.get("simulated", {})
+            simulated["options"] = {**simulated.get("options", {}), **options}
         if prompt is not None:
             data["defaults"]["prompt"] = prompt
         return point_at_simulator(parse_config(data), sim_url)
@@ -136,6 +149,11 @@ def provoke(case: Case, outcome: Outcome, sim_url: str, env: dict[str, str]) -> 
     """Set up the fake (and the config, and ``env``) so a probe of ``case`` ends in
     ``outcome``; returns the config to probe with."""
     set_behaviour(sim_url, f"{case.fake}:*", latency=FAST, **BEHAVIOURS.get(outcome, {}))
+    # a protocol may name the options under which its API can answer an outcome at all
+    # (fal's queue holds requests over the concurrency limit; only its sync run says 429)
+    options = getattr(PROBES[case.protocol], "contract_options", {}).get(outcome)
+    if options:
+        return case.config(sim_url, options=options)
     if outcome == Outcome.CONNECT_ERROR:
         return case.config(f"http://127.0.0.1:{free_port()}")
     if outcome == Outcome.AUTH_ERROR:

@@ -120,7 +120,6 @@ async def test_an_image_of_the_wrong_size_is_invalid_output(cfg: Config) -> None
         ({"error_ratio": 1.0}, Outcome.SERVER_ERROR, 500),
         ({"outage": "unavailable"}, Outcome.SERVER_ERROR, 503),
         ({"error_ratio": 1.0, "error_status": 504}, Outcome.SERVER_ERROR, 504),
-        ({"rate_limit_ratio": 1.0}, Outcome.RATE_LIMITED, 429),
         ({"safety_ratio": 1.0}, Outcome.CONTENT_FILTERED, 422),
         ({"retired": True}, Outcome.MODEL_UNAVAILABLE, 404),
         ({"outage": "reset"}, Outcome.PROTOCOL_ERROR, 200),
@@ -255,7 +254,27 @@ def test_the_simulated_pricing_api_needs_a_key(sim_url: str) -> None:
             Outcome.CONTENT_FILTERED,
         ),
         (302, None, None, Outcome.PROTOCOL_ERROR),
+        (402, {"detail": "payment required"}, None, Outcome.AUTH_ERROR),
+        # fal's own 4xx request errors are the request's fault, not fal's outage
+        (400, {"detail": "bad timeout", "error_type": "bad_request"}, None, Outcome.BAD_REQUEST),
+        (499, {"detail": "x"}, "client_cancelled", Outcome.BAD_REQUEST),
+        (200, {"status": "COMPLETED", "error_type": "bad_request"}, None, Outcome.BAD_REQUEST),
+        (200, {"status": "COMPLETED", "error_type": "who_knows"}, None, Outcome.SERVER_ERROR),
+        (404, "<html>404 Not Found nginx</html>", None, Outcome.PROTOCOL_ERROR),
     ],
 )
 def test_classify(status: int, body: Any, header: str | None, outcome: Outcome) -> None:
-    assert classify(status, body, header) == outcome
+    # on the call that names the model (submit, control); job URLs are lost_job's
+    assert classify(status, body, header, names_model=True) == outcome
+
+
+def test_a_404_is_model_gone_only_on_the_call_that_names_it() -> None:
+    body = {"detail": "Application 'fal-ai/imagen4/preview' not found"}
+    assert classify(404, body, names_model=True) == Outcome.MODEL_UNAVAILABLE
+    assert classify(404, body) == Outcome.PROTOCOL_ERROR
+
+
+def test_a_504_after_our_start_deadline_is_a_timeout() -> None:
+    body = {"detail": "Request timed out", "error_type": "request_timeout"}
+    assert classify(504, body, "request_timeout", timeout_type="user") == Outcome.TIMEOUT
+    assert classify(504, body, "request_timeout") == Outcome.SERVER_ERROR

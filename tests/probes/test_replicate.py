@@ -232,9 +232,18 @@ def test_cancel_after_aborts_an_unfinished_prediction(sim_url: str) -> None:
         (201, {"status": "failed", "error": "CUDA out of memory"}, Outcome.SERVER_ERROR),
         (200, {"status": "failed", "error": None}, Outcome.SERVER_ERROR),
         (200, {"status": "canceled"}, Outcome.SERVER_ERROR),
-        (200, {"status": "aborted"}, Outcome.SERVER_ERROR),
+        (200, {"status": "aborted"}, Outcome.TIMEOUT),  # our Cancel-After deadline
+        (402, {"title": "Billing required", "status": 402}, Outcome.AUTH_ERROR),
+        (404, "<html>Not Found</html>", Outcome.PROTOCOL_ERROR),
         (200, {"status": "exploded"}, Outcome.PROTOCOL_ERROR),
     ],
 )
 def test_classify(status: int, body: Any, outcome: Outcome) -> None:
-    assert classify(status, body) == outcome
+    # on the call that names the model (create, the model); job URLs are lost_job's
+    assert classify(status, body, names_model=True) == outcome
+
+
+def test_a_404_is_model_gone_only_on_the_call_that_names_it() -> None:
+    body = {"title": "Not found", "status": 404}
+    assert classify(404, body, names_model=True) == Outcome.MODEL_UNAVAILABLE
+    assert classify(404, body) == Outcome.PROTOCOL_ERROR
