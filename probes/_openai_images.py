@@ -15,8 +15,9 @@ import httpx
 from pydantic import BaseModel, ConfigDict
 
 from monitor.http import retry_after_seconds
-from monitor.interfaces import Outcome, ProbeFailure
+from monitor.interfaces import ListedModel, Outcome, ProbeFailure
 from monitor.probe_context import ProbeContext
+from probes._listings import openai_models
 
 _FILTERED_CODES = frozenset({"moderation_blocked", "content_policy_violation", "content_filter"})
 _GONE_CODES = frozenset({"model_not_found", "model_deprecated", "model_retired"})
@@ -152,3 +153,7 @@ class OpenAIImagesProbe:
                 )
         elif body.get("id") != ctx.provider_model:
             raise ProbeFailure(Outcome.PROTOCOL_ERROR, "model answer names another model")
+
+    async def list_models(self, ctx: ProbeContext) -> list[ListedModel]:
+        """``GET {base}/models``; OpenAI adds each model's ``shutdown_date``."""
+        return await openai_models(ctx, self.headers(ctx))

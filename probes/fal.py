@@ -15,9 +15,10 @@ import httpx
 from pydantic import BaseModel
 
 from monitor.http import retry_after_seconds
-from monitor.interfaces import Outcome, ProbeFailure
+from monitor.interfaces import ListedModel, Outcome, ProbeFailure
 from monitor.probe_context import ProbeContext
 from probes._jobs import HttpUrl, Job, JobOptions, JobProbe, JobState, body_of, json_object
+from probes._listings import fal_models
 
 _STATES = {"IN_QUEUE": JobState.QUEUED, "IN_PROGRESS": JobState.RUNNING, "COMPLETED": JobState.DONE}
 
@@ -163,3 +164,9 @@ class FalProbe(JobProbe):
             )
             if response.status_code != 200:
                 raise _fail(response)
+
+    async def list_models(self, ctx: ProbeContext) -> list[ListedModel]:
+        """fal's model search (text-to-image), with its ``deprecated`` status."""
+        options = ctx.options
+        assert isinstance(options, FalOptions)
+        return await fal_models(ctx, str(options.api_url).rstrip("/"), self.headers(ctx))

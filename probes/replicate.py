@@ -17,9 +17,10 @@ import httpx
 from pydantic import BaseModel, Field
 
 from monitor.http import retry_after_seconds
-from monitor.interfaces import Outcome, ProbeFailure
+from monitor.interfaces import ListedModel, Outcome, ProbeFailure
 from monitor.probe_context import ProbeContext
 from probes._jobs import HttpUrl, Job, JobOptions, JobProbe, JobState, body_of, json_object
+from probes._listings import replicate_models
 
 _STATES = {"starting": JobState.QUEUED, "processing": JobState.RUNNING}
 #: a hold must end this long before the deadline, so the answer (and its cancel URL) arrives
@@ -155,3 +156,9 @@ class ReplicateProbe(JobProbe):
         if response.status_code != 200:
             raise _fail(response)
         json_object(ctx, response, "model")
+
+    async def list_models(self, ctx: ProbeContext) -> list[ListedModel]:
+        """Replicate's text-to-image collection (official image models are in it)."""
+        options = ctx.options
+        assert isinstance(options, ReplicateOptions)
+        return await replicate_models(ctx, str(options.api_url).rstrip("/"), self.headers(ctx))
