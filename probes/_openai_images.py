@@ -113,6 +113,8 @@ class OpenAIImagesProbe:
         if response.status_code != 200:
             raise self.fail(ctx, response, self._body_or_none(response))
         answer = ctx.json_body(response)
+        served = answer.get("model") if isinstance(answer, dict) else None
+        ctx.served_model = served if isinstance(served, str) else None
         data = answer.get("data") if isinstance(answer, dict) else None
         if not isinstance(data, list):
             raise ProbeFailure(Outcome.PROTOCOL_ERROR, "answer has no data list", http_status=200)
