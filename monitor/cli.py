@@ -569,5 +569,15 @@ def main() -> None:
     app()
 
 
+def _register_subcommands() -> None:
+    # commands kept in modules of their own import this one lazily: no import circle
+    from monitor.cli_catalog import catalog_app
+
+    app.add_typer(catalog_app, name="catalog")
+
+
+_register_subcommands()
+
+
 if __name__ == "__main__":
     main()

@@ -159,6 +159,42 @@ class PricingSourceConfig(_Strict):
         return value
 
 
+class LifecycleSourceConfig(_Strict):
+    """A provider's deprecation page: shutdown dates for the models of ``providers``."""
+
+    kind: str
+    url: str
+    #: the providers whose offerings the page's dates apply to (the Gemini API's page
+    #: is not Vertex AI's schedule)
+    providers: tuple[str, ...]
+    interval_seconds: PositiveSeconds = 86_400
+    simulated: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        from monitor.deprecations import DEPRECATION_SOURCES
+
+        if value not in DEPRECATION_SOURCES:
+            known = ", ".join(sorted(DEPRECATION_SOURCES))
+            raise ValueError(f"unknown deprecation source kind {value!r}; known: {known}")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _source_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"url must be an http(s) URL, got {value!r}")
+        return value
+
+
+class DiscoveryConfig(_Strict):
+    """Comparing the catalog with the providers' own model listings (free calls)."""
+
+    enabled: bool = True
+    interval_seconds: PositiveSeconds = 6 * 3600.0
+
+
 class BudgetConfig(_Strict):
     """What the monitor may spend on its own paid probes, per UTC day."""
 
@@ -243,8 +279,10 @@ class Config(_Strict):
     providers: dict[str, ProviderConfig]
     offerings: dict[str, OfferingConfig]
     pricing_sources: dict[str, PricingSourceConfig] = Field(default_factory=dict)
+    lifecycle_sources: dict[str, LifecycleSourceConfig] = Field(default_factory=dict)
+    discovery: DiscoveryConfig = DiscoveryConfig()
 
-    @field_validator("models", "providers", "pricing_sources")
+    @field_validator("models", "providers", "pricing_sources", "lifecycle_sources")
     @classmethod
     def _ids(cls, value: dict[str, Any]) -> dict[str, Any]:
         for key in value:
@@ -265,6 +303,12 @@ class Config(_Strict):
         for key in self.budget.per_offering_usd:
             if key not in self.offerings:
                 problems.append(f"budget.per_offering_usd.{key}: unknown offering")
+        for name, lifecycle_source in self.lifecycle_sources.items():
+            for provider in lifecycle_source.providers:
+                if provider not in self.providers:
+                    problems.append(
+                        f"lifecycle_sources.{name}.providers: unknown provider {provider!r}"
+                    )
         for key, offering in self.offerings.items():
             provider, sep, model = key.partition("/")
             if not sep:
@@ -428,7 +472,7 @@ def point_at_simulator(config: Config, sim_url: str, **overrides: Any) -> Config
         provider["options"] = {**provider["options"], **sim.pop("options", {})}
         provider.update(sim)
         provider["simulated"] = {}
-    for source in data["pricing_sources"].values():
+    for source in [*data["pricing_sources"].values(), *data["lifecycle_sources"].values()]:
         sim = _substitute(source.pop("simulated", {}), sim_url)
         source.update(sim)
         source["simulated"] = {}

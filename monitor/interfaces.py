@@ -242,3 +242,19 @@ class PriceQuote:
 
 class PriceParseError(Exception):
     """A pricing page could not be read as the source expects (never a price of zero)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ListedModel:
+    """One model in a provider's own model listing (a free call), as discovery reads it."""
+
+    #: the provider's own id for it (an offering's ``provider_model``)
+    model: str
+    #: an image-generation model (by the listing's own modality field where it has one)
+    image: bool
+    #: the listed price of one image, when the listing gives one
+    price_usd: Decimal | None = None
+    #: the listing marks it deprecated (fal's ``status``)
+    deprecated: bool = False
+    #: a shutdown date the listing gives (OpenAI's ``shutdown_date``)
+    shutdown_at: dt.datetime | None = None

@@ -111,6 +111,10 @@ class Runner:
             self._secrets[name] = secrets.read_secret(provider.credential_env)
         self.in_flight: set[asyncio.Task[Any]] = set()
 
+    def probe_for(self, provider: str) -> Probe:
+        """The probe instance of a provider's protocol (one per provider)."""
+        return self._probes[provider]
+
     def client_for(self, offering: str) -> httpx.AsyncClient:
         """One small client per offering: httpcore's pool walks every connection on each
         request, so one large shared pool costs CPU that grows with its square (bench/)."""

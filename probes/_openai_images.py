@@ -15,8 +15,9 @@ import httpx
 from pydantic import BaseModel, ConfigDict
 
 from monitor.http import retry_after_seconds, status_outcome
-from monitor.interfaces import Outcome, ProbeFailure
+from monitor.interfaces import ListedModel, Outcome, ProbeFailure
 from monitor.probe_context import ProbeContext
+from probes._listings import openai_models
 
 #: codes are compared in lower case: Lumenfall sends OpenAI's envelope with upper-case codes
 #: (``INSUFFICIENT_BALANCE``, ``MODEL_NOT_FOUND``: docs.lumenfall.ai/api-reference/errors)
@@ -164,6 +165,8 @@ class OpenAIImagesProbe:
         if response.status_code != 200:
             raise self.fail(ctx, response, self._body_or_none(response))
         answer = ctx.json_body(response)
+        served = answer.get("model") if isinstance(answer, dict) else None
+        ctx.served_model = served if isinstance(served, str) else None
         data = answer.get("data") if isinstance(answer, dict) else None
         if not isinstance(data, list):
             raise ProbeFailure(Outcome.PROTOCOL_ERROR, "answer has no data list", http_status=200)
@@ -205,3 +208,7 @@ class OpenAIImagesProbe:
                 )
         elif body.get("id") != ctx.provider_model:
             raise ProbeFailure(Outcome.PROTOCOL_ERROR, "model answer names another model")
+
+    async def list_models(self, ctx: ProbeContext) -> list[ListedModel]:
+        """``GET {base}/models``; OpenAI adds each model's ``shutdown_date``."""
+        return await openai_models(ctx, self.headers(ctx))

@@ -19,7 +19,7 @@ import httpx
 from pydantic import BaseModel
 
 from monitor.http import account_message, account_problem, retry_after_seconds, status_outcome
-from monitor.interfaces import GatewayNames, Outcome, ProbeFailure
+from monitor.interfaces import GatewayNames, ListedModel, Outcome, ProbeFailure
 from monitor.probe_context import ProbeContext
 from probes._jobs import (
     HttpUrl,
@@ -31,6 +31,7 @@ from probes._jobs import (
     json_object,
     lost_job,
 )
+from probes._listings import fal_models
 
 _STATES = {"IN_QUEUE": JobState.QUEUED, "IN_PROGRESS": JobState.RUNNING, "COMPLETED": JobState.DONE}
 #: the typical status of each request error type (fal's request-errors reference,
@@ -237,3 +238,9 @@ class FalProbe(JobProbe):
             )
             if response.status_code != 200:
                 raise _fail(response, names_model=True)
+
+    async def list_models(self, ctx: ProbeContext) -> list[ListedModel]:
+        """fal's model search (text-to-image), with its ``deprecated`` status."""
+        options = ctx.options
+        assert isinstance(options, FalOptions)
+        return await fal_models(ctx, str(options.api_url).rstrip("/"), self.headers(ctx))

@@ -14,9 +14,10 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from monitor.interfaces import GatewayNames
+from monitor.interfaces import GatewayNames, ListedModel
 from monitor.probe_context import ProbeContext
 from probes._google import GoogleImagesProbe, Method
+from probes._listings import google_models
 
 
 class GeminiOptions(BaseModel):
@@ -48,3 +49,9 @@ class GeminiProbe(GoogleImagesProbe):
 
     def metadata_url(self, ctx: ProbeContext) -> str:
         return self.model_url(ctx)
+
+    async def list_models(self, ctx: ProbeContext) -> list[ListedModel]:
+        """``models.list``: every model the key may call, with its generation methods."""
+        assert isinstance(ctx.options, GeminiOptions)
+        url = f"{ctx.base_url}/{ctx.options.api_version}/models"
+        return await google_models(ctx, url, await self.auth_headers(ctx), "models")

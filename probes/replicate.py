@@ -24,7 +24,7 @@ import httpx
 from pydantic import BaseModel, Field
 
 from monitor.http import account_message, account_problem, retry_after_seconds, status_outcome
-from monitor.interfaces import GatewayNames, Outcome, ProbeFailure
+from monitor.interfaces import GatewayNames, ListedModel, Outcome, ProbeFailure
 from monitor.probe_context import ProbeContext
 from probes._jobs import (
     HttpUrl,
@@ -36,6 +36,7 @@ from probes._jobs import (
     json_object,
     lost_job,
 )
+from probes._listings import replicate_models
 
 _STATES = {"starting": JobState.QUEUED, "processing": JobState.RUNNING}
 #: a hold must end this long before the deadline, so the answer (and its cancel URL) arrives
@@ -223,3 +224,9 @@ class ReplicateProbe(JobProbe):
         if response.status_code != 200:
             raise _fail(response, names_model=True)
         json_object(ctx, response, "model")
+
+    async def list_models(self, ctx: ProbeContext) -> list[ListedModel]:
+        """Replicate's text-to-image collection (official image models are in it)."""
+        options = ctx.options
+        assert isinstance(options, ReplicateOptions)
+        return await replicate_models(ctx, str(options.api_url).rstrip("/"), self.headers(ctx))

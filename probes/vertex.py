@@ -25,9 +25,10 @@ from google.oauth2 import service_account
 from pydantic import BaseModel, ConfigDict, Field
 
 from monitor import secrets
-from monitor.interfaces import GatewayNames, GatewayOption, Outcome, ProbeFailure
+from monitor.interfaces import GatewayNames, GatewayOption, ListedModel, Outcome, ProbeFailure
 from monitor.probe_context import ProbeContext
 from probes._google import GoogleImagesProbe, Method
+from probes._listings import google_models
 
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
 
@@ -218,3 +219,9 @@ class VertexProbe(GoogleImagesProbe):
     def metadata_url(self, ctx: ProbeContext) -> str:
         version = self._version(self._options(ctx))
         return f"{ctx.base_url}/{version}/publishers/google/models/{ctx.provider_model}"
+
+    async def list_models(self, ctx: ProbeContext) -> list[ListedModel]:
+        """Vertex AI's publisher models (``publishers.models.list``, v1beta1); which of them
+        a region serves is UNCONFIRMED, so a model missing here is "unlisted", not gone."""
+        url = f"{ctx.base_url}/v1beta1/publishers/google/models"
+        return await google_models(ctx, url, await self.auth_headers(ctx), "publisherModels")

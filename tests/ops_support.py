@@ -40,6 +40,12 @@ DESIGN_METRICS = frozenset(
         "provmon_probe_budget_remaining_usd",
         "provmon_probe_timeout_seconds",
         "provmon_results_dropped_total",
+        # second wave: model lifecycle (issue 16)
+        "provmon_offering_lifecycle",
+        "provmon_model_shutdown_timestamp_seconds",
+        "provmon_catalog_unlisted",
+        "provmon_catalog_new_models",
+        "provmon_lifecycle_source_success",
     }
 )
 HISTOGRAMS = frozenset({"provmon_probe_duration_seconds"})

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from monitor.sim import control, fal, files, google, openai, pages, replicate
+from monitor.sim import control, deprecations, fal, files, google, openai, pages, replicate
 from monitor.sim._common import Sim
 from monitor.sim.mappings import MappingsMiddleware
 from monitor.sim.scenario import Scenario, SimState
@@ -42,7 +42,11 @@ FAKES: dict[str, Fake] = {
     "google": Fake(routes=google.routes, prefixes={"vertex": "/vertex", "gemini": "/gemini"}),
     "fal": Fake(routes=fal.routes, prefixes={"fal": "/fal"}),
     "replicate": Fake(routes=replicate.routes, prefixes={"replicate": "/replicate/v1"}),
-    "pages": Fake(routes=pages.routes, prefixes={"pages": "/pages"}),
+    # pricing pages and deprecation pages, both read like pages
+    "pages": Fake(
+        routes=lambda sim: [*pages.routes(sim), *deprecations.routes(sim)],
+        prefixes={"pages": "/pages"},
+    ),
     "files": Fake(routes=files.routes, prefixes={"files": "/files"}),
     "control": Fake(routes=control.routes, prefixes={"_sim": "/_sim"}),
 }

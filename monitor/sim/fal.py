@@ -355,7 +355,13 @@ def routes(sim: Sim) -> list[Route]:
 
     def asked(request: Request) -> list[str]:
         given = [i for v in request.query_params.getlist("endpoint_id") for i in v.split(",")]
-        return [e for e in (given or list(ENDPOINTS)) if e in ENDPOINTS]
+        if not given:  # the search: every endpoint, the scenario's extra ones too
+            return (
+                sim.state.listed(FAKE, ENDPOINTS)
+                if "category" in request.query_params
+                else [*ENDPOINTS]
+            )
+        return [e for e in given if sim.state.known(FAKE, e, ENDPOINTS)]
 
     async def control_fault(endpoints: list[str]) -> Response | None:
         for endpoint in endpoints:
@@ -391,6 +397,7 @@ def routes(sim: Sim) -> list[Route]:
                 "currency": "USD",
             }
             for e in endpoints
+            if e in ENDPOINTS  # a scenario's extra endpoint has no price here
         ]
         failed = await control_fault(endpoints)
         return failed or JSONResponse({"prices": prices, "next_cursor": None, "has_more": False})

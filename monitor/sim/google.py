@@ -368,12 +368,21 @@ def routes(sim: Sim) -> list[Route]:
             return denied
         target = request.path_params.get("target")
         if target is None:  # models.list
-            models = IMAGEN + GEMINI_IMAGE
-            alive = [m for m in models if not sim.state.behaviour("gemini", m).retired]
+            alive = sim.state.listed("gemini", IMAGEN + GEMINI_IMAGE)
             return JSONResponse({"models": [_gemini_model(m) for m in alive]})
         if request.method == "GET":
             return await describe(request, GEMINI, target)
         return await act(request, GEMINI, target)
+
+    async def vertex_list(request: Request) -> Response:
+        """``publishers.models.list``: the publisher's models (v1beta1 only)."""
+        if request.path_params["version"] != "v1beta1":
+            return not_found_page(request.url.path)
+        denied = _vertex_auth(sim, tokens, request, True)
+        if denied is not None:
+            return denied
+        alive = sim.state.listed("vertex", IMAGEN + GEMINI_IMAGE)
+        return JSONResponse({"publisherModels": [vertex_model(m) for m in alive]})
 
     async def token(request: Request) -> Response:
         form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
@@ -408,6 +417,7 @@ def routes(sim: Sim) -> list[Route]:
     prefix = "/vertex/{version}/projects/{project}/locations/{location}/publishers/google/models"
     return [
         Route("/vertex/token", token, methods=["POST"]),
+        Route("/vertex/{version}/publishers/google/models", vertex_list, methods=["GET"]),
         Route(prefix + "/{target}", vertex, methods=["GET", "POST"]),
         Route(
             "/vertex/{version}/publishers/google/models/{target}", vertex, methods=["GET", "POST"]

@@ -175,7 +175,7 @@ def routes(sim: Sim) -> list[Route]:
         if invalid:
             return invalid
         model = body.get("model")
-        if not isinstance(model, str) or model not in MODELS:
+        if not isinstance(model, str) or not sim.state.known(FAKE, model, MODELS):
             return _not_found(str(model))
         decision = sim.state.decide(FAKE, model)
         await wait(decision.latency.get("ttfb", 0) + decision.latency.get("inference", 0))
@@ -220,8 +220,12 @@ def routes(sim: Sim) -> list[Route]:
             else:
                 data.append({"url": sim.file_url(request, width, height, args["fmt"])})
         elapsed_ms = int((time.perf_counter() - started) * 1000)
+        answer: dict[str, Any] = {"created": int(time.time()), "data": data}
+        served = sim.state.behaviour(FAKE, model).served_model
+        if served:  # OpenAI omits it; some compatible servers name the model that answered
+            answer["model"] = served
         return JSONResponse(
-            {"created": int(time.time()), "data": data},
+            answer,
             headers={"x-request-id": _rid(), "openai-processing-ms": str(elapsed_ms)},
         )
 
@@ -229,7 +233,7 @@ def routes(sim: Sim) -> list[Route]:
         denied = _auth(sim, request)
         if denied:
             return denied
-        alive = [m for m in MODELS if not sim.state.behaviour(FAKE, m).retired]
+        alive = sim.state.listed(FAKE, MODELS)
         return JSONResponse(
             {"object": "list", "data": [_model(m) for m in alive]}, headers={"x-request-id": _rid()}
         )
@@ -239,7 +243,7 @@ def routes(sim: Sim) -> list[Route]:
         if denied:
             return denied
         model = request.path_params["model"]
-        if model not in MODELS:
+        if not sim.state.known(FAKE, model, MODELS):
             return _not_found(model)
         decision = sim.state.decide(FAKE, model, control=True)
         await wait(decision.latency.get("ttfb", 0))

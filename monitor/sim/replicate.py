@@ -356,6 +356,30 @@ def routes(sim: Sim) -> list[Route]:
             }
         )
 
+    async def collection(request: Request) -> Response:
+        """``GET /v1/collections/{slug}``: the text-to-image collection lists the image models."""
+        if (refused := denied(request)) is not None:
+            return refused
+        if request.path_params["slug"] != "text-to-image":
+            return _not_found()
+        listed = sim.state.listed(FAKE, MODELS)
+        return JSONResponse(
+            {
+                "name": "Generate images",
+                "slug": "text-to-image",
+                "description": "Models that generate images from text prompts",
+                "models": [
+                    {
+                        "url": f"https://replicate.com/{m}",
+                        "owner": m.split("/")[0],
+                        "name": m.split("/")[1],
+                        "visibility": "public",
+                    }
+                    for m in listed
+                ],
+            }
+        )
+
     async def account(request: Request) -> Response:
         if (refused := denied(request)) is not None:
             return refused
@@ -369,4 +393,5 @@ def routes(sim: Sim) -> list[Route]:
         Route("/replicate/v1/predictions/{id}", get, methods=["GET"], name="replicate_prediction"),
         Route("/replicate/v1/predictions/{id}/cancel", cancel, methods=["POST"]),
         Route("/replicate/v1/account", account, methods=["GET"]),
+        Route("/replicate/v1/collections/{slug}", collection, methods=["GET"]),
     ]

@@ -14,6 +14,7 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -75,6 +76,9 @@ class Behaviour(BaseModel):
     queue_depth: Annotated[int, Field(ge=0)] | None = None
     #: generation only: control calls (model metadata) keep answering
     generation_only: bool | None = None
+    # -- lifecycle (issue 16) --
+    #: answers name this model instead of the one asked for (a silent redirect)
+    served_model: str | None = None
 
     # -- real answers (issue 14): shapes from tests/fixtures/answers --
     #: billable calls fail for OUR account, in each protocol's real body: ``exhausted``
@@ -114,6 +118,8 @@ class Scenario(BaseModel):
     windows: list[Window] = Field(default_factory=list)
     #: WireMock stub mappings served before the fakes (monitor/sim/mappings.py)
     mappings: list[Mapping] = Field(default_factory=list)
+    #: image models a fake lists (and serves) beside its own: ``{fake: [model id, ...]}``
+    extra_models: dict[str, list[str]] = Field(default_factory=dict)
 
     @classmethod
     def from_text(cls, text: str) -> Scenario:
@@ -197,6 +203,17 @@ class SimState:
 
     def key_ok(self, fake: str, key: str | None) -> bool:
         return bool(key) and key in self.keys_for(fake)
+
+    def known(self, fake: str, model: str, own: Iterable[str]) -> bool:
+        """Whether ``fake`` serves ``model``: one of its own, or a scenario's extra model."""
+        return model in own or model in self.scenario.extra_models.get(fake, [])
+
+    def listed(self, fake: str, own: Iterable[str]) -> list[str]:
+        """The models ``fake``'s listing names: its own and the scenario's extra ones, less
+        those the scenario retires (a retired model drops out of its provider's listing)."""
+        names = [*own, *self.scenario.extra_models.get(fake, [])]
+        unique = list(dict.fromkeys(names))
+        return [m for m in unique if not self.behaviour(fake, m).retired]
 
     def behaviour(self, fake: str, model: str) -> Behaviour:
         """The effective behaviour for one target, all layers merged."""

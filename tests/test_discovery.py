@@ -1,0 +1,112 @@
+"""``provmon catalog discover``: the catalog against the fakes' own model listings, as a
+person runs it: a simulator process with a scenario, the command in another process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from monitor.config import load_config
+from monitor.discovery import as_json, compare, snippet
+from monitor.interfaces import ListedModel
+from monitor.servers import free_port
+from tests.test_cli import provmon
+
+SCENARIO = """
+targets:
+  "openai:imagen-4.0-ultra-generate-001": {retired: true}
+extra_models:
+  openai: [flux-3-image]
+"""
+
+
+@pytest.fixture(scope="module")
+def scenario_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    folder: Path = tmp_path_factory.mktemp("discover")
+    (folder / "scenario.yaml").write_text(SCENARIO)
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "monitor.cli",
+            "simulate",
+            "--port",
+            str(port),
+            "--scenario",
+            str(folder / "scenario.yaml"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url + "/", timeout=1)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def test_discover_names_the_retired_offering_unlisted_and_the_new_model(scenario_sim: str) -> None:
+    proc = provmon(
+        "catalog", "discover", "--provider", "lumenfall", "--json", "--simulator", scenario_sim
+    )
+    assert proc.returncode == 0, proc.stderr
+    found = json.loads(proc.stdout)
+    assert set(found) == {"unlisted", "new"}
+    assert found["unlisted"] == ["lumenfall/imagen-4.0-ultra-generate-001"]
+    assert {"provider": "lumenfall", "model": "flux-3-image", "price_usd": None} in found["new"]
+    assert all(item["provider"] == "lumenfall" for item in found["new"])
+
+
+def test_the_new_model_answers_generation_requests_too(scenario_sim: str) -> None:
+    answer = httpx.post(
+        f"{scenario_sim}/openai/v1/images/generations",
+        headers={"Authorization": "Bearer sim-lumenfall-key"},
+        json={"model": "flux-3-image", "prompt": "a red cube", "size": "1024x1024"},
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+
+
+def test_discover_prints_yaml_that_would_add_the_new_models(scenario_sim: str) -> None:
+    proc = provmon("catalog", "discover", "-p", "lumenfall", "--simulator", scenario_sim)
+    assert proc.returncode == 0, proc.stderr
+    assert "unlisted (suspect retired): lumenfall/imagen-4.0-ultra-generate-001" in proc.stdout
+    assert "  lumenfall/flux-3-image:\n    provider_model: flux-3-image" in proc.stdout
+
+
+def test_an_unknown_provider_is_one_clear_line() -> None:
+    proc = provmon("catalog", "discover", "--provider", "nosuch")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("provmon: error: unknown provider 'nosuch'")
+
+
+def test_compare_reads_ids_with_prefixes_skips_deprecated_and_keeps_prices() -> None:
+    config = load_config(None)
+    listed = [
+        ListedModel(model="models/imagen-4.0-generate-001", image=True),
+        ListedModel(model="imagen-4.0-fast-generate-001", image=True),
+        ListedModel(model="gemini-nano-banana-2.1", image=True),
+        ListedModel(model="old-image-model", image=True, deprecated=True),
+        ListedModel(model="text-embedding-9", image=False),
+    ]
+    found = compare(config, "gemini", listed)
+    assert found.unlisted == ("gemini/imagen-4.0-ultra-generate-001",)
+    assert [m.model for m in found.new] == ["gemini-nano-banana-2.1"]
+    assert as_json([found])["new"] == [
+        {"provider": "gemini", "model": "gemini-nano-banana-2.1", "price_usd": None}
+    ]
+    assert "gemini/gemini-nano-banana-2.1:" in snippet(config, [found])
