@@ -73,6 +73,9 @@ class Behaviour(BaseModel):
     queue_depth: Annotated[int, Field(ge=0)] | None = None
     #: generation only: control calls (model metadata) keep answering
     generation_only: bool | None = None
+    #: a fake-specific answer to give instead of a plain success (e.g. generateContent's
+    #: ``finish:NO_IMAGE``; each fake's module lists its variants)
+    variant: str | None = None
 
 
 class Window(BaseModel):
