@@ -1,21 +1,27 @@
 """The OpenAI Images API family: ``POST {base}/images/generations`` and ``GET {base}/models``.
 
-Shared by every OpenAI-compatible surface (OpenAI itself, the Lumenfall aggregator); a
-subclass overrides only its defaults and quirks. Answers carry ``data[].b64_json`` or
-``data[].url``; errors use OpenAI's envelope ``{"error": {message, type, param, code}}``.
+Shared by every OpenAI-compatible surface (OpenAI itself, the Lumenfall aggregator, xAI,
+Recraft, BytePlus); they differ by options (``auth_header``) and offering params (``size``
+or ``aspect_ratio``/``resolution``, ``quality``, ``output_format``, sent as given), not by
+code. Answers carry ``data[].b64_json`` or ``data[].url``, and ``usage`` where the provider
+reports it: GPT Image models report tokens (``input_tokens`` with a text/image breakdown,
+``output_tokens`` without one: openai SDK ``types/images_response.py``), some resellers a
+``usage.cost`` in USD. Errors use OpenAI's envelope ``{"error": {message, type, param,
+code}}``.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar, Literal
 
 import httpx
 from pydantic import BaseModel, ConfigDict
 
 from monitor.http import retry_after_seconds
-from monitor.interfaces import Outcome, ProbeFailure
+from monitor.interfaces import Outcome, ProbeFailure, Usage
 from monitor.probe_context import ProbeContext
 
 _FILTERED_CODES = frozenset({"moderation_blocked", "content_policy_violation", "content_filter"})
@@ -29,6 +35,9 @@ class OpenAIImagesOptions(BaseModel):
     control: Literal["get_model", "list_models"] = "get_model"
     organization: str | None = None
     project: str | None = None
+    #: how the key is sent: ``Authorization: Bearer KEY``, or ``api-key: KEY`` (Azure
+    #: OpenAI: https://learn.microsoft.com/azure/ai-services/openai/reference#authentication)
+    auth_header: Literal["bearer", "api-key"] = "bearer"
 
 
 def error_fields(body: Any) -> tuple[str, str, str]:
@@ -43,6 +52,49 @@ def error_fields(body: Any) -> tuple[str, str, str]:
     if isinstance(error, str):  # some compatible servers send a bare string
         return "", "", error
     return "", "", ""
+
+
+def _count(obj: Any, name: str) -> int | None:
+    value = obj.get(name) if isinstance(obj, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def usage_of(answer: dict[str, Any], images: int) -> Usage | None:
+    """What an answer's ``usage`` says it consumed; None when it reports nothing.
+
+    ``output_tokens`` count as image tokens unless ``output_tokens_details`` splits them:
+    the Images API reports no breakdown for GPT Image models, and pricing those tokens at
+    the text rate under-bills them (BerriAI/litellm#31142). A ``cost`` (USD) is kept as
+    the provider's own reported cost.
+    """
+    usage = answer.get("usage")
+    if not isinstance(usage, dict):
+        return None
+    cost: Decimal | None = None
+    raw_cost = usage.get("cost")
+    if isinstance(raw_cost, int | float | str) and not isinstance(raw_cost, bool):
+        try:
+            cost = Decimal(str(raw_cost))
+        except InvalidOperation:
+            cost = None
+        cost = cost if cost is not None and cost.is_finite() and cost >= 0 else None
+    inputs = _count(usage, "input_tokens")
+    input_image = _count(usage.get("input_tokens_details"), "image_tokens")
+    output = _count(usage, "output_tokens")
+    split = usage.get("output_tokens_details")
+    out_image, out_text = _count(split, "image_tokens"), _count(split, "text_tokens")
+    if out_image is None and out_text is None:
+        out_image = output
+    if inputs is None and output is None and cost is None:
+        return None
+    return Usage(
+        images=images,
+        input_tokens=inputs - (input_image or 0) if inputs is not None else None,
+        input_image_tokens=input_image,
+        output_text_tokens=out_text,
+        output_image_tokens=out_image,
+        reported_cost_usd=cost,
+    )
 
 
 def classify(status: int, body: Any) -> Outcome:
@@ -72,10 +124,12 @@ class OpenAIImagesProbe:
 
     def headers(self, ctx: ProbeContext) -> dict[str, str]:
         headers = {}
-        if ctx.secret:
-            headers["Authorization"] = f"Bearer {ctx.secret}"
         options = ctx.options
         assert isinstance(options, OpenAIImagesOptions)
+        if ctx.secret and options.auth_header == "api-key":
+            headers["api-key"] = ctx.secret
+        elif ctx.secret:
+            headers["Authorization"] = f"Bearer {ctx.secret}"
         if options.organization:
             headers["OpenAI-Organization"] = options.organization
         if options.project:
@@ -115,6 +169,9 @@ class OpenAIImagesProbe:
         data = answer.get("data") if isinstance(answer, dict) else None
         if not isinstance(data, list):
             raise ProbeFailure(Outcome.PROTOCOL_ERROR, "answer has no data list", http_status=200)
+        ctx.usage = usage_of(answer, images=len(data))
+        served = answer.get("model")  # resellers name the model that served (OpenRouter)
+        ctx.served_model = served if isinstance(served, str) else None
         if not data:
             # a 200 with no image is how some compatible servers report a safety block
             raise ProbeFailure(Outcome.CONTENT_FILTERED, "answer has no images", http_status=200)
