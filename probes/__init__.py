@@ -11,6 +11,7 @@ from probes.fal import FalProbe
 from probes.gemini import GeminiProbe
 from probes.lumenfall import LumenfallProbe
 from probes.openai import OpenAIProbe
+from probes.openrouter import OpenRouterProbe
 from probes.replicate import ReplicateProbe
 from probes.vertex import VertexProbe
 
@@ -21,6 +22,7 @@ PROBES: dict[str, type[Probe]] = {
     "replicate": ReplicateProbe,
     "vertex": VertexProbe,
     "gemini": GeminiProbe,
+    "openrouter": OpenRouterProbe,
 }
 
 __all__ = ["PROBES"]

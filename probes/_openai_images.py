@@ -62,10 +62,13 @@ def _count(obj: Any, name: str) -> int | None:
 def usage_of(answer: dict[str, Any], images: int) -> Usage | None:
     """What an answer's ``usage`` says it consumed; None when it reports nothing.
 
-    ``output_tokens`` count as image tokens unless ``output_tokens_details`` splits them:
-    the Images API reports no breakdown for GPT Image models, and pricing those tokens at
-    the text rate under-bills them (BerriAI/litellm#31142). A ``cost`` (USD) is kept as
-    the provider's own reported cost.
+    Token names are OpenAI's (``input_tokens``, ``output_tokens``, ``*_tokens_details``) or
+    the chat-style ones OpenRouter's image API uses (``prompt_tokens``,
+    ``completion_tokens``, ``completion_tokens_details``: BerriAI/litellm
+    ``llms/openrouter/image_api.py``). Output tokens count as image tokens unless the
+    details split them: the Images API reports no breakdown for GPT Image models, and
+    pricing those tokens at the text rate under-bills them (BerriAI/litellm#31142). A
+    ``cost`` (USD) is kept as the provider's own reported cost.
     """
     usage = answer.get("usage")
     if not isinstance(usage, dict):
@@ -78,10 +81,11 @@ def usage_of(answer: dict[str, Any], images: int) -> Usage | None:
         except InvalidOperation:
             cost = None
         cost = cost if cost is not None and cost.is_finite() and cost >= 0 else None
-    inputs = _count(usage, "input_tokens")
-    input_image = _count(usage.get("input_tokens_details"), "image_tokens")
-    output = _count(usage, "output_tokens")
-    split = usage.get("output_tokens_details")
+    inputs = _either(usage, "input_tokens", "prompt_tokens")
+    input_split = usage.get("input_tokens_details", usage.get("prompt_tokens_details"))
+    input_image = _count(input_split, "image_tokens")
+    output = _either(usage, "output_tokens", "completion_tokens")
+    split = usage.get("output_tokens_details", usage.get("completion_tokens_details"))
     out_image, out_text = _count(split, "image_tokens"), _count(split, "text_tokens")
     if out_image is None and out_text is None:
         out_image = output
@@ -95,6 +99,11 @@ def usage_of(answer: dict[str, Any], images: int) -> Usage | None:
         output_image_tokens=out_image,
         reported_cost_usd=cost,
     )
+
+
+def _either(usage: dict[str, Any], name: str, other: str) -> int | None:
+    found = _count(usage, name)
+    return found if found is not None else _count(usage, other)
 
 
 def classify(status: int, body: Any) -> Outcome:
@@ -121,6 +130,8 @@ class OpenAIImagesProbe:
     Options: ClassVar[type[BaseModel]] = OpenAIImagesOptions
     #: parameters sent unless the offering overrides them
     default_params: ClassVar[dict[str, Any]] = {"n": 1}
+    #: where generations are posted, under the base URL
+    images_path: ClassVar[str] = "/images/generations"
 
     def headers(self, ctx: ProbeContext) -> dict[str, str]:
         headers = {}
@@ -160,12 +171,16 @@ class OpenAIImagesProbe:
             **ctx.params,
         }
         response = await ctx.send(
-            "POST", f"{ctx.base_url}/images/generations", json=body, headers=self.headers(ctx)
+            "POST", f"{ctx.base_url}{self.images_path}", json=body, headers=self.headers(ctx)
         )
         ctx.request_id = response.headers.get("x-request-id")
         if response.status_code != 200:
             raise self.fail(ctx, response, self._body_or_none(response))
         answer = ctx.json_body(response)
+        error = answer.get("error") if isinstance(answer, dict) else None
+        if isinstance(error, dict) and "data" not in answer:
+            # an error reported in a 200 body (OpenRouter: https://openrouter.ai/docs/errors)
+            raise self.fail(ctx, response, answer)
         data = answer.get("data") if isinstance(answer, dict) else None
         if not isinstance(data, list):
             raise ProbeFailure(Outcome.PROTOCOL_ERROR, "answer has no data list", http_status=200)

@@ -110,6 +110,8 @@ DEFAULT_KEYS: dict[str, list[str]] = {
     "gemini": ["sim-gemini-key"],
     "fal": ["sim-fal-key", "sim-fal-id:sim-fal-secret"],
     "replicate": ["sim-replicate-token"],
+    "openrouter": ["sim-openrouter-key"],
+    "bfl": ["sim-bfl-key"],
 }
 
 DEFAULT_LATENCY: dict[str, Dist] = {

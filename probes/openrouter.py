@@ -1,0 +1,125 @@
+"""OpenRouter's image API (``https://openrouter.ai/api/v1``).
+
+Generate: ``POST {base}/images`` with ``Authorization: Bearer KEY`` and an OpenAI-Images-like
+body ``{model, prompt, n, aspect_ratio, ...}`` (a flat path, not ``/images/generations``:
+https://openrouter.ai/docs/features/multimodal/image-generation-api, QuantumNous/new-api
+PR #5964). The answer is always base64, ``{created, model?, data: [{b64_json, media_type}],
+usage: {prompt_tokens, completion_tokens, total_tokens, cost, completion_tokens_details,
+cost_details}}`` (BerriAI/litellm ``llms/openrouter/image_api.py``); ``usage.cost`` is
+what OpenRouter billed, kept as the reported cost. Errors: ``{"error": {code, message,
+metadata?}}`` with the HTTP status equal to ``code`` (https://openrouter.ai/docs/errors):
+402 is our credits, 403 a moderation flag, 502 the model down (a failed generation, not
+billed), 503 no provider available for our routing.
+
+Control (free): ``GET {base}/key`` proves the key (and says whether credits remain), then
+``GET {base}/images/models`` must list the model.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import httpx
+from pydantic import BaseModel, ConfigDict
+
+from monitor.http import retry_after_seconds
+from monitor.interfaces import Outcome, ProbeFailure
+from monitor.probe_context import ProbeContext
+from probes._openai_images import OpenAIImagesProbe
+
+#: OpenRouter's answer to a model id it does not serve (retired or never listed)
+_NOT_A_MODEL = "not a valid model id"
+
+
+class OpenRouterOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    #: optional app attribution headers (https://openrouter.ai/docs/app-attribution)
+    http_referer: str | None = None
+    app_title: str | None = None
+
+
+def _error(body: Any) -> tuple[int | None, str, dict[str, Any]]:
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return None, "", {}
+    code = error.get("code")
+    metadata = error.get("metadata")
+    return (
+        code if isinstance(code, int) and not isinstance(code, bool) else None,
+        str(error.get("message") or ""),
+        metadata if isinstance(metadata, dict) else {},
+    )
+
+
+def classify(status: int, body: Any) -> Outcome:
+    """The outcome of a non-200 OpenRouter answer (codes as https://openrouter.ai/docs/errors)."""
+    code, message, _ = _error(body)
+    status = code if status == 200 and code else status
+    if status in (401, 402):  # 402: our account's or key's credits are spent
+        return Outcome.AUTH_ERROR
+    if status == 403:  # the model requires moderation and the input was flagged
+        return Outcome.CONTENT_FILTERED
+    if status in (404, 410) or (status == 400 and _NOT_A_MODEL in message.lower()):
+        return Outcome.MODEL_UNAVAILABLE
+    if status == 408:
+        return Outcome.TIMEOUT
+    if status == 429:
+        return Outcome.RATE_LIMITED
+    if status >= 500:  # 502 model down, 503 no provider meets the routing requirements
+        return Outcome.SERVER_ERROR
+    if 400 <= status < 500:
+        return Outcome.BAD_REQUEST
+    return Outcome.PROTOCOL_ERROR
+
+
+class OpenRouterProbe(OpenAIImagesProbe):
+    Options: ClassVar[type[BaseModel]] = OpenRouterOptions
+    default_params: ClassVar[dict[str, Any]] = {"n": 1}
+    images_path: ClassVar[str] = "/images"
+
+    def headers(self, ctx: ProbeContext) -> dict[str, str]:
+        options = ctx.options
+        assert isinstance(options, OpenRouterOptions)
+        headers = {"Authorization": f"Bearer {ctx.secret}"} if ctx.secret else {}
+        if options.http_referer:
+            headers["HTTP-Referer"] = options.http_referer
+        if options.app_title:
+            headers["X-Title"] = options.app_title
+        return headers
+
+    def fail(self, ctx: ProbeContext, response: httpx.Response, body: Any) -> ProbeFailure:
+        _, message, metadata = _error(body)
+        detail = message or response.text[:200]
+        reasons = metadata.get("reasons")
+        if isinstance(reasons, list) and reasons:  # a moderation flag says why
+            detail += f" ({', '.join(str(r) for r in reasons)[:200]})"
+        return ProbeFailure(
+            classify(response.status_code, body),
+            f"HTTP {response.status_code}: {detail}".strip()[:1000],
+            http_status=response.status_code,
+            retry_after_s=retry_after_seconds(response.headers),
+        )
+
+    async def control(self, ctx: ProbeContext) -> None:
+        response = await ctx.send("GET", f"{ctx.base_url}/key", headers=self.headers(ctx))
+        body = self._body_or_none(response)
+        if response.status_code != 200:
+            raise self.fail(ctx, response, body)
+        key = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(key, dict):
+            raise ProbeFailure(Outcome.PROTOCOL_ERROR, "key answer has no data object")
+        remaining = key.get("limit_remaining")
+        if isinstance(remaining, int | float) and remaining <= 0:
+            raise ProbeFailure(Outcome.AUTH_ERROR, "the key's credit limit is used up")
+        listed = await ctx.send("GET", f"{ctx.base_url}/images/models", headers=self.headers(ctx))
+        body = self._body_or_none(listed)
+        if listed.status_code != 200:
+            raise self.fail(ctx, listed, body)
+        models = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(models, list):
+            raise ProbeFailure(Outcome.PROTOCOL_ERROR, "image model list has no data list")
+        if ctx.provider_model not in {m.get("id") for m in models if isinstance(m, dict)}:
+            raise ProbeFailure(
+                Outcome.MODEL_UNAVAILABLE, f"{ctx.provider_model} is not in the image model list"
+            )
