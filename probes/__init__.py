@@ -7,6 +7,7 @@ their choices from it. Adding a protocol is one module plus one line here (see R
 from __future__ import annotations
 
 from monitor.interfaces import Probe
+from probes.bfl import BflProbe
 from probes.fal import FalProbe
 from probes.gemini import GeminiProbe
 from probes.lumenfall import LumenfallProbe
@@ -23,6 +24,7 @@ PROBES: dict[str, type[Probe]] = {
     "vertex": VertexProbe,
     "gemini": GeminiProbe,
     "openrouter": OpenRouterProbe,
+    "bfl": BflProbe,
 }
 
 __all__ = ["PROBES"]

@@ -11,12 +11,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from monitor.sim import control, fal, files, google, openai, openrouter, pages, replicate
+from monitor.sim import bfl, control, fal, files, google, openai, openrouter, pages, replicate
 from monitor.sim._common import Sim
 from monitor.sim.scenario import Scenario, SimState
 
 #: one ``routes(sim)`` per fake; adding a provider's fake is one line here
-FAKES = (openai, google, fal, replicate, pages, files, control, openrouter)
+FAKES = (openai, google, fal, replicate, pages, files, control, openrouter, bfl)
 
 
 class ServerTiming:

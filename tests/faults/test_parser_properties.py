@@ -209,7 +209,7 @@ def answers(draw: st.DrawFn) -> tuple[int, dict[str, str], bytes]:
 
 def config_for(protocol: str) -> Config:
     options: dict[str, Any] = {}
-    if protocol in ("fal", "replicate"):
+    if protocol in ("fal", "replicate", "bfl"):
         options["poll_interval_seconds"] = 0.001
     if protocol == "fal":
         options |= {
