@@ -12,7 +12,8 @@ metadata?}}`` with the HTTP status equal to ``code`` (https://openrouter.ai/docs
 billed), 503 no provider available for our routing.
 
 Control (free): ``GET {base}/key`` proves the key (and says whether credits remain), then
-``GET {base}/images/models`` must list the model.
+``GET {base}/images/models/{author}/{slug}/endpoints`` must list an endpoint serving the model
+(paths as in the official SDK, PyPI ``openrouter``, ``images.py``).
 """
 
 from __future__ import annotations
@@ -84,8 +85,8 @@ class OpenRouterProbe(OpenAIImagesProbe):
         headers = {"Authorization": f"Bearer {ctx.secret}"} if ctx.secret else {}
         if options.http_referer:
             headers["HTTP-Referer"] = options.http_referer
-        if options.app_title:
-            headers["X-Title"] = options.app_title
+        if options.app_title:  # the official SDK's header name
+            headers["X-OpenRouter-Title"] = options.app_title
         return headers
 
     def fail(self, ctx: ProbeContext, response: httpx.Response, body: Any) -> ProbeFailure:
@@ -112,14 +113,15 @@ class OpenRouterProbe(OpenAIImagesProbe):
         remaining = key.get("limit_remaining")
         if isinstance(remaining, int | float) and remaining <= 0:
             raise ProbeFailure(Outcome.AUTH_ERROR, "the key's credit limit is used up")
-        listed = await ctx.send("GET", f"{ctx.base_url}/images/models", headers=self.headers(ctx))
+        url = f"{ctx.base_url}/images/models/{ctx.provider_model}/endpoints"
+        listed = await ctx.send("GET", url, headers=self.headers(ctx))
         body = self._body_or_none(listed)
-        if listed.status_code != 200:
+        if listed.status_code != 200:  # 404: OpenRouter lists no such image model
             raise self.fail(ctx, listed, body)
-        models = body.get("data") if isinstance(body, dict) else None
-        if not isinstance(models, list):
-            raise ProbeFailure(Outcome.PROTOCOL_ERROR, "image model list has no data list")
-        if ctx.provider_model not in {m.get("id") for m in models if isinstance(m, dict)}:
+        endpoints = body.get("endpoints") if isinstance(body, dict) else None
+        if not isinstance(endpoints, list):
+            raise ProbeFailure(Outcome.PROTOCOL_ERROR, "endpoints answer has no endpoints list")
+        if not endpoints:
             raise ProbeFailure(
-                Outcome.MODEL_UNAVAILABLE, f"{ctx.provider_model} is not in the image model list"
+                Outcome.MODEL_UNAVAILABLE, f"no provider serves {ctx.provider_model} now"
             )

@@ -1,10 +1,11 @@
 """Fake OpenRouter image API under ``/openrouter/api/v1``.
 
-``POST /images`` answers ``{created, model, data: [{b64_json, media_type}], usage}`` with
-``usage.cost`` in USD and token counts (BerriAI/litellm ``llms/openrouter/image_api.py``
-documents the body; QuantumNous/new-api PR #5964 the path and the keys ``created``,
-``data``, ``usage`` of a live answer). ``GET /images/models`` lists the image models,
-``GET /key`` describes the key (https://openrouter.ai/docs/api-reference/limits). Errors use
+``POST /images`` answers ``{created, data: [{b64_json, media_type}], usage}`` with
+``usage.cost`` in USD and token counts; ``GET /images/models`` lists the image models and
+``GET /images/models/{author}/{slug}/endpoints`` their endpoints with ``pricing`` lines
+(shapes as the official SDK, PyPI ``openrouter`` 1.3.84, ``components/imagegeneration*.py``
+and ``imagemodel*.py``, validates them). ``GET /key`` describes the key (a subset of the
+SDK's ``GetCurrentKeyData``: label, limit, limit_remaining, usage, is_free_tier). Errors use
 ``{"error": {code, message, metadata?}}`` with the HTTP status equal to ``code``
 (https://openrouter.ai/docs/errors): 401 bad key, 402 no credits (behaviour variant
 ``credits``), 403 moderation flag with ``metadata.reasons``, 429, 502 model down, 503 no
@@ -59,8 +60,8 @@ def _check(body: Any) -> tuple[JSONResponse | None, dict[str, Any]]:
     if not isinstance(model, str) or model not in models.OPENROUTER:
         return _error(400, f"{model} is not a valid model ID"), {}
     n = body.get("n", 1)
-    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 4:
-        return _error(400, "Input validation error: n must be a number from 1 to 4"), {}
+    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 10:  # gateway PR #1722
+        return _error(400, "Input validation error: n must be a number from 1 to 10"), {}
     aspect = body.get("aspect_ratio", "1:1")
     if aspect not in ASPECTS:
         return _error(400, f"Input validation error: unsupported aspect_ratio {aspect!r}"), {}
@@ -87,12 +88,46 @@ def _answer(args: dict[str, Any]) -> dict[str, Any]:
     if facts.output_tokens:
         usage["completion_tokens_details"] = {"image_tokens": output}
     usage["cost_details"] = {"upstream_inference_cost": float(cost)}
+    return {"created": int(time.time()), "data": [item] * n, "usage": usage}
+
+
+_ASPECT_PARAM = {"type": "enum", "values": sorted(ASPECTS)}
+_MODALITIES = {"input_modalities": ["text", "image"], "output_modalities": ["image"]}
+
+
+def _listing(model: str) -> dict[str, Any]:
     return {
-        "created": int(time.time()),
-        "model": args["model"],
-        "data": [item] * n,
-        "usage": usage,
+        "id": model,
+        "name": model,
+        "created": 1_775_000_000,
+        "description": f"{model} (simulated)",
+        "endpoints": f"{PREFIX.removeprefix('/openrouter')}/images/models/{model}/endpoints",
+        "architecture": _MODALITIES,
+        "supported_parameters": {"aspect_ratio": _ASPECT_PARAM},
+        "supports_streaming": False,
     }
+
+
+def _endpoints(model: str) -> dict[str, Any]:
+    facts = models.OPENROUTER[model]
+    if facts.output_tokens:  # token-billed: the per-token rate that makes the image cost
+        pricing = {
+            "billable": "output_image",
+            "unit": "token",
+            "cost_usd": float(facts.cost_usd / facts.output_tokens),
+        }
+    else:
+        pricing = {"billable": "output_image", "unit": "image", "cost_usd": float(facts.cost_usd)}
+    endpoint = {
+        "provider_name": "Sim",
+        "provider_slug": "sim",
+        "provider_tag": None,
+        "pricing": [pricing],
+        "allowed_passthrough_parameters": [],
+        "supported_parameters": {"aspect_ratio": _ASPECT_PARAM},
+        "supports_streaming": False,
+    }
+    return {"id": model, "endpoints": [endpoint]}
 
 
 def routes(sim: Sim) -> list[Route]:
@@ -140,9 +175,13 @@ def routes(sim: Sim) -> list[Route]:
 
     async def list_models(request: Request) -> Response:
         alive = [m for m in models.OPENROUTER if not sim.state.behaviour(FAKE, m).retired]
-        modalities = {"input_modalities": ["text", "image"], "output_modalities": ["image"]}
-        data = [{"id": m, "name": m, "architecture": modalities} for m in alive]
-        return JSONResponse({"data": data})
+        return JSONResponse({"data": [_listing(m) for m in alive]})
+
+    async def endpoints(request: Request) -> Response:
+        model = f"{request.path_params['author']}/{request.path_params['slug']}"
+        if model not in models.OPENROUTER or sim.state.behaviour(FAKE, model).retired:
+            return _error(404, f"Model {model} not found")
+        return JSONResponse(_endpoints(model))
 
     async def key(request: Request) -> Response:
         denied = _auth(sim, request)
@@ -165,5 +204,6 @@ def routes(sim: Sim) -> list[Route]:
     return [
         Route(f"{PREFIX}/images", generate, methods=["POST"]),
         Route(f"{PREFIX}/images/models", list_models, methods=["GET"]),
+        Route(f"{PREFIX}/images/models/{{author}}/{{slug}}/endpoints", endpoints, methods=["GET"]),
         Route(f"{PREFIX}/key", key, methods=["GET"]),
     ]
