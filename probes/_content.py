@@ -117,7 +117,7 @@ def usage_of(answer: Any, images: int) -> Usage | None:
         _field(meta, "candidatesTokensDetails", "candidates_tokens_details")
     )
     input_image = prompt_split.get("IMAGE")
-    input_text = prompt - (input_image or 0) if prompt is not None else None
+    input_text = max(0, prompt - (input_image or 0)) if prompt is not None else None
     if output_split:
         image_tokens: int | None = output_split.get("IMAGE", 0)
         text_tokens: int | None = sum(n for m, n in output_split.items() if m != "IMAGE")
@@ -176,7 +176,7 @@ def image_from_candidates(answer: Any) -> bytes:
     if not candidates:
         raise ProbeFailure(Outcome.INVALID_OUTPUT, "answer has no candidates", http_status=200)
     candidate = candidates[0]
-    finish = str(_field(candidate, "finishReason", "finish_reason") or "")
+    finish = str(_field(candidate, "finishReason", "finish_reason") or "").upper()
     if finish in SAFETY_REASONS:
         message = _field(candidate, "finishMessage", "finish_message")
         why = f"finishReason {finish}" + (f": {message}" if message else "")

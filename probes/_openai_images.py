@@ -93,7 +93,7 @@ def usage_of(answer: dict[str, Any], images: int) -> Usage | None:
         return None
     return Usage(
         images=images,
-        input_tokens=inputs - (input_image or 0) if inputs is not None else None,
+        input_tokens=max(0, inputs - (input_image or 0)) if inputs is not None else None,
         input_image_tokens=input_image,
         output_text_tokens=out_text,
         output_image_tokens=out_image,

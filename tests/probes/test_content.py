@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import base64
 import json
+from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
 
 from monitor.config import Config, parse_config
-from monitor.interfaces import Kind, Outcome, ProbeFailure, ProbeResult, Usage
+from monitor.interfaces import Kind, Outcome, PriceUnit, ProbeFailure, ProbeResult, Usage
 from monitor.runner import Runner
 from probes._content import image_from_candidates, request_body, usage_of
 from tests.conftest import set_behaviour
@@ -37,8 +38,27 @@ def with_offerings(config: Config, *, location: str = "global", **params: Any) -
     return parse_config(data)
 
 
-async def probe(config: Config, offering: str, kind: Kind = Kind.GENERATE) -> ProbeResult:
-    runner = Runner(config)
+class ProRates:
+    """Gemini 3 Pro Image's listed rates (https://ai.google.dev/gemini-api/docs/pricing):
+    $2/M input, $12/M text output and thinking, $120/M image output."""
+
+    rates = {
+        PriceUnit.INPUT_TOKEN: Decimal("0.000002"),
+        PriceUnit.OUTPUT_TOKEN: Decimal("0.000012"),
+        PriceUnit.IMAGE_OUTPUT_TOKEN: Decimal("0.00012"),
+    }
+
+    def rates_of(self, offering: str) -> dict[PriceUnit, Decimal]:
+        return dict(self.rates)
+
+    def price_of(self, offering: str) -> Decimal:
+        return Decimal("0.134")
+
+
+async def probe(
+    config: Config, offering: str, kind: Kind = Kind.GENERATE, prices: Any = None
+) -> ProbeResult:
+    runner = Runner(config, prices=prices)
     try:
         return await runner.run_probe(offering, kind)
     finally:
@@ -69,6 +89,22 @@ async def test_thinking_tokens_count_as_text_output(sim_config: Config, provider
     high = with_offerings(sim_config, thinkingLevel="HIGH")
     result = await probe(high, f"{provider}/{MODEL}")
     assert result.usage is not None and result.usage.output_text_tokens == 412
+
+
+async def test_the_measured_cost_prices_image_and_thinking_tokens_apart(
+    sim_config: Config,
+) -> None:
+    result = await probe(with_offerings(sim_config), f"gemini/{PRO}", prices=ProRates())
+    assert result.outcome == Outcome.OK, result.error
+    assert result.usage is not None and result.usage.input_tokens
+    # 1120 image tokens at $120/M ($0.1344, Google's per-image price) + 337 thought tokens
+    # at the $12/M text rate + the prompt at $2/M: no flat per-image charge on top
+    expected = (
+        Decimal("0.1344")
+        + 337 * Decimal("0.000012")
+        + result.usage.input_tokens * Decimal("0.000002")
+    )
+    assert result.measured_cost_usd == expected
 
 
 async def test_a_thinking_level_the_model_lacks_is_a_bad_request(sim_config: Config) -> None:
