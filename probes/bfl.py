@@ -158,7 +158,10 @@ class BflProbe(JobProbe):
         answer = job.body if isinstance(job.body, dict) else {}
         status = str(answer.get("status"))
         if status in _FILTERED:
-            raise ProbeFailure(Outcome.CONTENT_FILTERED, f"job status {status}")
+            details = answer.get("details")
+            reasons = details.get("Moderation Reasons") if isinstance(details, dict) else None
+            why = f" ({', '.join(map(str, reasons))})" if isinstance(reasons, list) else ""
+            raise ProbeFailure(Outcome.CONTENT_FILTERED, f"job status {status}{why}"[:500])
         if status in _FAILED:
             why = answer.get("details") or answer.get("error") or ""
             raise ProbeFailure(Outcome.SERVER_ERROR, f"job status {status} {why}"[:500].strip())

@@ -176,6 +176,7 @@ def routes(sim: Sim) -> list[Route]:
         answer: dict[str, Any] = {"id": job.id, "result": None, "progress": None}
         if job.decision.fault == Fault.SAFETY:
             answer["status"] = "Content Moderated"
+            # UNCONFIRMED shape: a third-party BFL client reads details["Moderation Reasons"]
             answer["details"] = {"Moderation Reasons": ["Derivative Works Filter"]}
         elif job.variant == "request_moderated":
             answer["status"] = "Request Moderated"
@@ -188,14 +189,8 @@ def routes(sim: Sim) -> list[Route]:
                 args = job.args
                 job.sample = sim.file_url(request, args["width"], args["height"], args["fmt"])
             answer["status"] = "Ready"
-            answer["result"] = {
-                "sample": job.sample,
-                "prompt": job.args["prompt"],
-                "seed": 1234567890,
-                "start_time": job.started,
-                "end_time": job.done,
-                "duration": round(job.done - job.started, 3),
-            }
+            prompt = job.args["prompt"]
+            answer["result"] = {"sample": job.sample, "prompt": prompt, "seed": 1234567890}
         return JSONResponse(answer)
 
     async def credits(request: Request) -> Response:

@@ -98,7 +98,7 @@ async def test_the_control_probe_reads_the_credits(
 @pytest.mark.parametrize(
     ("behaviour", "outcome", "said"),
     [
-        ({"safety_ratio": 1.0}, Outcome.CONTENT_FILTERED, "Content Moderated"),
+        ({"safety_ratio": 1.0}, Outcome.CONTENT_FILTERED, "Content Moderated (Derivative"),
         ({"variant": "request_moderated"}, Outcome.CONTENT_FILTERED, "Request Moderated"),
         ({"variant": "failed"}, Outcome.SERVER_ERROR, "Failed"),
         ({"error_ratio": 1.0}, Outcome.SERVER_ERROR, "Error"),
