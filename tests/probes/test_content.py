@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -296,3 +297,31 @@ def test_usage_splits_image_text_and_thinking_tokens() -> None:
     assert usage_of(plain, images=1) == Usage(input_tokens=9, output_image_tokens=1290)
     assert usage_of({"usageMetadata": "x"}, images=1) is None
     assert json.dumps(Usage(input_tokens=1).as_dict())
+
+
+ANSWERS = sorted(
+    (Path(__file__).resolve().parents[1] / "fixtures" / "answers").glob("*/content-*.json")
+)
+
+
+@pytest.mark.parametrize("path", ANSWERS, ids=[f"{p.parent.name}/{p.name}" for p in ANSWERS])
+def test_each_saved_answer_reads_as_its_corpus_entry_expects(path: Path) -> None:
+    entry = json.loads(path.read_text(encoding="utf-8"))
+    assert entry["source"].startswith("http") and entry["description"]
+    [mapping] = entry["mappings"]
+    answer = mapping["response"]["jsonBody"]
+    expect = entry["expect"]
+    try:
+        image_from_candidates(answer)
+        outcome, message = Outcome.OK, ""
+    except ProbeFailure as failure:
+        outcome, message = failure.outcome, failure.message
+    assert outcome == expect["outcome"]
+    assert expect.get("error_contains", "") in message
+    # every answer, failed or not, reports what it billed
+    assert usage_of(answer, images=1) is not None
+
+
+def test_the_corpus_covers_both_surfaces() -> None:
+    assert {p.parent.name for p in ANSWERS} == {"gemini", "vertex"}
+    assert len(ANSWERS) >= 10
