@@ -106,6 +106,26 @@ def _either(usage: dict[str, Any], name: str, other: str) -> int | None:
     return found if found is not None else _count(usage, other)
 
 
+#: offering params that say the output size another way than ``size`` (xAI, OpenRouter)
+_SIZE_ALTERNATIVES = frozenset({"aspect_ratio", "resolution"})
+
+
+def request_body(
+    defaults: dict[str, Any], model: str, prompt: str, params: dict[str, Any]
+) -> dict[str, Any]:
+    """The generation body: the protocol's defaults, then the offering's params as given.
+
+    An offering that sizes its image by ``aspect_ratio`` or ``resolution`` does not get the
+    default ``size`` (xAI rejects ``size``: image-market-2026.md, row X1), and a param set
+    to null removes a default outright.
+    """
+    base = dict(defaults)
+    if _SIZE_ALTERNATIVES & set(params):
+        base.pop("size", None)
+    body = {**base, "model": model, "prompt": prompt, **params}
+    return {k: v for k, v in body.items() if v is not None}
+
+
 def classify(status: int, body: Any) -> Outcome:
     """The outcome of a non-200 answer from an OpenAI-compatible server."""
     code, kind, _ = error_fields(body)
@@ -164,12 +184,7 @@ class OpenAIImagesProbe:
             return None
 
     async def generate(self, ctx: ProbeContext) -> bytes:
-        body = {
-            **self.default_params,
-            "model": ctx.provider_model,
-            "prompt": ctx.prompt,
-            **ctx.params,
-        }
+        body = request_body(self.default_params, ctx.provider_model, ctx.prompt, ctx.params)
         response = await ctx.send(
             "POST", f"{ctx.base_url}{self.images_path}", json=body, headers=self.headers(ctx)
         )

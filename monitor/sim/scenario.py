@@ -105,7 +105,14 @@ class Scenario(BaseModel):
 
 
 DEFAULT_KEYS: dict[str, list[str]] = {
-    "openai": ["sim-openai-key", "sim-lumenfall-key"],
+    # every OpenAI-shape provider shares the openai fake, each with a key of its own
+    "openai": [
+        "sim-openai-key",
+        "sim-lumenfall-key",
+        "sim-xai-key",
+        "sim-recraft-key",
+        "sim-byteplus-key",
+    ],
     "vertex": ["sim-vertex-token", "sim-vertex-api-key"],
     "gemini": ["sim-gemini-key"],
     "fal": ["sim-fal-key", "sim-fal-id:sim-fal-secret"],

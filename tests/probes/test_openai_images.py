@@ -11,7 +11,7 @@ import pytest
 from monitor.config import Config, parse_config
 from monitor.interfaces import Kind, Outcome, Phase, ProbeResult, Usage
 from monitor.runner import Runner
-from probes._openai_images import usage_of
+from probes._openai_images import request_body, usage_of
 from tests.conftest import set_behaviour
 
 GPT = "openai/gpt-image-2"
@@ -151,3 +151,53 @@ def test_usage_reads_tokens_a_breakdown_or_a_reported_cost() -> None:
     )
     for junk in ({"usage": {"cost": "NaN"}}, {"usage": {"cost": -1}}, {"usage": []}, {}):
         assert usage_of(junk, images=1) is None
+
+
+@pytest.mark.parametrize(
+    ("provider", "model", "key"),
+    [
+        ("xai", "grok-imagine-image", "sim-xai-key"),
+        ("recraft", "recraftv4_1", "sim-recraft-key"),
+        ("byteplus", "seedream-5-0-flash-260915", "sim-byteplus-key"),
+    ],
+)
+async def test_other_openai_shape_providers_share_the_fake_with_keys_of_their_own(
+    sim_config: Config,
+    sim_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    provider: str,
+    model: str,
+    key: str,
+) -> None:
+    env = f"{provider.upper()}_API_KEY"
+    monkeypatch.setenv(env, key)
+    data = sim_config.model_dump(mode="json")
+    data["providers"][provider] = {
+        "protocol": "openai",
+        "base_url": f"{sim_url}/openai/v1",
+        "credential_env": env,
+    }
+    data["models"][model] = {"family": provider}
+    data["offerings"][f"{provider}/{model}"] = {
+        "provider_model": model,
+        "params": {"aspect_ratio": "1:1"},  # sent as given: these take no size
+        "expect": {"width": 1024, "height": 1024},
+    }
+    result = await probe(parse_config(data), f"{provider}/{model}")
+    assert result.outcome == Outcome.OK, result.error
+
+
+def test_the_body_sends_params_as_given_over_the_defaults() -> None:
+    defaults = {"n": 1, "size": "1024x1024", "quality": "low"}
+    body = request_body(defaults, "gpt-image-2", "p", {"quality": "medium"})
+    assert body == {
+        "n": 1,
+        "size": "1024x1024",
+        "quality": "medium",
+        "model": "gpt-image-2",
+        "prompt": "p",
+    }
+    grok = request_body(
+        defaults, "grok-imagine-image", "p", {"aspect_ratio": "1:1", "quality": None}
+    )
+    assert grok == {"n": 1, "model": "grok-imagine-image", "prompt": "p", "aspect_ratio": "1:1"}
