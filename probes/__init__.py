@@ -10,10 +10,12 @@ tests/probes/test_contract.py then runs it against its fake.
 from __future__ import annotations
 
 from monitor.probe_context import Probe
+from probes.bfl import BflProbe
 from probes.fal import FalProbe
 from probes.gemini import GeminiProbe
 from probes.lumenfall import LumenfallProbe
 from probes.openai import OpenAIProbe
+from probes.openrouter import OpenRouterProbe
 from probes.replicate import ReplicateProbe
 from probes.vertex import VertexProbe
 
@@ -24,6 +26,8 @@ PROBES: dict[str, type[Probe]] = {
     "replicate": ReplicateProbe,
     "vertex": VertexProbe,
     "gemini": GeminiProbe,
+    "openrouter": OpenRouterProbe,
+    "bfl": BflProbe,
 }
 
 __all__ = ["PROBES"]

@@ -3,8 +3,8 @@
 Vertex AI and the Gemini API share the Imagen body (``instances[0].prompt`` plus
 ``parameters``), its answer (``predictions[].bytesBase64Encoded``, ``raiFilteredReason``) and
 Google's error envelope ``{"error": {code, message, status, details}}``; subclasses supply
-URLs and auth. For ``:generateContent`` models an offering's ``params`` are the
-``generationConfig.imageConfig`` object; for ``:predict`` they are ``parameters``.
+URLs and auth. ``:generateContent`` bodies and answers are probes/_content.py's; for
+``:predict`` an offering's ``params`` are ``parameters``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,10 @@ from pydantic import BaseModel
 from monitor.http import retry_after_seconds, status_outcome
 from monitor.interfaces import Outcome, ProbeFailure
 from monitor.probe_context import ProbeContext
+from probes import _content
+from probes._content import image_from_candidates
+
+__all__ = ["GoogleImagesProbe", "classify", "image_from_candidates", "image_from_predictions"]
 
 Method = Literal["auto", "predict", "generateContent"]
 
@@ -193,38 +197,6 @@ def image_from_predictions(answer: Any) -> bytes:
     raise ProbeFailure(Outcome.INVALID_OUTPUT, "predictions carry no image bytes")
 
 
-def _field(obj: Any, camel: str, snake: str) -> Any:
-    # UNCONFIRMED: Google's JSON is camelCase, but some clients and proxies answer
-    # snake_case for generateContent; either is accepted
-    return obj.get(camel, obj.get(snake)) if isinstance(obj, dict) else None
-
-
-def image_from_candidates(answer: Any) -> bytes:
-    """The first ``inlineData`` image of a ``:generateContent`` answer.
-
-    UNCONFIRMED shapes: no candidates, a ``promptFeedback.blockReason``, a non-STOP
-    ``finishReason`` or no ``inlineData`` part are all read as a safety block.
-    """
-    if not isinstance(answer, dict):
-        raise ProbeFailure(Outcome.PROTOCOL_ERROR, "answer is not a JSON object", http_status=200)
-    feedback = _field(answer, "promptFeedback", "prompt_feedback")
-    blocked = _field(feedback, "blockReason", "block_reason")
-    if blocked:
-        raise ProbeFailure(Outcome.CONTENT_FILTERED, f"prompt blocked: {blocked}")
-    candidates = answer.get("candidates") or []
-    if not isinstance(candidates, list) or not all(isinstance(c, dict) for c in candidates):
-        raise ProbeFailure(Outcome.PROTOCOL_ERROR, "candidates is not a list of objects")
-    if not candidates:
-        raise ProbeFailure(Outcome.CONTENT_FILTERED, "answer has no candidates")
-    parts = _field(candidates[0].get("content"), "parts", "parts") or []
-    for part in parts if isinstance(parts, list) else []:
-        inline = _field(part, "inlineData", "inline_data")
-        if isinstance(inline, dict) and "data" in inline:
-            return _b64(inline["data"], "inlineData.data")
-    finish = _field(candidates[0], "finishReason", "finish_reason")
-    raise ProbeFailure(Outcome.CONTENT_FILTERED, f"no image part (finishReason {finish})")
-
-
 class GoogleImagesProbe(ABC):
     """Base of the Vertex AI and Gemini API probes: bodies, answers and errors."""
 
@@ -252,10 +224,7 @@ class GoogleImagesProbe(ABC):
 
     def body(self, ctx: ProbeContext, method: str) -> dict[str, Any]:
         if method == "generateContent":
-            return {
-                "contents": [{"role": "user", "parts": [{"text": ctx.prompt}]}],
-                "generationConfig": {"responseModalities": ["IMAGE"], "imageConfig": ctx.params},
-            }
+            return _content.request_body(ctx.prompt, ctx.params)
         parameters = {**self.default_params, **ctx.params}
         return {"instances": [{"prompt": ctx.prompt}], "parameters": parameters}
 
@@ -289,9 +258,7 @@ class GoogleImagesProbe(ABC):
             raise self.fail(response)
         answer = ctx.json_body(response)
         if method == "generateContent":
-            rid = answer.get("responseId") if isinstance(answer, dict) else None
-            ctx.request_id = rid if isinstance(rid, str) else None
-            return image_from_candidates(answer)
+            return _content.read_answer(ctx, answer)
         return image_from_predictions(answer)
 
     async def control(self, ctx: ProbeContext) -> None:

@@ -1,21 +1,27 @@
 """The OpenAI Images API family: ``POST {base}/images/generations`` and ``GET {base}/models``.
 
-Shared by every OpenAI-compatible surface (OpenAI itself, the Lumenfall aggregator); a
-subclass overrides only its defaults and quirks. Answers carry ``data[].b64_json`` or
-``data[].url``; errors use OpenAI's envelope ``{"error": {message, type, param, code}}``.
+Shared by every OpenAI-compatible surface (OpenAI itself, the Lumenfall aggregator, xAI,
+Recraft, BytePlus); they differ by options (``auth_header``) and offering params (``size``
+or ``aspect_ratio``/``resolution``, ``quality``, ``output_format``, sent as given), not by
+code. Answers carry ``data[].b64_json`` or ``data[].url``, and ``usage`` where the provider
+reports it: GPT Image models report tokens (``input_tokens`` with a text/image breakdown,
+``output_tokens`` without one: openai SDK ``types/images_response.py``), some resellers a
+``usage.cost`` in USD. Errors use OpenAI's envelope ``{"error": {message, type, param,
+code}}``.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar, Literal
 
 import httpx
 from pydantic import BaseModel, ConfigDict
 
 from monitor.http import retry_after_seconds, status_outcome
-from monitor.interfaces import ListedModel, Outcome, ProbeFailure
+from monitor.interfaces import ListedModel, Outcome, ProbeFailure, Usage
 from monitor.probe_context import ProbeContext
 from probes._listings import openai_models
 
@@ -48,6 +54,9 @@ class OpenAIImagesOptions(BaseModel):
     control: Literal["get_model", "list_models"] = "get_model"
     organization: str | None = None
     project: str | None = None
+    #: how the key is sent: ``Authorization: Bearer KEY``, or ``api-key: KEY`` (Azure
+    #: OpenAI: https://learn.microsoft.com/azure/ai-services/openai/reference#authentication)
+    auth_header: Literal["bearer", "api-key"] = "bearer"
 
 
 def error_fields(body: Any) -> tuple[str, str, str]:
@@ -62,6 +71,78 @@ def error_fields(body: Any) -> tuple[str, str, str]:
     if isinstance(error, str):  # some compatible servers send a bare string
         return "", "", error
     return "", "", ""
+
+
+def _count(obj: Any, name: str) -> int | None:
+    value = obj.get(name) if isinstance(obj, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def usage_of(answer: dict[str, Any], images: int) -> Usage | None:
+    """What an answer's ``usage`` says it consumed; None when it reports nothing.
+
+    Token names are OpenAI's (``input_tokens``, ``output_tokens``, ``*_tokens_details``) or
+    the chat-style ones OpenRouter's image API uses (``prompt_tokens``,
+    ``completion_tokens``, ``completion_tokens_details``: BerriAI/litellm
+    ``llms/openrouter/image_api.py``). Output tokens count as image tokens unless the
+    details split them: the Images API reports no breakdown for GPT Image models, and
+    pricing those tokens at the text rate under-bills them (BerriAI/litellm#31142). A
+    ``cost`` (USD) is kept as the provider's own reported cost.
+    """
+    usage = answer.get("usage")
+    if not isinstance(usage, dict):
+        return None
+    cost: Decimal | None = None
+    raw_cost = usage.get("cost")
+    if isinstance(raw_cost, int | float | str) and not isinstance(raw_cost, bool):
+        try:
+            cost = Decimal(str(raw_cost))
+        except InvalidOperation:
+            cost = None
+        cost = cost if cost is not None and cost.is_finite() and cost >= 0 else None
+    inputs = _either(usage, "input_tokens", "prompt_tokens")
+    input_split = usage.get("input_tokens_details", usage.get("prompt_tokens_details"))
+    input_image = _count(input_split, "image_tokens")
+    output = _either(usage, "output_tokens", "completion_tokens")
+    split = usage.get("output_tokens_details", usage.get("completion_tokens_details"))
+    out_image, out_text = _count(split, "image_tokens"), _count(split, "text_tokens")
+    if out_image is None and out_text is None:
+        out_image = output
+    if inputs is None and output is None and cost is None:
+        return None
+    return Usage(
+        images=images,
+        input_tokens=max(0, inputs - (input_image or 0)) if inputs is not None else None,
+        input_image_tokens=input_image,
+        output_text_tokens=out_text,
+        output_image_tokens=out_image,
+        reported_cost_usd=cost,
+    )
+
+
+def _either(usage: dict[str, Any], name: str, other: str) -> int | None:
+    found = _count(usage, name)
+    return found if found is not None else _count(usage, other)
+
+
+#: offering params that say the output size another way than ``size`` (xAI, OpenRouter)
+_SIZE_ALTERNATIVES = frozenset({"aspect_ratio", "resolution"})
+
+
+def request_body(
+    defaults: dict[str, Any], model: str, prompt: str, params: dict[str, Any]
+) -> dict[str, Any]:
+    """The generation body: the protocol's defaults, then the offering's params as given.
+
+    An offering that sizes its image by ``aspect_ratio`` or ``resolution`` does not get the
+    default ``size`` (xAI rejects ``size``: image-market-2026.md, row X1), and a param set
+    to null removes a default outright.
+    """
+    base = dict(defaults)
+    if _SIZE_ALTERNATIVES & set(params):
+        base.pop("size", None)
+    body = {**base, "model": model, "prompt": prompt, **params}
+    return {k: v for k, v in body.items() if v is not None}
 
 
 def account_problem(status: int, body: Any) -> str | None:
@@ -116,13 +197,17 @@ class OpenAIImagesProbe:
     Options: ClassVar[type[BaseModel]] = OpenAIImagesOptions
     #: parameters sent unless the offering overrides them
     default_params: ClassVar[dict[str, Any]] = {"n": 1}
+    #: where generations are posted, under the base URL
+    images_path: ClassVar[str] = "/images/generations"
 
     def headers(self, ctx: ProbeContext) -> dict[str, str]:
         headers = {}
-        if ctx.secret:
-            headers["Authorization"] = f"Bearer {ctx.secret}"
         options = ctx.options
         assert isinstance(options, OpenAIImagesOptions)
+        if ctx.secret and options.auth_header == "api-key":
+            headers["api-key"] = ctx.secret
+        elif ctx.secret:
+            headers["Authorization"] = f"Bearer {ctx.secret}"
         if options.organization:
             headers["OpenAI-Organization"] = options.organization
         if options.project:
@@ -152,14 +237,9 @@ class OpenAIImagesProbe:
             return None
 
     async def generate(self, ctx: ProbeContext) -> bytes:
-        body = {
-            **self.default_params,
-            "model": ctx.provider_model,
-            "prompt": ctx.prompt,
-            **ctx.params,
-        }
+        body = request_body(self.default_params, ctx.provider_model, ctx.prompt, ctx.params)
         response = await ctx.send(
-            "POST", f"{ctx.base_url}/images/generations", json=body, headers=self.headers(ctx)
+            "POST", f"{ctx.base_url}{self.images_path}", json=body, headers=self.headers(ctx)
         )
         ctx.request_id = response.headers.get("x-request-id")
         if response.status_code != 200:
@@ -167,9 +247,16 @@ class OpenAIImagesProbe:
         answer = ctx.json_body(response)
         served = answer.get("model") if isinstance(answer, dict) else None
         ctx.served_model = served if isinstance(served, str) else None
+        error = answer.get("error") if isinstance(answer, dict) else None
+        if isinstance(error, dict) and "data" not in answer:
+            # an error reported in a 200 body (OpenRouter: https://openrouter.ai/docs/errors)
+            raise self.fail(ctx, response, answer)
         data = answer.get("data") if isinstance(answer, dict) else None
         if not isinstance(data, list):
             raise ProbeFailure(Outcome.PROTOCOL_ERROR, "answer has no data list", http_status=200)
+        ctx.usage = usage_of(answer, images=len(data))
+        served = answer.get("model")  # resellers name the model that served (OpenRouter)
+        ctx.served_model = served if isinstance(served, str) else None
         if not data:
             # a 200 with no image is how some compatible servers report a safety block
             raise ProbeFailure(Outcome.CONTENT_FILTERED, "answer has no images", http_status=200)

@@ -1,7 +1,8 @@
 """The Gemini API (Google AI Studio, ``https://generativelanguage.googleapis.com``).
 
 Imagen: ``POST {base}/v1beta/models/{m}:predict``; Gemini image models
-(``gemini-2.5-flash-image`` ...): ``POST {base}/v1beta/models/{m}:generateContent``. The key
+(``gemini-nano-banana-2.1``, ``gemini-3-pro-image`` ...): ``POST
+{base}/v1beta/models/{m}:generateContent`` (bodies and answers: probes/_content.py). The key
 goes in ``x-goog-api-key``. The free control call ``GET {base}/v1beta/models/{m}`` answers
 404 for a retired model. A bad key is HTTP 400 ``API_KEY_INVALID``, not 401 (see _google).
 The Gemini API takes a subset of Vertex's Imagen parameters and rejects the rest

@@ -1,4 +1,6 @@
-"""Vertex AI (now "Gemini Enterprise Agent Platform"): Imagen ``:predict``.
+"""Vertex AI (now "Gemini Enterprise Agent Platform"): Imagen ``:predict`` and Gemini image
+models' ``:generateContent`` (probes/_content.py). Gemini 3 models are served on the ``global``
+location only (host ``https://aiplatform.googleapis.com``): set ``location: global`` there.
 
 ``POST {base}/{v}/projects/{p}/locations/{l}/publishers/google/models/{m}:predict`` with an
 OAuth bearer token, or in express mode ``{base}/v1beta1/publishers/google/models/{m}:predict``

@@ -78,3 +78,17 @@ def test_the_openai_sdk_reads_the_account_answers_as_openai_sends_them(sim_url: 
     with pytest.raises(openai.APIStatusError) as balance:
         client(sim_url).images.generate(model="imagen-4.0-generate-001", prompt="x")
     assert (balance.value.status_code, balance.value.code) == (402, "INSUFFICIENT_BALANCE")
+
+
+def test_the_openai_sdk_gets_a_gpt_image_as_b64_json_with_token_usage(sim_url: str) -> None:
+    response = client(sim_url, key="sim-openai-key").images.generate(
+        model="gpt-image-2", prompt="a red cube", size="1024x1024", quality="low", n=1
+    )
+    assert response.data is not None and response.data[0].url is None
+    raw = base64.b64decode(response.data[0].b64_json or "")
+    assert Image.open(io.BytesIO(raw)).size == (1024, 1024)
+    assert response.usage is not None
+    assert response.usage.output_tokens == 200
+    assert response.usage.input_tokens_details.text_tokens == response.usage.input_tokens
+    assert response.usage.total_tokens == response.usage.input_tokens + 200
+    assert (response.quality, response.size, response.output_format) == ("low", "1024x1024", "png")

@@ -18,7 +18,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from monitor.sim import control, deprecations, fal, files, google, openai, pages, replicate
+from monitor.sim import (
+    bfl,
+    control,
+    deprecations,
+    fal,
+    files,
+    google,
+    openai,
+    openrouter,
+    pages,
+    replicate,
+)
 from monitor.sim._common import Sim
 from monitor.sim.mappings import MappingsMiddleware
 from monitor.sim.scenario import Scenario, SimState
@@ -47,6 +58,8 @@ FAKES: dict[str, Fake] = {
         routes=lambda sim: [*pages.routes(sim), *deprecations.routes(sim)],
         prefixes={"pages": "/pages"},
     ),
+    "openrouter": Fake(routes=openrouter.routes, prefixes={"openrouter": "/openrouter/api/v1"}),
+    "bfl": Fake(routes=bfl.routes, prefixes={"bfl": "/bfl"}),
     "files": Fake(routes=files.routes, prefixes={"files": "/files"}),
     "control": Fake(routes=control.routes, prefixes={"_sim": "/_sim"}),
 }

@@ -24,7 +24,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from monitor.sim._common import Sim, apply_transport_fault, image_bytes, wait
+from monitor.sim import content, models
+from monitor.sim._common import Sim, apply_transport_fault, wait
 from monitor.sim.google_answers import (
     Surface,
     account_failure,
@@ -36,7 +37,7 @@ from monitor.sim.google_answers import (
     prompt_block,
     vertex_model,
 )
-from monitor.sim.images import ASPECT_1K, new_id, size_for_aspect
+from monitor.sim.images import ASPECT_1K, size_for_aspect
 from monitor.sim.scenario import Fault
 
 IMAGEN = (
@@ -45,7 +46,7 @@ IMAGEN = (
     "imagen-4.0-ultra-generate-001",
     "imagen-3.0-generate-002",
 )
-GEMINI_IMAGE = ("gemini-2.5-flash-image", "gemini-3-pro-image-preview")
+GEMINI_IMAGE = tuple(models.GOOGLE)  # :generateContent models (monitor/sim/models.py)
 _PERSON = {"DONT_ALLOW", "ALLOW_ADULT", "ALLOW_ALL"}
 _SAFETY = {"BLOCK_LOW_AND_ABOVE", "BLOCK_MEDIUM_AND_ABOVE", "BLOCK_ONLY_HIGH", "BLOCK_NONE"}
 _MIME = {"image/png": "png", "image/jpeg": "jpeg"}
@@ -156,63 +157,8 @@ def _check_predict(surface: Surface, body: Any) -> dict[str, Any]:
     }
 
 
-def _check_content(surface: Surface, body: Any) -> dict[str, Any]:
-    if not isinstance(body, dict) or not isinstance(body.get("contents"), list):
-        raise _Bad("contents is required.")
-    texts = []
-    for content in body["contents"]:
-        if not isinstance(content, dict) or not isinstance(content.get("parts"), list):
-            raise _Bad("Each content needs a parts list.")
-        if surface.needs_role and content.get("role") not in ("user", "model"):
-            raise _Bad("Please use a valid role: user, model.")
-        texts += [p["text"] for p in content["parts"] if isinstance(p, dict) and "text" in p]
-    if not texts:
-        raise _Bad("contents must contain a text part.")
-    config = body.get("generationConfig") or {}
-    modalities = config.get("responseModalities", ["TEXT", "IMAGE"])
-    image = config.get("imageConfig") or {}
-    if not isinstance(modalities, list) or not set(modalities) <= {"TEXT", "IMAGE"}:
-        raise _Bad("responseModalities may hold TEXT and IMAGE only.")
-    if image.get("aspectRatio", "1:1") not in ASPECT_1K or image.get("imageSize", "1K") not in (
-        "1K",
-        "2K",
-    ):
-        raise _Bad("Unsupported imageConfig.")
-    return {
-        "size": size_for_aspect(image.get("aspectRatio"), image.get("imageSize")),
-        "modalities": modalities,
-    }
-
-
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
-
-
-def _content_answer(model: str, args: dict[str, Any], filtered: bool) -> dict[str, Any]:
-    # UNCONFIRMED shape (third-party mirrors of Google's format), as the probe assumes
-    usage = {
-        "promptTokenCount": 12,
-        "candidatesTokenCount": 1290,
-        "totalTokenCount": 1302,
-        "candidatesTokensDetails": [{"modality": "IMAGE", "tokenCount": 1290}],
-    }
-    answer: dict[str, Any] = {"usageMetadata": usage, "modelVersion": model, "responseId": new_id()}
-    if filtered:
-        answer["candidates"] = [
-            {"content": {"role": "model"}, "finishReason": "IMAGE_SAFETY", "index": 0}
-        ]
-        return answer
-    parts: list[dict[str, Any]] = []
-    if "TEXT" in args["modalities"]:
-        parts.append({"text": "Here is the picture you asked for."})
-    if "IMAGE" in args["modalities"]:
-        width, height = args["size"]
-        raw, mime = image_bytes(width, height, "png")
-        parts.append({"inlineData": {"mimeType": mime, "data": _b64(raw)}})
-    answer["candidates"] = [
-        {"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}
-    ]
-    return answer
 
 
 class _Tokens:
@@ -309,13 +255,19 @@ def routes(sim: Sim) -> list[Route]:
         kinds = IMAGEN if method == "predict" else GEMINI_IMAGE
         if model not in kinds:
             return error(404, surface.not_found(model, method, version))
+        location = request.path_params.get("location", "global")
+        global_only = method == "generateContent" and models.GOOGLE[model].vertex_global_only
+        if global_only and location != "global":  # Vertex serves Gemini 3 on global only
+            return error(404, surface.not_found(model, method, version))
         try:
             body = json.loads(await request.body())
-            check = _check_predict if method == "predict" else _check_content
-            args = check(surface, body)
+            if method == "predict":
+                args = _check_predict(surface, body)
+            else:
+                args = content.check(model, body, needs_role=surface.needs_role)
         except (ValueError, AttributeError, TypeError):
             return error(400, "Invalid JSON payload received.")
-        except _Bad as bad:
+        except (_Bad, content.Bad) as bad:
             return error(400, str(bad))
         decision = sim.state.decide(surface.fake, model)
         await wait(decision.latency.get("ttfb", 0) + decision.latency.get("inference", 0))
@@ -333,7 +285,12 @@ def routes(sim: Sim) -> list[Route]:
         filtered = decision.fault == Fault.SAFETY
         if method == "predict":
             return JSONResponse(predict_answer(args, filtered))
-        return JSONResponse(_content_answer(model, args, filtered))
+        variant = sim.state.behaviour(surface.fake, model).variant
+        return JSONResponse(
+            content.answer(
+                model, args, filtered=filtered, variant=variant, vertex=surface is VERTEX
+            )
+        )
 
     async def describe(request: Request, surface: Surface, model: str) -> Response:
         version = request.path_params["version"]

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from monitor.sim import models
 from monitor.sim._common import Sim, apply_transport_fault, image_bytes, wait
 from monitor.sim.images import new_id, parse_size
 from monitor.sim.scenario import Fault
@@ -24,9 +25,8 @@ MODELS = (
     "imagen-4.0-generate-001",
     "imagen-4.0-fast-generate-001",
     "imagen-4.0-ultra-generate-001",
-    "gpt-image-1-mini",
-    "gpt-image-2",
     "gemini-2.5-flash-image",
+    *models.OPENAI,  # today's models of every OpenAI-shape provider (monitor/sim/models.py)
 )
 _FORMATS = {"png", "jpeg", "webp"}
 
@@ -52,6 +52,9 @@ def _rid() -> str:
 def _auth(sim: Sim, request: Request) -> JSONResponse | None:
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
+    if not header and request.headers.get("api-key"):
+        # Azure OpenAI's header; this fake stands in for every OpenAI-shape provider
+        header, scheme, key = "api-key", "bearer", request.headers["api-key"]
     if not header:
         return _error(
             401,
@@ -211,16 +214,8 @@ def routes(sim: Sim) -> list[Route]:
                 "image_generation_user_error",
                 "moderation_blocked",
             )
-        width, height = parse_size(args["size"])
-        data = []
-        for _ in range(args["n"]):
-            if args["response_format"] == "b64_json" or model.startswith("gpt-image"):
-                raw, _mime = image_bytes(width, height, args["fmt"])
-                data.append({"b64_json": base64.b64encode(raw).decode("ascii")})
-            else:
-                data.append({"url": sim.file_url(request, width, height, args["fmt"])})
+        answer = _success(sim, request, model, body, args)
         elapsed_ms = int((time.perf_counter() - started) * 1000)
-        answer: dict[str, Any] = {"created": int(time.time()), "data": data}
         served = sim.state.behaviour(FAKE, model).served_model
         if served:  # OpenAI omits it; some compatible servers name the model that answered
             answer["model"] = served
@@ -268,6 +263,43 @@ def routes(sim: Sim) -> list[Route]:
         Route("/openai/v1/models/{model:path}", get_model, methods=["GET"]),
         Route("/openai/v1/{rest:path}", unknown, methods=["GET", "POST", "PUT", "DELETE"]),
     ]
+
+
+def _success(
+    sim: Sim, request: Request, model: str, body: dict[str, Any], args: dict[str, Any]
+) -> dict[str, Any]:
+    """A 200 answer. GPT Image models answer ``b64_json`` only, echo the settings they used
+    and report token ``usage`` (openai SDK ``types/images_response.py``: input tokens with a
+    text/image breakdown, output tokens without one, as litellm#31142 reports)."""
+    facts = models.OPENAI.get(model, models.ImagesModel())
+    gpt_image = model.startswith("gpt-image") or facts.b64_only
+    width, height = parse_size(args["size"])
+    data = []
+    for _ in range(args["n"]):
+        if args["response_format"] == "b64_json" or gpt_image:
+            raw, _mime = image_bytes(width, height, args["fmt"])
+            data.append({"b64_json": base64.b64encode(raw).decode("ascii")})
+        else:
+            data.append({"url": sim.file_url(request, width, height, args["fmt"])})
+    answer: dict[str, Any] = {"created": int(time.time())}
+    if gpt_image:
+        answer["background"] = "opaque"
+    answer["data"] = data
+    quality = str(body.get("quality", "auto"))
+    if gpt_image:
+        used = "medium" if quality == "auto" else quality  # the answer names what it used
+        answer |= {"output_format": args["fmt"], "quality": used, "size": f"{width}x{height}"}
+    per_image = facts.output_tokens.get(quality)
+    if per_image is not None:
+        prompt = max(1, len(str(body.get("prompt", ""))) // 4)
+        output = per_image * args["n"]
+        answer["usage"] = {
+            "input_tokens": prompt,
+            "input_tokens_details": {"image_tokens": 0, "text_tokens": prompt},
+            "output_tokens": output,
+            "total_tokens": prompt + output,
+        }
+    return answer
 
 
 def _model(model: str) -> dict[str, Any]:

@@ -95,6 +95,9 @@ class Behaviour(BaseModel):
     #: outputs as file URLs, or inline as ``data:`` URIs (Replicate's and fal's sync modes)
     output: Literal["url", "data_uri"] | None = None
     # -- end of the real-answers block --
+    #: a fake-specific answer to give instead of a plain success (e.g. generateContent's
+    #: ``finish:NO_IMAGE``; each fake's module lists its variants)
+    variant: str | None = None
 
 
 class Window(BaseModel):
@@ -128,11 +131,20 @@ class Scenario(BaseModel):
 
 
 DEFAULT_KEYS: dict[str, list[str]] = {
-    "openai": ["sim-openai-key", "sim-lumenfall-key"],
+    # every OpenAI-shape provider shares the openai fake, each with a key of its own
+    "openai": [
+        "sim-openai-key",
+        "sim-lumenfall-key",
+        "sim-xai-key",
+        "sim-recraft-key",
+        "sim-byteplus-key",
+    ],
     "vertex": ["sim-vertex-token", "sim-vertex-api-key"],
     "gemini": ["sim-gemini-key"],
     "fal": ["sim-fal-key", "sim-fal-id:sim-fal-secret"],
     "replicate": ["sim-replicate-token"],
+    "openrouter": ["sim-openrouter-key"],
+    "bfl": ["sim-bfl-key"],
 }
 
 DEFAULT_LATENCY: dict[str, Dist] = {

@@ -31,7 +31,7 @@ from PIL import Image
 from monitor.config import Config, parse_config
 from monitor.interfaces import Kind, Outcome, ProbeResult
 from monitor.runner import Runner
-from probes import PROBES, _google, _openai_images, fal, replicate
+from probes import PROBES, _google, _openai_images, bfl, fal, openrouter, replicate
 
 W, H = 64, 48
 MODEL = "m1"
@@ -105,6 +105,32 @@ KEYS = [
     "created_at",
     "started_at",
     "predict_time",
+    # usage (generateContent, OpenAI-shape, OpenRouter), OpenRouter, BFL
+    "usage",
+    "usageMetadata",
+    "promptTokenCount",
+    "candidatesTokenCount",
+    "thoughtsTokenCount",
+    "candidatesTokensDetails",
+    "modality",
+    "tokenCount",
+    "thought",
+    "modelVersion",
+    "input_tokens",
+    "output_tokens",
+    "prompt_tokens",
+    "completion_tokens",
+    "completion_tokens_details",
+    "image_tokens",
+    "cost",
+    "endpoints",
+    "limit_remaining",
+    "polling_url",
+    "result",
+    "sample",
+    "progress",
+    "output_mp",
+    "credits",
 ]
 WORDS = [
     MODEL,
@@ -130,6 +156,13 @@ WORDS = [
     "Positive Prompt",
     "STOP",
     "SAFETY",
+    "IMAGE",
+    "NO_IMAGE",
+    "IMAGE_SAFETY",
+    "Ready",
+    "Pending",
+    "Content Moderated",
+    "Error",
     "7s",
     "2026-01-01T00:00:00.123456789Z",
     "2026-01-01T00:00:01",
@@ -209,7 +242,7 @@ def answers(draw: st.DrawFn) -> tuple[int, dict[str, str], bytes]:
 
 def config_for(protocol: str) -> Config:
     options: dict[str, Any] = {}
-    if protocol in ("fal", "replicate"):
+    if protocol in ("fal", "replicate", "bfl"):
         options["poll_interval_seconds"] = 0.001
     if protocol == "fal":
         options |= {
@@ -329,6 +362,8 @@ CLASSIFIERS = {
     "google": _google.classify,
     "fal": fal.classify,
     "replicate": replicate.classify,
+    "openrouter": openrouter.classify,
+    "bfl": bfl.classify,
 }
 
 
@@ -350,3 +385,20 @@ def test_google_helpers_never_raise_but_probe_failures(body: Any) -> None:
             parse(body)
         except ProbeFailure as exc:
             assert exc.outcome in set(Outcome)
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=values)
+def test_usage_readers_never_raise_and_never_report_a_negative_amount(body: Any) -> None:
+    from probes import _content
+
+    answer = body if isinstance(body, dict) else {}
+    for usage in (
+        _content.usage_of(body, images=1),
+        _openai_images.usage_of(answer, images=1),
+        bfl.usage_of(answer),
+    ):
+        if usage is None:
+            continue
+        for name, value in usage.as_dict().items():
+            assert float(value) >= 0, (name, value)

@@ -20,7 +20,7 @@ from monitor.config import Config, parse_config
 from monitor.interfaces import Kind, Outcome, Phase, ProbeFailure, ProbeResult
 from monitor.runner import Runner
 from monitor.servers import free_port
-from probes._google import classify, image_from_candidates, image_from_predictions, retry_delay
+from probes._google import classify, image_from_predictions, retry_delay
 from tests.conftest import set_behaviour
 
 OFFERING = "vertex/imagen-4.0-generate-001"
@@ -364,30 +364,3 @@ def test_predict_answers_skip_the_prompt_safety_entry() -> None:
         ]
     }
     assert image_from_predictions(answer).startswith(b"\x89PNG")
-
-
-@pytest.mark.parametrize(
-    "answer",
-    [
-        {"candidates": [{"content": {"parts": [{"inlineData": {"data": PNG}}]}}]},
-        {"candidates": [{"content": {"parts": [{"inline_data": {"data": PNG}}]}}]},
-    ],
-)
-def test_generate_content_reads_camel_or_snake_case(answer: Any) -> None:
-    assert image_from_candidates(answer).startswith(b"\x89PNG")
-
-
-@pytest.mark.parametrize(
-    "answer",
-    [
-        {"promptFeedback": {"blockReason": "SAFETY"}},
-        {"prompt_feedback": {"block_reason": "OTHER"}, "candidates": []},
-        {"candidates": []},
-        {"candidates": [{"finishReason": "IMAGE_SAFETY", "content": {"role": "model"}}]},
-        {"candidates": [{"content": {"parts": [{"text": "no picture today"}]}}]},
-    ],
-)
-def test_generate_content_without_an_image_is_content_filtered(answer: Any) -> None:
-    with pytest.raises(ProbeFailure) as failure:
-        image_from_candidates(answer)
-    assert failure.value.outcome == Outcome.CONTENT_FILTERED
