@@ -318,6 +318,10 @@ class GaugeRow:
     value: float
 
 
+DATABASE_HELP = {
+    "provmon_database_up": "1 while the database answers, 0 while it is away (results buffered)"
+}
+
 STATE_NAME = "provmon_offering_state"
 STATE_HELP = "1 for the offering's current health state, 0 for the others"
 _STATE_LABELS = ("offering", "provider", "model", "vantage")

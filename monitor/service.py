@@ -26,7 +26,7 @@ from monitor.cadence import CadencePolicy, plan, plan_generate
 from monitor.config import Config
 from monitor.health import HealthBook, HealthPolicy, HealthState, Sample, incident_events
 from monitor.interfaces import Kind, Outcome, Phase, ProbeResult
-from monitor.metrics import GaugeRow, Metrics, StateRow
+from monitor.metrics import DATABASE_HELP, GaugeRow, Metrics, StateRow
 from monitor.pricing.engine import HELP as PRICE_HELP
 from monitor.pricing.engine import PricingEngine
 from monitor.routing import GAUGE_HELP, RoutingEngine, build_snapshot
@@ -167,7 +167,7 @@ class Service:
         self.metrics = Metrics()
         self.health = HealthBook(health_policy(config))
         self.health_sink = HealthSink(self.health, config)
-        self.writer = ResultWriter(self.store)
+        self.writer = ResultWriter(self.store, on_drop=self.metrics.results_dropped.inc)
         self.prices = PricingEngine(
             config,
             self.store,
@@ -198,9 +198,9 @@ class Service:
             self.routing.gauges, GAUGE_HELP, version=lambda: self.routing.generation
         )
         self.metrics.add_gauges(self.budget_gauges, BUDGET_HELP)
+        self.metrics.add_gauges(self.database_gauges, DATABASE_HELP)
         self.metrics.init_offerings(config, self.runner.deadline_seconds)
         self._tasks: list[asyncio.Task[None]] = []
-        self._background: set[asyncio.Task[None]] = set()
         self._stopping = False
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -284,6 +284,20 @@ class Service:
                     log.exception("periodic %s failed", getattr(step, "__name__", step))
 
         self._tasks.append(asyncio.create_task(loop()))
+
+    def database_away(self) -> str | None:
+        """Why the database is away (one line, no credentials), or None while it answers:
+        the store's last operation failed, or the writer holds results waiting for it."""
+        if self.store.away is not None:
+            return self.store.away
+        if self.writer.failing:
+            return f"{len(self.writer.buffer)} results waiting for the database"
+        return None
+
+    def database_gauges(self) -> Iterable[GaugeRow]:
+        yield GaugeRow(
+            name="provmon_database_up", labels={}, value=0.0 if self.database_away() else 1.0
+        )
 
     # -- probes ---------------------------------------------------------------------------
 
@@ -394,16 +408,8 @@ class Service:
         if not events:
             return
         log.warning("%s is now %s: %s", offering, after.state, after.reason)
-        task = asyncio.get_running_loop().create_task(
-            asyncio.to_thread(self.store.save_incident_events, events)
-        )
-        self._background.add(task)
-        task.add_done_callback(self._incident_stored)
-
-    def _incident_stored(self, task: asyncio.Task[None]) -> None:
-        self._background.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("incident not stored: %s", task.exception())
+        # through the writer's buffer, like results: stored once the database is back
+        self.writer.accept_incidents(events)
 
     # -- prices, budget, routes -----------------------------------------------------------
 

@@ -80,6 +80,8 @@ class StatusData:
     #: the time the trend charts cover, for their caption
     trend_span: str = "24 h"
     title: str = "provmon status"
+    #: why the database is away (one line), shown as a banner; None while it answers
+    database_away: str | None = None
 
 
 class Measured(TypedDict):
@@ -279,6 +281,7 @@ tr.state-retired td{color:var(--muted)}
 .bars .ok{fill:var(--ok)}.bars .warn{fill:var(--warn)}.bars .bad{fill:var(--bad)}
 .bars{background:var(--bg)}
 footer{color:var(--muted);padding:0 24px 16px;font-size:12px}
+.away{margin:12px 24px 0;padding:8px 12px;border:1px solid var(--bad);background:#ffebe9}
 """
 
 _JS = """
@@ -388,6 +391,12 @@ def render_status(data: StatusData) -> str:
     if not sections:
         sections = "<p>No offerings configured.</p>"
     stamp = now.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    away = (
+        ""
+        if data.database_away is None
+        else f'<p class="away" data-database="away">The database is away, so this page shows '
+        f"what provmon holds in memory: {e(data.database_away)}</p>"
+    )
     return (
         "<!DOCTYPE html>"
         f'<html lang="en" data-generated="{now.isoformat()}" data-refresh="{data.refresh_seconds}">'
@@ -398,7 +407,7 @@ def render_status(data: StatusData) -> str:
         f"<header><h1>{e(data.title)}</h1>"
         f'<span class="meta">vantage <b>{e(data.vantage)}</b> · {stamp} · '
         f'<span id="age">reloads every {data.refresh_seconds} s</span></span>'
-        f'<span class="counts">{summary}</span></header>'
+        f'<span class="counts">{summary}</span></header>{away}'
         f"<main>{sections}</main>"
         f"<footer>Latency: successful generations (phase total). Availability: successful "
         f"probes ÷ successful and failed ones, rate-limited left out. Trends cover the last "

@@ -8,13 +8,14 @@ probe costs and spend as integer micro-dollars, listed prices as decimal text.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -28,6 +29,39 @@ MICRO = Decimal("0.000001")
 
 class StoreError(Exception):
     """The database could not be reached or used; the message has no credentials."""
+
+
+#: what "the database is away" looks like from SQLAlchemy: the connection failed or broke
+#: (OperationalError, InterfaceError) or the pool could not hand one out in time. Other
+#: errors (an integrity violation, a bug) are not outages and are not retried as one.
+_OUTAGE = (OperationalError, InterfaceError, sa.exc.TimeoutError)
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _translated(
+    method: Callable[Concatenate[Store, _P], _R],
+) -> Callable[Concatenate[Store, _P], _R]:
+    """The one seam where driver errors become :class:`StoreError` (as httpx maps
+    httpcore's exceptions in one place): every public ``Store`` method wears it, so a
+    caller's ``except StoreError`` sees every outage, reads and writes alike. It also keeps
+    :attr:`Store.away`: the last outage's one-line reason, cleared by the next success."""
+
+    @functools.wraps(method)
+    def wrapper(self: Store, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            value = method(self, *args, **kwargs)
+        except _OUTAGE as exc:
+            self.away = self._describe(exc)
+            raise StoreError(self.away) from None
+        except StoreError as exc:
+            self.away = str(exc)
+            raise
+        self.away = None
+        return value
+
+    return wrapper
 
 
 class UTCDateTime(sa.types.TypeDecorator[dt.datetime]):
@@ -202,6 +236,8 @@ class Store:
         self.url = _normalise_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
         self._write_lock = threading.Lock()
+        #: why the database is away (one line, no credentials); None while it answers
+        self.away: str | None = None
         if self.is_sqlite:
             path = self.url.removeprefix("sqlite:///")
             if path and path != ":memory:":
@@ -220,6 +256,7 @@ class Store:
 
     # -- lifecycle ------------------------------------------------------------------------
 
+    @_translated
     def upgrade(self) -> None:
         """Apply Alembic migrations up to head."""
         from alembic import command
@@ -235,6 +272,7 @@ class Store:
         except SQLAlchemyError as exc:
             raise StoreError(self._describe(exc)) from None
 
+    @_translated
     def check(self) -> None:
         """Raise :class:`StoreError` unless the database answers a trivial query."""
         try:
@@ -252,28 +290,27 @@ class Store:
         self.engine.dispose()
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
+    def _session(self) -> Iterator[Session]:
         with Session(self.engine, expire_on_commit=False) as session:
             yield session
 
     # -- probe results --------------------------------------------------------------------
 
+    @_translated
     def save_result(self, result: ProbeResult) -> bool:
         """Store one result; returns False when it was already stored (same probe_id)."""
         row = _row_from_result(result)
-        try:
-            with self._write_lock, self.session() as session:
-                exists = session.exec(
-                    select(ProbeRow.id).where(ProbeRow.probe_id == result.probe_id)
-                ).first()
-                if exists is not None:
-                    return False
-                session.add(row)
-                session.commit()
-        except (OperationalError, InterfaceError) as exc:
-            raise StoreError(self._describe(exc)) from None
+        with self._write_lock, self._session() as session:
+            exists = session.exec(
+                select(ProbeRow.id).where(ProbeRow.probe_id == result.probe_id)
+            ).first()
+            if exists is not None:
+                return False
+            session.add(row)
+            session.commit()
         return True
 
+    @_translated
     def recent_results(
         self,
         *,
@@ -293,16 +330,18 @@ class Store:
         if since:
             query = query.where(ProbeRow.started_at >= since)
         query = query.order_by(col(ProbeRow.started_at).desc(), col(ProbeRow.id).desc())
-        with self.session() as session:
+        with self._session() as session:
             rows = session.exec(query.limit(limit)).all()
         return [_result_from_row(row) for row in rows]
 
+    @_translated
     def count_results(self) -> int:
-        with self.session() as session:
+        with self._session() as session:
             return int(session.exec(select(sa.func.count()).select_from(ProbeRow)).one())
 
     # -- prices ---------------------------------------------------------------------------
 
+    @_translated
     def save_quotes(
         self, quotes: Sequence[PriceQuote], *, content_hash: str = "", status: str = "accepted"
     ) -> None:
@@ -321,10 +360,11 @@ class Store:
             )
             for q in quotes
         ]
-        with self._write_lock, self.session() as session:
+        with self._write_lock, self._session() as session:
             session.add_all(rows)
             session.commit()
 
+    @_translated
     def price_history(
         self, *, offering: str | None = None, limit: int = 500
     ) -> list[PriceQuoteRow]:
@@ -332,7 +372,7 @@ class Store:
         if offering:
             query = query.where(PriceQuoteRow.offering == offering)
         query = query.order_by(col(PriceQuoteRow.observed_at).desc(), col(PriceQuoteRow.id).desc())
-        with self.session() as session:
+        with self._session() as session:
             return list(session.exec(query.limit(limit)).all())
 
     # -- pricing (fetch state, leases, quotes) --------------------------------------------
@@ -349,13 +389,11 @@ class Store:
             set_={k: stmt.excluded[k] for k in values if k != key},
             where=where,
         ).returning(table.c[key])
-        try:
-            with self._write_lock, self.engine.begin() as conn:
-                # RETURNING, not rowcount: psycopg reports no rowcount for an upsert
-                return conn.execute(upsert).first() is not None
-        except (OperationalError, InterfaceError) as exc:
-            raise StoreError(self._describe(exc)) from None
+        with self._write_lock, self.engine.begin() as conn:
+            # RETURNING, not rowcount: psycopg reports no rowcount for an upsert
+            return conn.execute(upsert).first() is not None
 
+    @_translated
     def take_lease(self, name: str, holder: str, *, now: dt.datetime, ttl: dt.timedelta) -> bool:
         """Take or renew the lease ``name`` until ``now + ttl``, atomically; True when
         ``holder`` holds it afterwards (it was free, expired, or already ``holder``'s)."""
@@ -368,6 +406,7 @@ class Store:
         values = {"name": name, "holder": holder, "expires_at": now + ttl}
         return self._upsert(table, values, "name", where)
 
+    @_translated
     def release_lease(self, name: str, holder: str) -> None:
         """Give up the lease if ``holder`` holds it (on a clean shutdown)."""
         with self._write_lock, self.engine.begin() as conn:
@@ -377,20 +416,23 @@ class Store:
                 )
             )
 
+    @_translated
     def fetch_states(self, *, source: str | None = None) -> list[FetchStateRow]:
         """What the fetcher knows per source URL (validators, last success, last error)."""
         query = select(FetchStateRow)
         if source:
             query = query.where(FetchStateRow.source == source)
-        with self.session() as session:
+        with self._session() as session:
             return list(session.exec(query).all())
 
+    @_translated
     def save_fetch_state(self, row: FetchStateRow) -> None:
         """Insert or replace the fetch state of ``row.url``."""
         table = FetchStateRow.__table__  # type: ignore[attr-defined]
         values = {c.name: getattr(row, c.name) for c in table.columns}
         self._upsert(table, values, "url")
 
+    @_translated
     def latest_price_events(self) -> list[PriceQuoteRow]:
         """The newest row per (offering, source, status): the last ``accepted``, ``held`` and
         ``removed`` of each, from which the pricing engine rebuilds its state at start."""
@@ -402,9 +444,10 @@ class Store:
             .scalar_subquery()
         )
         query = select(PriceQuoteRow).where(col(PriceQuoteRow.id).in_(newest))
-        with self.session() as session:
+        with self._session() as session:
             return list(session.exec(query.order_by(col(PriceQuoteRow.id))).all())
 
+    @_translated
     def save_price_removed(
         self,
         *,
@@ -428,7 +471,7 @@ class Store:
             content_hash=content_hash,
             status="removed",
         )
-        with self._write_lock, self.session() as session:
+        with self._write_lock, self._session() as session:
             session.add(row)
             session.commit()
 
@@ -464,6 +507,7 @@ class Store:
             conn.execute(sa.select(days.c.day).where(days.c.day == day).with_for_update())
             yield conn
 
+    @_translated
     def reserve_spend(
         self,
         *,
@@ -485,39 +529,37 @@ class Store:
         spend = SpendRow.__table__  # type: ignore[attr-defined]
         live = (spend.c.day == day) & (spend.c.state != "released")
         total = sa.func.coalesce(sa.func.sum(spend.c.amount_micro_usd), 0)
-        try:
-            with self._budget_lock(day, now) as conn:
+        with self._budget_lock(day, now) as conn:
+            conn.execute(
+                sa.update(spend)
+                .where(spend.c.state == "reserved", spend.c.created_at < expire_before)
+                .values(state="settled", settled_at=now)
+            )
+            spent_all = int(conn.execute(sa.select(total).where(live)).scalar_one())
+            spent_one = int(
                 conn.execute(
-                    sa.update(spend)
-                    .where(spend.c.state == "reserved", spend.c.created_at < expire_before)
-                    .values(state="settled", settled_at=now)
+                    sa.select(total).where(live & (spend.c.offering == offering))
+                ).scalar_one()
+            )
+            if global_cap_micro is not None and spent_all + amount_micro > global_cap_micro:
+                return None
+            if offering_cap_micro is not None and spent_one + amount_micro > offering_cap_micro:
+                return None
+            conn.execute(
+                sa.insert(spend).values(
+                    reservation_id=reservation_id,
+                    day=day,
+                    offering=offering,
+                    provider=provider,
+                    agent=agent,
+                    amount_micro_usd=amount_micro,
+                    state="reserved",
+                    created_at=now,
                 )
-                spent_all = int(conn.execute(sa.select(total).where(live)).scalar_one())
-                spent_one = int(
-                    conn.execute(
-                        sa.select(total).where(live & (spend.c.offering == offering))
-                    ).scalar_one()
-                )
-                if global_cap_micro is not None and spent_all + amount_micro > global_cap_micro:
-                    return None
-                if offering_cap_micro is not None and spent_one + amount_micro > offering_cap_micro:
-                    return None
-                conn.execute(
-                    sa.insert(spend).values(
-                        reservation_id=reservation_id,
-                        day=day,
-                        offering=offering,
-                        provider=provider,
-                        agent=agent,
-                        amount_micro_usd=amount_micro,
-                        state="reserved",
-                        created_at=now,
-                    )
-                )
-                return spent_all + amount_micro, spent_one + amount_micro
-        except (OperationalError, InterfaceError) as exc:
-            raise StoreError(self._describe(exc)) from None
+            )
+            return spent_all + amount_micro, spent_one + amount_micro
 
+    @_translated
     def settle_spend(self, reservation_id: str, *, billed: bool, now: dt.datetime) -> bool:
         """``reserved`` -> ``settled`` (billed) or ``released``; False when the reservation
         is unknown or no longer ``reserved`` (an expired one stays spent)."""
@@ -527,12 +569,10 @@ class Store:
             .where(spend.c.reservation_id == reservation_id, spend.c.state == "reserved")
             .values(state="settled" if billed else "released", settled_at=now)
         )
-        try:
-            with self._write_lock, self.engine.begin() as conn:
-                return int(conn.execute(stmt).rowcount) == 1
-        except (OperationalError, InterfaceError) as exc:
-            raise StoreError(self._describe(exc)) from None
+        with self._write_lock, self.engine.begin() as conn:
+            return int(conn.execute(stmt).rowcount) == 1
 
+    @_translated
     def spend_by_offering(self, day: dt.date) -> dict[str, int]:
         """Reserved plus settled micro-dollars of ``day``, per offering."""
         query = (
@@ -540,15 +580,17 @@ class Store:
             .where(SpendRow.day == day, SpendRow.state != "released")
             .group_by(col(SpendRow.offering))
         )
-        with self.session() as session:
+        with self._session() as session:
             return {offering: int(amount) for offering, amount in session.exec(query).all()}
 
+    @_translated
     def spend_rows(self, day: dt.date) -> list[SpendRow]:
         """The ledger of one day, oldest first."""
         query = select(SpendRow).where(SpendRow.day == day).order_by(col(SpendRow.id))
-        with self.session() as session:
+        with self._session() as session:
             return list(session.exec(query).all())
 
+    @_translated
     def save_incident_events(self, events: Sequence[Any]) -> None:
         """Apply ``monitor.health.IncidentEvent`` values in order: a close ends the open
         incident of that (offering, vantage); an open starts a new one."""
@@ -576,6 +618,7 @@ class Store:
                         )
                     )
 
+    @_translated
     def incidents(
         self,
         *,
@@ -595,7 +638,7 @@ class Store:
                 col(IncidentRow.ended_at).is_(None) | (col(IncidentRow.ended_at) >= since)
             )
         query = query.order_by(col(IncidentRow.started_at).desc(), col(IncidentRow.id).desc())
-        with self.session() as session:
+        with self._session() as session:
             return list(session.exec(query.limit(limit)).all())
 
 

@@ -28,6 +28,9 @@ from monitor.service import Service
 from monitor.status import OfferingStatus, StatusData, render_status, summarise
 from monitor.store import StoreError
 
+#: set to ``away`` on answers served from memory while the database is away
+DATABASE_HEADER = "X-Provmon-Database"
+
 
 def result_json(result: ProbeResult) -> dict[str, Any]:
     return {
@@ -110,7 +113,12 @@ async def status_data(service: Service) -> StatusData:
                 **measured,
             )
         )
-    return StatusData(generated_at=now, vantage=config.vantage, offerings=items)
+    return StatusData(
+        generated_at=now,
+        vantage=config.vantage,
+        offerings=items,
+        database_away=service.database_away(),
+    )
 
 
 def build_api(service: Service) -> FastAPI:
@@ -215,7 +223,10 @@ def build_api(service: Service) -> FastAPI:
         return [result_json(r) for r in rows]
 
     @app.get("/api/state")
-    def state() -> list[dict[str, Any]]:
+    def state(response: Response) -> list[dict[str, Any]]:
+        # served from memory while the database is away; the header says it is
+        if service.database_away() is not None:
+            response.headers[DATABASE_HEADER] = "away"
         out = []
         for key in config.enabled_offerings():
             st = service.state_of(key)
