@@ -96,6 +96,9 @@ class BudgetPolicy:
     confirm_share: Decimal = Decimal("0.3")
     #: a reservation still ``reserved`` after this long is settled as spent (2 x deadline)
     expiry_s: float = 240.0
+    #: offerings whose own timeout differs from the default: their own expiry, so that a
+    #: slow offering's reservation is not settled as spent while its probe still runs
+    expiry_by_offering: Mapping[str, float] = field(default_factory=dict)
 
 
 def offering_cap(policy: BudgetPolicy, offering: str) -> Decimal | None:
@@ -194,10 +197,13 @@ class Ledger(Protocol):
         offering_cap_micro: int | None,
         now: dt.datetime,
         expire_before: dt.datetime,
+        expire_overrides: Mapping[str, dt.datetime] | None = None,
     ) -> tuple[int, int] | None:
-        """Atomically: settle expired reservations as spent, then insert this one unless
-        it would take the day's global or offering spend past its cap. Returns the day's
-        (global, offering) spend including it, or None when refused."""
+        """Atomically: settle expired reservations as spent (those created before
+        ``expire_before``, or before ``expire_overrides[offering]`` for the offerings listed
+        there), then insert this one unless it would take the day's global or offering
+        spend past its cap. Returns the day's (global, offering) spend including it, or
+        None when refused."""
         ...
 
     def settle_spend(self, reservation_id: str, *, billed: bool, now: dt.datetime) -> bool:
@@ -230,10 +236,12 @@ class MemoryLedger:
         offering_cap_micro: int | None,
         now: dt.datetime,
         expire_before: dt.datetime,
+        expire_overrides: Mapping[str, dt.datetime] | None = None,
     ) -> tuple[int, int] | None:
+        overrides = expire_overrides or {}
         with self._lock:
             for rid, (d, o, a, state, at) in list(self.rows.items()):
-                if state == "reserved" and at < expire_before:
+                if state == "reserved" and at < overrides.get(o, expire_before):
                     self.rows[rid] = (d, o, a, "settled", at)
             live = [r for r in self.rows.values() if r[0] == day and r[3] != "released"]
             spent_all = sum(r[2] for r in live)
@@ -321,6 +329,9 @@ class Budget:
             offering_cap_micro=None if own is None else to_micro(own),
             now=now,
             expire_before=now - dt.timedelta(seconds=self.policy.expiry_s),
+            expire_overrides={
+                o: now - dt.timedelta(seconds=s) for o, s in self.policy.expiry_by_offering.items()
+            },
         )
         if totals is None:
             with self._lock:

@@ -22,10 +22,11 @@ from decimal import Decimal
 from types import MappingProxyType
 
 from monitor.budget import Budget, BudgetPolicy
-from monitor.cadence import CadencePolicy, plan, plan_generate
+from monitor.cadence import CadencePolicy
 from monitor.config import Config
 from monitor.health import HealthBook, HealthPolicy, HealthState, Sample, incident_events
 from monitor.interfaces import Kind, Outcome, Phase, ProbeResult
+from monitor.job import ProbeJob
 from monitor.metrics import DATABASE_HELP, GaugeRow, Metrics, StateRow
 from monitor.pricing.engine import HELP as PRICE_HELP
 from monitor.pricing.engine import PricingEngine
@@ -181,6 +182,12 @@ class Service:
                 per_offering_usd=config.budget.per_offering_usd,
                 confirm_share=config.budget.confirm_share,
                 expiry_s=2 * config.defaults.timeout_seconds,
+                # a reservation lives twice its own offering's timeout (issue 12, bug 5)
+                expiry_by_offering={
+                    o: 2 * config.timeout_for(o)
+                    for o in config.enabled_offerings()
+                    if config.timeout_for(o) != config.defaults.timeout_seconds
+                },
             ),
             self.store,
             config.enabled_offerings(),
@@ -192,6 +199,17 @@ class Service:
             config, [self.writer, self.metrics, self.health_sink, self.recent], prices=self
         )
         self.scheduler = ProbeScheduler(config, self.run_job, on_skip=self._skipped)
+        self.job = ProbeJob(
+            config=config,
+            runner=self.runner,
+            budget=self.budget,
+            scheduler=self.scheduler,
+            cadence=self.cadence,
+            agent=self.agent,
+            price_of=self.price_of,
+            state_of=self.state_of,
+            on_skip=self._skipped,
+        )
         self.metrics.watch_states(self.health_sink.rows, version=lambda: self.health.changes)
         self.metrics.add_gauges(self.prices.gauges, PRICE_HELP)
         self.metrics.add_gauges(
@@ -201,7 +219,6 @@ class Service:
         self.metrics.add_gauges(self.database_gauges, DATABASE_HELP)
         self.metrics.init_offerings(config, self.runner.deadline_seconds)
         self._tasks: list[asyncio.Task[None]] = []
-        self._stopping = False
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -238,9 +255,9 @@ class Service:
     async def stop(self, grace: float = 10.0) -> None:
         """Stop scheduling; let in-flight probes finish for ``grace`` seconds, then cancel
         them (they are stored as cancelled); flush every result to the store."""
-        self._stopping = True  # jobs the scheduler already handed out send nothing now
+        self.job.stopping = True  # jobs the scheduler already handed out send nothing now
         self.scheduler.pause()  # hands out no more
-        # jobs handed out but not started yet start now, see _stopping and end; cancelled
+        # jobs handed out but not started yet start now, see stopping and end; cancelled
         # before their first step, APScheduler would log each as an error
         await asyncio.sleep(0)
         self.scheduler.shutdown()
@@ -309,90 +326,16 @@ class Service:
         return self.health.get(offering, self.config.vantage)
 
     async def run_job(self, offering: str, kind: Kind) -> ProbeResult | None:
-        """The scheduler's unit of work: reserve (paid probes only), probe, settle, re-plan.
-
-        Every generate probe is billed, so its listed price is reserved before it is sent;
-        when no cap admits it, the probe is skipped (reason ``budget``), never sent.
-        """
-        if self._stopping:
-            return None
-        reservation = None
-        if kind == Kind.GENERATE:
-            now = dt.datetime.now(dt.UTC)
-            price = self.price_of(offering)
-            if not price:
-                self.metrics.skipped.labels(offering, "no_price").inc()
-                return None
-            interval = self.budget.regular_interval(offering, price, now)
-            purpose = plan_generate(self.state_of(offering), self.cadence, now, interval).purpose
-            try:
-                reservation = await asyncio.to_thread(
-                    self.budget.reserve,
-                    offering,
-                    self.config.provider_of(offering),
-                    price,
-                    self.agent,
-                    now,
-                    purpose,
-                )
-            except StoreError as exc:
-                # no ledger, no paid probe: the cap must hold even while the database is away
-                log.warning("paid probe of %s skipped, budget unavailable: %s", offering, exc)
-                reservation = None
-            if reservation is None:
-                self.metrics.skipped.labels(offering, "budget").inc()
-                self.scheduler.move(offering, kind, now + dt.timedelta(seconds=300))
-                return None
-            if self._stopping:  # shutdown began while the money was being reserved
-                await asyncio.to_thread(self.budget.settle, reservation, False, now)
-                return None
-        try:
-            result = await self.runner.run_probe(offering, kind)
-        except asyncio.CancelledError:
-            if reservation is not None:  # it may have been billed: keep it spent
-                await asyncio.shield(
-                    asyncio.to_thread(
-                        self.budget.settle, reservation, True, dt.datetime.now(dt.UTC)
-                    )
-                )
-            raise
-        if reservation is not None:
-            try:
-                await asyncio.to_thread(
-                    self.budget.settle_outcome,
-                    reservation,
-                    result.outcome,
-                    dt.datetime.now(dt.UTC),
-                    cancelled=result.cancelled,
-                )
-            except StoreError as exc:
-                # left reserved, it expires as spent: never release money that was billed
-                log.warning("could not settle the probe of %s: %s", offering, exc)
-        self.replan(offering)
-        return result
+        """The scheduler's unit of work (:class:`monitor.job.ProbeJob`)."""
+        return await self.job.run(offering, kind)
 
     async def probe_once(self, offering: str, kind: Kind) -> ProbeResult | None:
         """One probe now, drawing on the budget like a scheduled one."""
-        return await self.run_job(offering, kind)
+        return await self.job.run(offering, kind)
 
     def replan(self, offering: str) -> None:
         """Move the offering's next probes to when the cadence says (adaptive cadence)."""
-        if not self.scheduler.running:
-            return
-        now = dt.datetime.now(dt.UTC)
-        state = self.state_of(offering)
-        price = self.price_of(offering)
-        interval = (
-            self.budget.regular_interval(offering, price, now)
-            if price
-            else self.cadence.generate_max_interval_s
-        )
-        for kind in Kind:
-            if not self.config.schedule_for(offering, kind.value).enabled:
-                continue
-            at = plan(kind, state, self.cadence, now, interval).at
-            # the job calling this is still running: never fire into max_instances
-            self.scheduler.move(offering, kind, max(at, now + dt.timedelta(seconds=0.2)))
+        self.job.replan(offering)
 
     def observe_passive(self, offering: str, vantage: str, sample: Sample) -> None:
         self.health.observe(offering, vantage, sample)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from importlib import resources
@@ -521,20 +521,31 @@ class Store:
         offering_cap_micro: int | None,
         now: dt.datetime,
         expire_before: dt.datetime,
+        expire_overrides: Mapping[str, dt.datetime] | None = None,
     ) -> tuple[int, int] | None:
         """Atomically (under the day's budget lock): settle reservations older than
-        ``expire_before`` as spent, then insert this one unless the day's reserved plus
-        settled spend would pass a cap. Returns (global, offering) spend including it, or
-        None when refused."""
+        ``expire_before`` (``expire_overrides[offering]`` for the offerings listed there:
+        one UPDATE per distinct time, few in practice) as spent, then insert this one unless
+        the day's reserved plus settled spend would pass a cap. Returns (global, offering)
+        spend including it, or None when refused."""
         spend = SpendRow.__table__  # type: ignore[attr-defined]
         live = (spend.c.day == day) & (spend.c.state != "released")
         total = sa.func.coalesce(sa.func.sum(spend.c.amount_micro_usd), 0)
+        groups: dict[dt.datetime, list[str]] = {}
+        for name, before in (expire_overrides or {}).items():
+            groups.setdefault(before, []).append(name)
+        expired = (spend.c.state == "reserved") & (spend.c.created_at < expire_before)
+        if groups:
+            expired &= spend.c.offering.not_in([o for names in groups.values() for o in names])
+        sweeps = [expired] + [
+            (spend.c.state == "reserved")
+            & spend.c.offering.in_(names)
+            & (spend.c.created_at < before)
+            for before, names in groups.items()
+        ]
         with self._budget_lock(day, now) as conn:
-            conn.execute(
-                sa.update(spend)
-                .where(spend.c.state == "reserved", spend.c.created_at < expire_before)
-                .values(state="settled", settled_at=now)
-            )
+            for where in sweeps:
+                conn.execute(sa.update(spend).where(where).values(state="settled", settled_at=now))
             spent_all = int(conn.execute(sa.select(total).where(live)).scalar_one())
             spent_one = int(
                 conn.execute(
