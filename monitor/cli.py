@@ -150,7 +150,10 @@ def demo(
     ] = None,
     port: Annotated[int, typer.Option(help="Port of the monitor's HTTP server")] = 9464,
     sim_port: Annotated[int, typer.Option(help="Port of the simulator (0: any free port)")] = 0,
-    data_dir: Annotated[Path | None, typer.Option(help="Where the demo's SQLite lives")] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(help="Where the demo's SQLite lives (unless PROVMON_DATABASE_URL is set)"),
+    ] = None,
 ) -> None:
     """The whole system on simulated providers, nothing to configure."""
     setup_logging("WARNING")
@@ -191,7 +194,8 @@ def demo(
             for name, source in point_at_simulator(base, sim.url).pricing_sources.items()
         },
     )
-    url = f"sqlite:///{folder.resolve() / 'provmon.db'}"
+    # PROVMON_DATABASE_URL as everywhere else (PostgreSQL, to try and fault that path)
+    url = os.environ.get("PROVMON_DATABASE_URL") or f"sqlite:///{folder.resolve() / 'provmon.db'}"
 
     def banner(monitor_url: str) -> None:
         out.print("[bold]provmon demo[/bold]: simulated providers, nothing billed")
@@ -199,7 +203,7 @@ def demo(
         out.print(f"  metrics    {monitor_url}/metrics")
         out.print(f"  probes     {monitor_url}/api/probes")
         out.print(f"  simulator  {sim.url}  (inject an outage: POST {sim.url}/_sim/behaviour)")
-        out.print(f"  database   {url}")
+        out.print(f"  database   {redact_url(url)}")
         if seconds:
             out.print(f"  exits after {seconds:.0f}s; Ctrl-C stops it sooner")
 
