@@ -33,8 +33,8 @@ from typing import Any
 from bench._common import machine, print_table, write_result
 from monitor.health import State
 from monitor.interfaces import Kind, Outcome, Phase, ProbeResult
-from monitor.routing import PolicyName, Route, RoutingEngine, build_snapshot
-from monitor.windows import window_stats
+from monitor.pipeline import evaluate_routes
+from monitor.routing import PolicyName, Route, RoutingEngine
 
 NAME = "backtest"
 MODEL = "imagen-4.0-generate-001"
@@ -293,15 +293,18 @@ def run_scenario(scenario: Scenario, seed: int = 7) -> dict[str, Any]:
         if minute % PRICE_REFRESH_MINUTES == 0:
             prices = {o: t.price for o, t in truths.items()}
         recent = [r for r in results if (now - r.started_at).total_seconds() <= 86_400]
-        stats = window_stats(recent, now, offerings=OFFERINGS)
-        snapshot = build_snapshot(
+        # the service's own evaluation step (monitor.pipeline), over this minute's state
+        evaluated = evaluate_routes(
+            engine,
             now,
             OFFERINGS,
-            current_price=prices.get,
+            price_of=prices.get,
             state_of=health.state.__getitem__,
-            stats=stats,
+            recent=recent,
         )
-        routes = {r.policy: r for r in engine.evaluate(snapshot)}
+        routes = {r.policy: r for r in evaluated}
+        assert engine.snapshot is not None
+        stats = {view.offering: view.windows for view in engine.snapshot.offerings}
         observed_p50 = {o: stats[o]["30m"].p50_s or math.inf for o in OFFERINGS}
         fastest = sorted(OFFERINGS, key=lambda o: (observed_p50[o], o))
         plans: dict[str, Plan] = {

@@ -498,55 +498,23 @@ def route(
     import datetime as dt
 
     from monitor.exports import FORMATS, render, targets_from_config
-    from monitor.health import HealthBook, Sample
-    from monitor.interfaces import Phase
-    from monitor.pricing.state import PriceBook
-    from monitor.routing import RoutingEngine, build_snapshot
-    from monitor.service import database_url, health_policy
-    from monitor.windows import window_stats
+    from monitor.pipeline import replay
+    from monitor.service import database_url
 
     cfg = _load(config)
     if fmt not in FORMATS:
         fail(f"--format must be one of {', '.join(FORMATS)}")
     if model is not None and model not in cfg.models:
         fail(f"unknown model {model!r}; known: {', '.join(sorted(cfg.models))}")
-    now = dt.datetime.now(dt.UTC)
     store = Store(database_url(cfg))
     try:
         store.upgrade()
-        results = store.recent_results(since=now - dt.timedelta(days=1), limit=100_000)
-        # the service's prices: the newest accepted quote of each offering's primary source
-        prices = PriceBook(cfg, lambda: now)
-        prices.restore(store.latest_price_events(), store.fetch_states())
+        # the service's own start-up: health, prices, the day's results, one evaluation
+        engine = replay(store, cfg, dt.datetime.now(dt.UTC)).routing
     except StoreError as exc:
         fail(str(exc))
     finally:
         store.dispose()
-    book = HealthBook(health_policy(cfg))
-    for r in reversed(results):
-        if r.vantage == cfg.vantage and not r.cancelled:
-            book.observe(
-                r.offering,
-                r.vantage,
-                Sample(
-                    outcome=r.outcome,
-                    at=r.started_at,
-                    latency_s=r.phases.get(Phase.TOTAL),
-                    kind=r.kind.value,
-                ),
-            )
-
-    offerings = cfg.enabled_offerings()
-    engine = RoutingEngine()
-    engine.evaluate(
-        build_snapshot(
-            now,
-            offerings,
-            current_price=prices.current_price,
-            state_of=lambda o: book.get(o, cfg.vantage).state,
-            stats=window_stats(results, now, offerings=offerings),
-        )
-    )
     routes = engine.routes(policy=policy, model=model)
     text = render(
         FORMATS[fmt](routes, targets_from_config(cfg)), "yaml" if fmt == "litellm" else "json"

@@ -24,13 +24,8 @@ from enum import StrEnum
 
 from monitor.interfaces import Outcome
 
-
-class State(StrEnum):
-    UNKNOWN = "unknown"
-    UP = "up"
-    DEGRADED = "degraded"
-    DOWN = "down"
-    RETIRED = "retired"
+# defined with the interfaces (the metrics rows carry it), re-exported here where it is decided
+from monitor.interfaces import State as State
 
 
 class Tier(StrEnum):

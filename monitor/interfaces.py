@@ -166,3 +166,38 @@ class PriceQuote:
 
 class PriceParseError(Exception):
     """A pricing page could not be read as the source expects (never a price of zero)."""
+
+
+# -- what engines give the metrics module (numbers; monitor/metrics.py gives the names) ---
+
+
+class State(StrEnum):
+    """An offering's health (DESIGN.md, "state"); ``monitor.health`` decides it."""
+
+    UNKNOWN = "unknown"
+    UP = "up"
+    DEGRADED = "degraded"
+    DOWN = "down"
+    RETIRED = "retired"
+
+
+@dataclass(frozen=True, kw_only=True)
+class StateRow:
+    """One offering's current state at one vantage (``provmon_offering_state``)."""
+
+    offering: str
+    provider: str
+    model: str
+    vantage: str
+    state: State
+
+
+@dataclass(frozen=True, kw_only=True)
+class GaugeRow:
+    """One sample of a gauge read at scrape time: an engine gives the number, under a
+    name whose help text is in ``monitor.metrics``. Label values come from the config or
+    from enums, never from free text."""
+
+    name: str
+    labels: dict[str, str]
+    value: float

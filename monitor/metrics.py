@@ -26,7 +26,6 @@ import itertools
 import math
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import TypeVar, cast
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
@@ -34,8 +33,9 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from monitor.config import Config
-from monitor.health import State
-from monitor.interfaces import Kind, Outcome, ProbeResult
+from monitor.interfaces import GaugeRow as GaugeRow
+from monitor.interfaces import Kind, Outcome, ProbeResult, State
+from monitor.interfaces import StateRow as StateRow
 
 _T = TypeVar("_T")
 
@@ -300,24 +300,10 @@ class _StoreCollector(Collector):
             yield family.metric()
 
 
-@dataclass(frozen=True, kw_only=True)
-class StateRow:
-    offering: str
-    provider: str
-    model: str
-    vantage: str
-    state: State
-
-
-@dataclass(frozen=True, kw_only=True)
-class GaugeRow:
-    """One sample of a state gauge read at scrape time."""
-
-    name: str
-    labels: dict[str, str]
-    value: float
-
-
+BUDGET_HELP = {
+    "provmon_probe_budget_usd": "Daily cap of paid probes, by scope",
+    "provmon_probe_budget_remaining_usd": "Money left today for paid probes, by scope",
+}
 DATABASE_HELP = {
     "provmon_database_up": "1 while the database answers, 0 while it is away (results buffered)"
 }

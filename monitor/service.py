@@ -14,35 +14,35 @@ import datetime as dt
 import logging
 import os
 import socket
-import sys
-from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from decimal import Decimal
-from types import MappingProxyType
 
 from monitor.budget import Budget, BudgetPolicy
-from monitor.cadence import CadencePolicy
 from monitor.config import Config
-from monitor.health import HealthBook, HealthPolicy, HealthState, Sample, incident_events
-from monitor.interfaces import Kind, Outcome, Phase, ProbeResult
+from monitor.health import HealthBook, HealthState, Sample
+from monitor.interfaces import GaugeRow, Kind, ProbeResult
 from monitor.job import ProbeJob
-from monitor.metrics import DATABASE_HELP, GaugeRow, Metrics, StateRow
+from monitor.metrics import BUDGET_HELP, DATABASE_HELP, Metrics
+from monitor.pipeline import (
+    ROUTING_HISTORY,
+    RecentResults,
+    Replayed,
+    ResultPipeline,
+    cadence_policy,
+    evaluate_routes,
+    health_policy,
+    replay,
+)
 from monitor.pricing.engine import HELP as PRICE_HELP
 from monitor.pricing.engine import PricingEngine
-from monitor.routing import GAUGE_HELP, RoutingEngine, build_snapshot
+from monitor.routing import GAUGE_HELP, RoutingEngine
 from monitor.runner import Runner
 from monitor.scheduler import ProbeScheduler
 from monitor.store import Store, StoreError, default_sqlite_url
-from monitor.windows import window_stats
 from monitor.writer import ResultWriter
 
-#: how much generate history routing reads (its longest window)
-ROUTING_HISTORY = dt.timedelta(days=1)
-BUDGET_HELP = {
-    "provmon_probe_budget_usd": "Daily cap of paid probes, by scope",
-    "provmon_probe_budget_remaining_usd": "Money left today for paid probes, by scope",
-}
+__all__ = ["ROUTING_HISTORY", "RecentResults", "Service", "database_url", "health_policy"]
 
 log = logging.getLogger(__name__)
 
@@ -54,105 +54,6 @@ def database_url(config: Config) -> str:
         or config.database_url
         or default_sqlite_url(os.environ.get("PROVMON_DATA_DIR") or config.data_dir)
     )
-
-
-def health_policy(config: Config) -> HealthPolicy:
-    h = config.health
-    return HealthPolicy(
-        fail_threshold=h.fail_threshold,
-        recover_threshold=h.recover_threshold,
-        window=h.window,
-        min_samples=h.min_samples,
-        down_error_ratio=h.down_error_ratio,
-        degraded_error_ratio=h.degraded_error_ratio,
-        latency_objective_s=h.latency_objective_seconds,
-    )
-
-
-def cadence_policy(config: Config) -> CadencePolicy:
-    c = config.cadence
-    return CadencePolicy(
-        control_interval_s=config.defaults.control.interval_seconds,
-        control_confirm_s=c.control_confirm_seconds,
-        control_down_s=c.control_down_seconds,
-        generate_min_interval_s=c.generate_min_interval_seconds,
-        generate_max_interval_s=c.generate_max_interval_seconds,
-        generate_confirm_s=c.generate_confirm_seconds,
-        generate_down_s=c.generate_down_seconds,
-    )
-
-
-@dataclass
-class HealthSink:
-    book: HealthBook
-    config: Config
-
-    def accept(self, result: ProbeResult) -> None:
-        if result.cancelled:
-            return
-        self.book.observe(
-            result.offering,
-            result.vantage,
-            Sample(
-                outcome=result.outcome,
-                at=result.started_at,
-                latency_s=result.phases.get(Phase.TOTAL),
-                kind=result.kind.value,
-            ),
-        )
-
-    def rows(self) -> Iterable[StateRow]:
-        for offering in self.config.enabled_offerings():
-            state = self.book.get(offering, self.config.vantage)
-            yield StateRow(
-                offering=offering,
-                provider=self.config.provider_of(offering),
-                model=self.config.model_of(offering),
-                vantage=self.config.vantage,
-                state=state.state,
-            )
-
-
-@dataclass(frozen=True, slots=True)
-class Recent:
-    """What routing's windows read of one result (``monitor.windows.ResultLike``), about a
-    tenth of a whole :class:`ProbeResult` in memory: a day at 1,000 offerings is ~300k."""
-
-    offering: str
-    kind: Kind
-    outcome: Outcome
-    started_at: dt.datetime
-    phases: Mapping[Phase, float]
-    cancelled: bool = False
-
-
-#: the phases map of a result without a total (shared, never written)
-_NO_PHASES: Mapping[Phase, float] = MappingProxyType({})
-
-
-@dataclass
-class RecentResults:
-    """The last day of generate results in memory: what routing's windows are computed from."""
-
-    results: deque[Recent] = field(default_factory=deque)
-
-    def accept(self, result: ProbeResult) -> None:
-        if result.kind == Kind.GENERATE and not result.cancelled:
-            total = result.phases.get(Phase.TOTAL)
-            phases = _NO_PHASES if total is None else {Phase.TOTAL: total}
-            self.results.append(
-                Recent(
-                    offering=sys.intern(result.offering),
-                    kind=result.kind,
-                    outcome=result.outcome,
-                    started_at=result.started_at,
-                    phases=phases,
-                )
-            )
-
-    def trim(self, now: dt.datetime) -> None:
-        while self.results and now - self.results[0].started_at > ROUTING_HISTORY:
-            self.results.popleft()
 
 
 @dataclass
@@ -167,7 +68,6 @@ class Service:
         self.store = Store(self.db_url)
         self.metrics = Metrics()
         self.health = HealthBook(health_policy(config))
-        self.health_sink = HealthSink(self.health, config)
         self.writer = ResultWriter(self.store, on_drop=self.metrics.results_dropped.inc)
         self.prices = PricingEngine(
             config,
@@ -195,9 +95,15 @@ class Service:
         self.cadence = cadence_policy(config)
         self.recent = RecentResults()
         self.routing = RoutingEngine()
-        self.runner = Runner(
-            config, [self.writer, self.metrics, self.health_sink, self.recent], prices=self
+        self.pipeline = ResultPipeline(
+            config,
+            store=self.writer,
+            incidents=self.writer,
+            metrics=self.metrics,
+            health=self.health,
+            recent=self.recent,
         )
+        self.runner = Runner(config, [self.pipeline], prices=self)
         self.scheduler = ProbeScheduler(config, self.run_job, on_skip=self._skipped)
         self.job = ProbeJob(
             config=config,
@@ -210,7 +116,7 @@ class Service:
             state_of=self.state_of,
             on_skip=self._skipped,
         )
-        self.metrics.watch_states(self.health_sink.rows, version=lambda: self.health.changes)
+        self.metrics.watch_states(self.pipeline.state_rows, version=lambda: self.health.changes)
         self.metrics.add_gauges(self.prices.gauges, PRICE_HELP)
         self.metrics.add_gauges(
             self.routing.gauges, GAUGE_HELP, version=lambda: self.routing.generation
@@ -225,21 +131,13 @@ class Service:
     async def prepare(self) -> None:
         """Apply migrations, then rebuild state from the store: prices, health, history."""
         await asyncio.to_thread(self.store.upgrade)
-        await self.prices.load()
-        recent = await asyncio.to_thread(self.store.recent_results, limit=2000)
-        for result in reversed(recent):
-            if result.vantage == self.config.vantage:
-                self.health_sink.accept(result)
-        since = dt.datetime.now(dt.UTC) - ROUTING_HISTORY
-        history = await asyncio.to_thread(
-            self.store.recent_results, kind="generate", since=since, limit=100_000
+        state = Replayed(
+            health=self.health, prices=self.prices, recent=self.recent, routing=self.routing
         )
-        for result in reversed(history):
-            self.recent.accept(result)
-        await asyncio.to_thread(self.budget.refresh, dt.datetime.now(dt.UTC))
+        await asyncio.to_thread(replay, self.store, self.config, _now(), into=state)
+        await asyncio.to_thread(self.budget.refresh, _now())
         # after the replay, so replayed results do not reopen old incidents
-        self.health.on_change = self._state_changed
-        self.evaluate_routes()
+        self.pipeline.listen()
 
     async def start(self, *, schedule: bool = True) -> None:
         if not self.started:
@@ -338,21 +236,11 @@ class Service:
         self.job.replan(offering)
 
     def observe_passive(self, offering: str, vantage: str, sample: Sample) -> None:
-        self.health.observe(offering, vantage, sample)
+        self.pipeline.observe_passive(offering, vantage, sample)
         self.replan(offering)
 
     def _skipped(self, offering: str, reason: str) -> None:
         self.metrics.skipped.labels(offering, reason).inc()
-
-    def _state_changed(
-        self, offering: str, vantage: str, before: HealthState, after: HealthState
-    ) -> None:
-        events = incident_events(offering, vantage, before, after)
-        if not events:
-            return
-        log.warning("%s is now %s: %s", offering, after.state, after.reason)
-        # through the writer's buffer, like results: stored once the database is back
-        self.writer.accept_incidents(events)
 
     # -- prices, budget, routes -----------------------------------------------------------
 
@@ -382,15 +270,17 @@ class Service:
 
     def evaluate_routes(self, now: dt.datetime | None = None) -> None:
         """One routing evaluation over the current prices, states and windows."""
-        now = now or dt.datetime.now(dt.UTC)
+        now = now or _now()
         self.recent.trim(now)
-        offerings = self.config.enabled_offerings()
-        self.routing.evaluate(
-            build_snapshot(
-                now,
-                offerings,
-                current_price=self.price_of,
-                state_of=lambda o: self.state_of(o).state,
-                stats=window_stats(self.recent.results, now, offerings=offerings),
-            )
+        evaluate_routes(
+            self.routing,
+            now,
+            self.config.enabled_offerings(),
+            price_of=self.price_of,
+            state_of=lambda o: self.state_of(o).state,
+            recent=self.recent.results,
         )
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
