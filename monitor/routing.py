@@ -482,13 +482,10 @@ class RoutingEngine:
                 labels = {"model": model, "offering": e.offering, "policy": name.value}
                 yield GaugeRow(name="provmon_route_rank", labels=labels, value=float(e.rank))
                 yield GaugeRow(name="provmon_route_weight", labels=dict(labels), value=e.weight)
-        if self.snapshot is None or not self.policies:
-            return
-        policy = self.policies.get(PolicyName.COST) or next(iter(self.policies.values()))
-        for view in self.snapshot.offerings:
-            stats = pick_window(view.windows, min_samples=policy.constraints.min_samples)
-            cost = effective_cost(view.price_usd, stats.success_ratio if stats else None)
+        views = {v.offering: v for v in self.snapshot.offerings} if self.snapshot else {}
+        for offering, cost in self.effective_costs().items():
             if cost is not None:
+                view = views[offering]
                 labels = {
                     "offering": view.offering,
                     "provider": view.provider,
@@ -496,3 +493,18 @@ class RoutingEngine:
                     "unit": "image",
                 }
                 yield GaugeRow(name="provmon_effective_cost_usd", labels=labels, value=float(cost))
+
+    def effective_costs(self) -> dict[str, Decimal | None]:
+        """Per offering of the last evaluation: listed price ÷ success ratio, over the
+        window the ``cost`` policy reads (the first policy's without one). What
+        ``provmon_effective_cost_usd`` and the status page both show."""
+        if self.snapshot is None or not self.policies:
+            return {}
+        policy = self.policies.get(PolicyName.COST) or next(iter(self.policies.values()))
+        out: dict[str, Decimal | None] = {}
+        for view in self.snapshot.offerings:
+            stats = pick_window(view.windows, min_samples=policy.constraints.min_samples)
+            out[view.offering] = effective_cost(
+                view.price_usd, stats.success_ratio if stats else None
+            )
+        return out
