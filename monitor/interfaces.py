@@ -192,12 +192,28 @@ class StateRow:
     state: State
 
 
+class Gauge(StrEnum):
+    """What a scrape-time gauge row measures. Engines give these and a number;
+    ``monitor.metrics`` gives each its ``provmon_*`` name and help text."""
+
+    PRICE = "price"
+    PRICE_FETCH_SUCCESS = "price_fetch_success"
+    PRICE_FETCH_LAST_SUCCESS = "price_fetch_last_success"
+    PRICE_STALE = "price_stale"
+    PRICE_DISAGREEMENT = "price_disagreement"
+    ROUTE_RANK = "route_rank"
+    ROUTE_WEIGHT = "route_weight"
+    EFFECTIVE_COST = "effective_cost"
+    BUDGET = "budget"
+    BUDGET_REMAINING = "budget_remaining"
+    DATABASE_UP = "database_up"
+
+
 @dataclass(frozen=True, kw_only=True)
 class GaugeRow:
-    """One sample of a gauge read at scrape time: an engine gives the number, under a
-    name whose help text is in ``monitor.metrics``. Label values come from the config or
+    """One sample of a gauge read at scrape time. Label values come from the config or
     from enums, never from free text."""
 
-    name: str
+    name: Gauge
     labels: dict[str, str]
     value: float

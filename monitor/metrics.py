@@ -33,8 +33,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from monitor.config import Config
+from monitor.interfaces import Gauge, Kind, Outcome, ProbeResult, State
 from monitor.interfaces import GaugeRow as GaugeRow
-from monitor.interfaces import Kind, Outcome, ProbeResult, State
 from monitor.interfaces import StateRow as StateRow
 
 _T = TypeVar("_T")
@@ -300,13 +300,50 @@ class _StoreCollector(Collector):
             yield family.metric()
 
 
-BUDGET_HELP = {
-    "provmon_probe_budget_usd": "Daily cap of paid probes, by scope",
-    "provmon_probe_budget_remaining_usd": "Money left today for paid probes, by scope",
+#: every scrape-time gauge's name and help text: the engines give a :class:`Gauge` and a
+#: number, this module the name (DESIGN.md's table; names never change once a board uses them)
+GAUGES: dict[Gauge, tuple[str, str]] = {
+    Gauge.PRICE: ("provmon_price_usd", "Current accepted listed price per unit, by source"),
+    Gauge.PRICE_FETCH_SUCCESS: (
+        "provmon_price_fetch_success",
+        "1 if the last refresh of the source read every page",
+    ),
+    Gauge.PRICE_FETCH_LAST_SUCCESS: (
+        "provmon_price_fetch_last_success_timestamp_seconds",
+        "When every page of the source was last read successfully",
+    ),
+    Gauge.PRICE_STALE: (
+        "provmon_price_stale",
+        "1 when the offering's price from the source is older than its max age",
+    ),
+    Gauge.PRICE_DISAGREEMENT: (
+        "provmon_price_disagreement",
+        "1 when the offering's sources list prices further apart than the tolerance",
+    ),
+    Gauge.ROUTE_RANK: (
+        "provmon_route_rank",
+        "Rank of the offering in the model's route (1 first, 0 excluded)",
+    ),
+    Gauge.ROUTE_WEIGHT: (
+        "provmon_route_weight",
+        "Share of the model's traffic the route sends to the offering",
+    ),
+    Gauge.EFFECTIVE_COST: (
+        "provmon_effective_cost_usd",
+        "Listed price divided by success ratio, per successful unit",
+    ),
+    Gauge.BUDGET: ("provmon_probe_budget_usd", "Daily cap of paid probes, by scope"),
+    Gauge.BUDGET_REMAINING: (
+        "provmon_probe_budget_remaining_usd",
+        "Money left today for paid probes, by scope",
+    ),
+    Gauge.DATABASE_UP: (
+        "provmon_database_up",
+        "1 while the database answers, 0 while it is away (results buffered)",
+    ),
 }
-DATABASE_HELP = {
-    "provmon_database_up": "1 while the database answers, 0 while it is away (results buffered)"
-}
+
+HELP_OF = dict(GAUGES.values())
 
 STATE_NAME = "provmon_offering_state"
 STATE_HELP = "1 for the offering's current health state, 0 for the others"
@@ -320,7 +357,6 @@ class _StateCollector(Collector):
         states_version: Callable[[], object],
         extra: list[Callable[[], Iterable[GaugeRow]]],
         versions: list[Callable[[], object] | None],
-        help_texts: dict[str, str],
     ) -> None:
         self._states = states
         self._states_version = states_version
@@ -329,7 +365,6 @@ class _StateCollector(Collector):
         #: per source ("states", or a gauge source's index): the version its lines were
         #: rendered at, and the lines
         self._blocks: dict[object, tuple[object, object]] = {}
-        self._help = help_texts
         # label text cached per label set: a scrape formats values, not labels
         self._state_text: dict[tuple[str, ...], bytes] = {}
         self._gauge_text: dict[tuple[str, tuple[tuple[str, str], ...]], bytes] = {}
@@ -354,14 +389,11 @@ class _StateCollector(Collector):
         families: dict[str, GaugeMetricFamily] = {}
         for source in self._extra:
             for gauge in source():
-                fam = families.get(gauge.name)
+                name, help_text = GAUGES[gauge.name]
+                fam = families.get(name)
                 if fam is None:
-                    fam = GaugeMetricFamily(
-                        gauge.name,
-                        self._help.get(gauge.name, gauge.name),
-                        labels=list(gauge.labels),
-                    )
-                    families[gauge.name] = fam
+                    fam = GaugeMetricFamily(name, help_text, labels=list(gauge.labels))
+                    families[name] = fam
                 fam.add_metric(list(gauge.labels.values()), gauge.value)
         yield from families.values()
 
@@ -380,7 +412,7 @@ class _StateCollector(Collector):
             for name, lines in by_family.items():
                 block = gauges.get(name)
                 if block is None:
-                    help_text = self._help.get(name, name)
+                    help_text = HELP_OF[name]
                     block = gauges[name] = [_header(name, help_text, "gauge")]
                 block.extend(lines)
         for block in gauges.values():
@@ -420,13 +452,14 @@ class _StateCollector(Collector):
         if len(prefixes) > 200_000:  # label sets that left: forget them now and then
             prefixes.clear()
         for gauge in source():
-            key = (gauge.name, tuple(gauge.labels.items()))
+            name = GAUGES[gauge.name][0]
+            key = (name, tuple(gauge.labels.items()))
             prefix = prefixes.get(key)
             if prefix is None:
                 labels = _label_text(key[1])
                 labels = f"{{{labels}}}" if labels else ""
-                prefix = prefixes[key] = f"{gauge.name}{labels} ".encode()
-            lines.setdefault(gauge.name, []).append(prefix + _number(gauge.value) + b"\n")
+                prefix = prefixes[key] = f"{name}{labels} ".encode()
+            lines.setdefault(name, []).append(prefix + _number(gauge.value) + b"\n")
         return lines
 
 
@@ -483,7 +516,6 @@ class Metrics:
         self.registry.register(_StoreCollector(self._families))
         self._extra: list[Callable[[], Iterable[GaugeRow]]] = []
         self._versions: list[Callable[[], object] | None] = []
-        self._help: dict[str, str] = {}
         self._states: Callable[[], Iterable[StateRow]] = lambda: ()
         self._states_version: Callable[[], object] | None = None
         self._collector = _StateCollector(
@@ -491,7 +523,6 @@ class Metrics:
             lambda: self._states_version() if self._states_version is not None else None,
             self._extra,
             self._versions,
-            self._help,
         )
         self.registry.register(self._collector)
 
@@ -529,17 +560,16 @@ class Metrics:
     def add_gauges(
         self,
         source: Callable[[], Iterable[GaugeRow]],
-        helps: dict[str, str],
         *,
         version: Callable[[], object] | None = None,
     ) -> None:
-        """Add scrape-time gauges (prices, budget, routes) computed by ``source``.
+        """Add scrape-time gauges (prices, budget, routes) computed by ``source``; their
+        names and help texts are :data:`GAUGES`'.
 
         With ``version``, the source is read again only when ``version()`` changes (routes
         change once per evaluation, not per scrape); without it, at every scrape."""
         self._extra.append(source)
         self._versions.append(version)
-        self._help.update(helps)
 
     def init_offerings(self, config: Config, deadlines: Callable[[str, Kind], float]) -> None:
         """Create label sets for configured offerings so series exist from the start."""

@@ -36,7 +36,7 @@ from enum import StrEnum
 from typing import Any
 
 from monitor.health import State
-from monitor.metrics import GaugeRow
+from monitor.interfaces import Gauge, GaugeRow
 from monitor.windows import WINDOWS, WindowStats, pick_window
 
 
@@ -426,13 +426,6 @@ def build_snapshot(
     return Snapshot(at=at, offerings=tuple(views))
 
 
-GAUGE_HELP = {
-    "provmon_route_rank": "Rank of the offering in the model's route (1 first, 0 excluded)",
-    "provmon_route_weight": "Share of the model's traffic the route sends to the offering",
-    "provmon_effective_cost_usd": "Listed price divided by success ratio, per successful unit",
-}
-
-
 class RoutingEngine:
     """Routes for every model and policy, remembering hysteresis between evaluations.
 
@@ -480,8 +473,8 @@ class RoutingEngine:
         for (model, name), route in sorted(self.latest.items()):
             for e in route.entries:
                 labels = {"model": model, "offering": e.offering, "policy": name.value}
-                yield GaugeRow(name="provmon_route_rank", labels=labels, value=float(e.rank))
-                yield GaugeRow(name="provmon_route_weight", labels=dict(labels), value=e.weight)
+                yield GaugeRow(name=Gauge.ROUTE_RANK, labels=labels, value=float(e.rank))
+                yield GaugeRow(name=Gauge.ROUTE_WEIGHT, labels=dict(labels), value=e.weight)
         views = {v.offering: v for v in self.snapshot.offerings} if self.snapshot else {}
         for offering, cost in self.effective_costs().items():
             if cost is not None:
@@ -492,7 +485,7 @@ class RoutingEngine:
                     "model": view.model,
                     "unit": "image",
                 }
-                yield GaugeRow(name="provmon_effective_cost_usd", labels=labels, value=float(cost))
+                yield GaugeRow(name=Gauge.EFFECTIVE_COST, labels=labels, value=float(cost))
 
     def effective_costs(self) -> dict[str, Decimal | None]:
         """Per offering of the last evaluation: listed price ÷ success ratio, over the

@@ -21,9 +21,9 @@ from decimal import Decimal
 from monitor.budget import Budget, BudgetPolicy
 from monitor.config import Config
 from monitor.health import HealthBook, HealthState, Sample
-from monitor.interfaces import GaugeRow, Kind, ProbeResult
+from monitor.interfaces import Gauge, GaugeRow, Kind, ProbeResult
 from monitor.job import ProbeJob
-from monitor.metrics import BUDGET_HELP, DATABASE_HELP, Metrics
+from monitor.metrics import Metrics
 from monitor.pipeline import (
     ROUTING_HISTORY,
     RecentResults,
@@ -34,9 +34,8 @@ from monitor.pipeline import (
     health_policy,
     replay,
 )
-from monitor.pricing.engine import HELP as PRICE_HELP
 from monitor.pricing.engine import PricingEngine
-from monitor.routing import GAUGE_HELP, RoutingEngine
+from monitor.routing import RoutingEngine
 from monitor.runner import Runner
 from monitor.scheduler import ProbeScheduler
 from monitor.store import Store, StoreError, default_sqlite_url
@@ -117,12 +116,10 @@ class Service:
             on_skip=self._skipped,
         )
         self.metrics.watch_states(self.pipeline.state_rows, version=lambda: self.health.changes)
-        self.metrics.add_gauges(self.prices.gauges, PRICE_HELP)
-        self.metrics.add_gauges(
-            self.routing.gauges, GAUGE_HELP, version=lambda: self.routing.generation
-        )
-        self.metrics.add_gauges(self.budget_gauges, BUDGET_HELP)
-        self.metrics.add_gauges(self.database_gauges, DATABASE_HELP)
+        self.metrics.add_gauges(self.prices.gauges)
+        self.metrics.add_gauges(self.routing.gauges, version=lambda: self.routing.generation)
+        self.metrics.add_gauges(self.budget_gauges)
+        self.metrics.add_gauges(self.database_gauges)
         self.metrics.init_offerings(config, self.runner.deadline_seconds)
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -211,7 +208,7 @@ class Service:
 
     def database_gauges(self) -> Iterable[GaugeRow]:
         yield GaugeRow(
-            name="provmon_database_up", labels={}, value=0.0 if self.database_away() else 1.0
+            name=Gauge.DATABASE_UP, labels={}, value=0.0 if self.database_away() else 1.0
         )
 
     # -- probes ---------------------------------------------------------------------------
@@ -262,8 +259,8 @@ class Service:
     def budget_gauges(self) -> Iterable[GaugeRow]:
         for scope, cap, left in self.budget.gauge_rows():
             labels = {"scope": scope}
-            yield GaugeRow(name="provmon_probe_budget_usd", labels=labels, value=cap)
-            yield GaugeRow(name="provmon_probe_budget_remaining_usd", labels=labels, value=left)
+            yield GaugeRow(name=Gauge.BUDGET, labels=labels, value=cap)
+            yield GaugeRow(name=Gauge.BUDGET_REMAINING, labels=labels, value=left)
 
     async def _evaluate_routes_async(self) -> None:
         self.evaluate_routes()
