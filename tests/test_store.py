@@ -169,7 +169,7 @@ def _every_store_call(result: ProbeResult) -> dict[str, object]:
 
 
 def test_every_store_operation_is_listed_here() -> None:
-    public = {n for n in vars(Store) if not n.startswith("_") and callable(getattr(Store, n))}
+    public = {n for n in dir(Store) if not n.startswith("_") and callable(getattr(Store, n))}
     assert public - {"dispose"} == set(_every_store_call(make_result()))
 
 
