@@ -46,13 +46,13 @@ def test_every_gauge_has_its_name_and_help_in_the_metrics_module() -> None:
 
 
 def test_no_engine_spells_a_metric_name() -> None:
-    """``provmon_*`` names appear in code only in monitor/metrics.py (docstrings and
+    """``provmon_*`` names appear in code only in the metrics package (docstrings and
     comments may cite them)."""
     import ast
 
     offenders = []
     for path in sorted((ROOT / "monitor").rglob("*.py")):
-        if path.name == "metrics.py" or "sim" in path.parts:
+        if "metrics" in path.parts or "sim" in path.parts:
             continue
         tree = ast.parse(path.read_text())
         docstrings = {
