@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TypedDict
 
-from monitor.interfaces import Kind
-from monitor.windows import W1D, ResultLike, Window, WindowStats, window_stats
+from monitor.interfaces import Kind, Phase
+from monitor.outcomes import AVAILABILITY, Verdict, quantile
+from monitor.windows import W1D, ResultLike, WindowStats, window_stats
 from monitor.windows import WINDOWS as ROUTING
 
 #: availability windows shown on the page: routing's (as OpenRouter publishes uptime)
@@ -89,10 +90,29 @@ class Measured(TypedDict):
     availability_trend: list[float | None]
 
 
-def _slice(results: Sequence[ResultLike], end: dt.datetime, width: dt.timedelta) -> WindowStats:
-    window = Window(name="slice", seconds=width.total_seconds())
-    stats = window_stats(results, end, windows=(window,)).values()
-    return next(iter(stats))["slice"] if stats else WindowStats(offering="", window="slice")
+def _trend(
+    results: Sequence[ResultLike], now: dt.datetime, span: dt.timedelta, slices: int
+) -> tuple[list[float | None], list[float | None]]:
+    """Median latency and success ratio per time slice, oldest first: one pass over the
+    results (a status page request walks the whole day of every offering)."""
+    start, width = (now - span).timestamp(), span.total_seconds() / slices
+    counts = [[0, 0] for _ in range(slices)]  # successes, errors
+    latencies: list[list[float]] = [[] for _ in range(slices)]
+    for r in results:
+        index = math.floor((r.started_at.timestamp() - start) / width)
+        if not 0 <= index < slices:
+            continue
+        verdict = AVAILABILITY[r.outcome]
+        if verdict == Verdict.SUCCESS:
+            counts[index][0] += 1
+            if (total := r.phases.get(Phase.TOTAL)) is not None:
+                latencies[index].append(total)
+        elif verdict == Verdict.ERROR:
+            counts[index][1] += 1
+    return (
+        [quantile(values, 0.5) for values in latencies],
+        [ok / (ok + bad) if ok + bad else None for ok, bad in counts],
+    )
 
 
 def _ratio(stats: WindowStats | None) -> float | None:
@@ -121,16 +141,13 @@ def summarise(
         by_offering = window_stats(keep, now)
         windows = next(iter(by_offering.values())) if by_offering else {}
     day = windows.get(W1D.name)
-    width = span / slices
-    trend = [_slice(keep, now - span + (i + 1) * width, width) for i in range(slices)]
+    latency_trend, availability_trend = _trend(keep, now, span, slices)
     return Measured(
         p50_seconds=day.p50_s if day else None,
         p95_seconds=day.p95_s if day else None,
-        availability={
-            name: s.success_ratio if (s := windows.get(name)) else None for name in WINDOWS
-        },
-        latency_trend=[s.p50_s for s in trend],
-        availability_trend=[s.success_ratio for s in trend],
+        availability={name: _ratio(windows.get(name)) for name in WINDOWS},
+        latency_trend=latency_trend,
+        availability_trend=availability_trend,
     )
 
 

@@ -286,6 +286,10 @@ def test_availability_counts_as_routing_does_and_latency_counts_generations_only
     assert format_ratio(measured["availability"]["30m"]) == "60.0%"
     assert format_seconds(measured["p50_seconds"]) == "8.0 s"
     assert format_seconds(measured["p95_seconds"]) == "10.0 s"
+    # the trends count the same way, per hour: all of these fell in the last one
+    assert measured["availability_trend"][-1] == pytest.approx(0.6)
+    assert measured["latency_trend"][-1] == 8.0
+    assert measured["availability_trend"][:-1] == [None] * 23
 
 
 async def test_the_status_page_and_metrics_agree_on_success_ratio_and_effective_cost(
