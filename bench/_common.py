@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import yaml
 
+from monitor import outcomes
 from monitor.config import Config, load_config, point_at_simulator, simulator_credentials
 from monitor.http import build_client
 from monitor.metrics import Metrics, pieces
@@ -48,11 +49,10 @@ def machine() -> dict[str, Any]:
 
 
 def quantile(sorted_values: Sequence[float], q: float) -> float:
-    """Nearest-rank quantile of already sorted values (no interpolation: a real sample)."""
-    if not sorted_values:
-        return math.nan
-    rank = max(1, math.ceil(q * len(sorted_values)))
-    return sorted_values[rank - 1]
+    """The product's one nearest-rank quantile (``monitor.outcomes.quantile``) of already
+    sorted values; NaN when there are none (a benchmark's table shows it as such)."""
+    value = outcomes.quantile(sorted_values, q, presorted=True)
+    return math.nan if value is None else value
 
 
 def summary_ms(seconds: Sequence[float]) -> dict[str, float | int]:

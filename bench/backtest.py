@@ -33,8 +33,9 @@ from typing import Any
 from bench._common import machine, print_table, write_result
 from monitor.health import State
 from monitor.interfaces import Kind, Outcome, Phase, ProbeResult
-from monitor.routing import PolicyName, Route, RoutingEngine, build_snapshot
-from monitor.windows import window_stats
+from monitor.outcomes import HEALTH, Verdict
+from monitor.pipeline import evaluate_routes
+from monitor.routing import PolicyName, Route, RoutingEngine
 
 NAME = "backtest"
 MODEL = "imagen-4.0-generate-001"
@@ -180,8 +181,9 @@ def _probe(rng: random.Random, truth: Truth, offering: str, minute: int) -> Prob
 
 
 class HealthStandIn:
-    """down after 3 consecutive failures (429s ignored), up after 2 successes; a stand-in
-    for the health engine, whose API is being extended elsewhere (only ``State`` is used)."""
+    """down after 3 consecutive failures, up after 2 successes, counting outcomes as the
+    health engine does (``monitor.outcomes.HEALTH``: 429s neutral); a stand-in for its
+    thresholds, kept so the backtest's results stay comparable with ``bench/results/``."""
 
     def __init__(self) -> None:
         self.state = dict.fromkeys(OFFERINGS, State.UNKNOWN)
@@ -189,9 +191,10 @@ class HealthStandIn:
         self.oks = dict.fromkeys(OFFERINGS, 0)
 
     def observe(self, r: ProbeResult) -> None:
-        if r.outcome == Outcome.RATE_LIMITED:
+        verdict = HEALTH[r.outcome]  # the health engine's own definition
+        if verdict == Verdict.NEUTRAL:
             return
-        ok = r.outcome == Outcome.OK
+        ok = verdict == Verdict.SUCCESS
         self.fails[r.offering] = 0 if ok else self.fails[r.offering] + 1
         self.oks[r.offering] = self.oks[r.offering] + 1 if ok else 0
         if self.fails[r.offering] >= 3:
@@ -293,15 +296,18 @@ def run_scenario(scenario: Scenario, seed: int = 7) -> dict[str, Any]:
         if minute % PRICE_REFRESH_MINUTES == 0:
             prices = {o: t.price for o, t in truths.items()}
         recent = [r for r in results if (now - r.started_at).total_seconds() <= 86_400]
-        stats = window_stats(recent, now, offerings=OFFERINGS)
-        snapshot = build_snapshot(
+        # the service's own evaluation step (monitor.pipeline), over this minute's state
+        evaluated = evaluate_routes(
+            engine,
             now,
             OFFERINGS,
-            current_price=prices.get,
+            price_of=prices.get,
             state_of=health.state.__getitem__,
-            stats=stats,
+            recent=recent,
         )
-        routes = {r.policy: r for r in engine.evaluate(snapshot)}
+        routes = {r.policy: r for r in evaluated}
+        assert engine.snapshot is not None
+        stats = {view.offering: view.windows for view in engine.snapshot.offerings}
         observed_p50 = {o: stats[o]["30m"].p50_s or math.inf for o in OFFERINGS}
         fastest = sorted(OFFERINGS, key=lambda o: (observed_p50[o], o))
         plans: dict[str, Plan] = {

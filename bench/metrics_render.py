@@ -51,8 +51,9 @@ from bench._common import machine, render_once, summary_ms, write_result
 from bench.soak import soak_config
 from monitor.config import Config
 from monitor.health import State
+from monitor.interfaces import Gauge as GaugeKind
 from monitor.interfaces import Kind, Outcome, Phase, ProbeResult
-from monitor.metrics import DURATION_BUCKETS, GaugeRow, Metrics, StateRow
+from monitor.metrics import DURATION_BUCKETS, GAUGES, GaugeRow, Metrics, StateRow
 
 NAME = "metrics_render"
 TARGET_MS = 50.0
@@ -145,11 +146,10 @@ class PlainStates(Collector):
         yield family
         families: dict[str, GaugeMetricFamily] = {}
         for gauge in self.world.gauges():
-            fam = families.get(gauge.name)
+            name, help_text = GAUGES[gauge.name]
+            fam = families.get(name)
             if fam is None:
-                fam = families[gauge.name] = GaugeMetricFamily(
-                    gauge.name, self.world.helps[gauge.name], labels=list(gauge.labels)
-                )
+                fam = families[name] = GaugeMetricFamily(name, help_text, labels=list(gauge.labels))
             fam.add_metric(list(gauge.labels.values()), gauge.value)
         yield from families.values()
 
@@ -165,16 +165,6 @@ class World:
         rnd = random.Random(8)
         self.state = {o: rnd.choice([State.UP] * 8 + list(State)) for o, _, _ in self.rows}
         self.price = {o: round(rnd.uniform(0.02, 0.08), 3) for o, _, _ in self.rows}
-        self.helps = {
-            "provmon_price_usd": "Listed price per unit",
-            "provmon_price_stale": "1 when the price is older than its source's max age",
-            "provmon_effective_cost_usd": "Price divided by success ratio",
-            "provmon_route_rank": "Rank of the offering in its model's route",
-            "provmon_route_weight": "Traffic weight of the offering in its model's route",
-            "provmon_price_fetch_success": "1 if the last fetch of the source succeeded",
-            "provmon_probe_budget_usd": "Probe budget per scope",
-            "provmon_probe_budget_remaining_usd": "Probe budget left per scope",
-        }
 
     def states(self) -> Iterable[StateRow]:
         vantage = self.config.vantage
@@ -191,28 +181,23 @@ class World:
         for offering, provider, model in self.rows:
             price = self.price[offering]
             unit = {"offering": offering, "provider": provider, "model": model, "unit": "image"}
+            yield GaugeRow(name=GaugeKind.PRICE, labels={**unit, "source": provider}, value=price)
             yield GaugeRow(
-                name="provmon_price_usd", labels={**unit, "source": provider}, value=price
-            )
-            yield GaugeRow(
-                name="provmon_price_stale",
+                name=GaugeKind.PRICE_STALE,
                 labels={"offering": offering, "source": provider},
                 value=0.0,
             )
-            yield GaugeRow(name="provmon_effective_cost_usd", labels=unit, value=price / 0.97)
+            yield GaugeRow(name=GaugeKind.EFFECTIVE_COST, labels=unit, value=price / 0.97)
             for rank, policy in enumerate(POLICIES, start=1):
                 labels = {"model": model, "offering": offering, "policy": policy}
-                yield GaugeRow(name="provmon_route_rank", labels=labels, value=float(rank))
-                yield GaugeRow(name="provmon_route_weight", labels=dict(labels), value=0.2)
+                yield GaugeRow(name=GaugeKind.ROUTE_RANK, labels=labels, value=float(rank))
+                yield GaugeRow(name=GaugeKind.ROUTE_WEIGHT, labels=dict(labels), value=0.2)
         for provider in sorted({p for _, p, _ in self.rows}):
             yield GaugeRow(
-                name="provmon_price_fetch_success", labels={"source": provider}, value=1.0
+                name=GaugeKind.PRICE_FETCH_SUCCESS, labels={"source": provider}, value=1.0
             )
-        for name, value in (("provmon_probe_budget_usd", 100000.0),):
-            yield GaugeRow(name=name, labels={"scope": "day"}, value=value)
-        yield GaugeRow(
-            name="provmon_probe_budget_remaining_usd", labels={"scope": "day"}, value=99812.5
-        )
+        yield GaugeRow(name=GaugeKind.BUDGET, labels={"scope": "day"}, value=100000.0)
+        yield GaugeRow(name=GaugeKind.BUDGET_REMAINING, labels={"scope": "day"}, value=99812.5)
 
 
 def results(config: Config, rnd: random.Random, generate_share: float) -> Iterator[ProbeResult]:
@@ -284,7 +269,7 @@ def measure(scrapes: int, baseline_scrapes: int) -> dict[str, Any]:
         for reason in ("missed", "overlap", "budget", "no_price"):
             plain.skipped.labels(offering, reason)
     metrics.watch_states(world.states)
-    metrics.add_gauges(world.gauges, world.helps)
+    metrics.add_gauges(world.gauges)
     rnd = random.Random(8)
 
     accept_s = {"render": 0.0, "plain": 0.0}

@@ -23,9 +23,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
 from enum import StrEnum
-from typing import Protocol
 
 from monitor.interfaces import Outcome
+
+# the ledger protocol and the in-memory ledger, re-exported where budgets are made
+from monitor.ledger import Ledger as Ledger
+from monitor.ledger import MemoryLedger as MemoryLedger
 
 DAY_SECONDS = 86_400.0
 MICRO = Decimal("0.000001")
@@ -96,6 +99,9 @@ class BudgetPolicy:
     confirm_share: Decimal = Decimal("0.3")
     #: a reservation still ``reserved`` after this long is settled as spent (2 x deadline)
     expiry_s: float = 240.0
+    #: offerings whose own timeout differs from the default: their own expiry, so that a
+    #: slow offering's reservation is not settled as spent while its probe still runs
+    expiry_by_offering: Mapping[str, float] = field(default_factory=dict)
 
 
 def offering_cap(policy: BudgetPolicy, offering: str) -> Decimal | None:
@@ -178,90 +184,6 @@ class Reservation:
     created_at: dt.datetime
 
 
-class Ledger(Protocol):
-    """Where reservations live. :class:`monitor.store.Store` is the shared implementation."""
-
-    def reserve_spend(
-        self,
-        *,
-        reservation_id: str,
-        day: dt.date,
-        offering: str,
-        provider: str,
-        agent: str,
-        amount_micro: int,
-        global_cap_micro: int | None,
-        offering_cap_micro: int | None,
-        now: dt.datetime,
-        expire_before: dt.datetime,
-    ) -> tuple[int, int] | None:
-        """Atomically: settle expired reservations as spent, then insert this one unless
-        it would take the day's global or offering spend past its cap. Returns the day's
-        (global, offering) spend including it, or None when refused."""
-        ...
-
-    def settle_spend(self, reservation_id: str, *, billed: bool, now: dt.datetime) -> bool:
-        """``reserved`` -> ``settled`` or ``released``; False when it was not reserved."""
-        ...
-
-    def spend_by_offering(self, day: dt.date) -> dict[str, int]:
-        """Reserved plus settled micro-dollars of the day, per offering."""
-        ...
-
-
-class MemoryLedger:
-    """An in-process ledger with the store's semantics, for replays and single tests."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        # reservation id -> (day, offering, amount, state, created_at)
-        self.rows: dict[str, tuple[dt.date, str, int, str, dt.datetime]] = {}
-
-    def reserve_spend(
-        self,
-        *,
-        reservation_id: str,
-        day: dt.date,
-        offering: str,
-        provider: str,
-        agent: str,
-        amount_micro: int,
-        global_cap_micro: int | None,
-        offering_cap_micro: int | None,
-        now: dt.datetime,
-        expire_before: dt.datetime,
-    ) -> tuple[int, int] | None:
-        with self._lock:
-            for rid, (d, o, a, state, at) in list(self.rows.items()):
-                if state == "reserved" and at < expire_before:
-                    self.rows[rid] = (d, o, a, "settled", at)
-            live = [r for r in self.rows.values() if r[0] == day and r[3] != "released"]
-            spent_all = sum(r[2] for r in live)
-            spent_one = sum(r[2] for r in live if r[1] == offering)
-            if global_cap_micro is not None and spent_all + amount_micro > global_cap_micro:
-                return None
-            if offering_cap_micro is not None and spent_one + amount_micro > offering_cap_micro:
-                return None
-            self.rows[reservation_id] = (day, offering, amount_micro, "reserved", now)
-            return spent_all + amount_micro, spent_one + amount_micro
-
-    def settle_spend(self, reservation_id: str, *, billed: bool, now: dt.datetime) -> bool:
-        with self._lock:
-            row = self.rows.get(reservation_id)
-            if row is None or row[3] != "reserved":
-                return False
-            self.rows[reservation_id] = (*row[:3], "settled" if billed else "released", row[4])
-            return True
-
-    def spend_by_offering(self, day: dt.date) -> dict[str, int]:
-        with self._lock:
-            out: dict[str, int] = {}
-            for d, o, a, state, _ in self.rows.values():
-                if d == day and state != "released":
-                    out[o] = out.get(o, 0) + a
-            return out
-
-
 @dataclass(frozen=True, kw_only=True)
 class BudgetRow:
     """One scope's numbers for the budget gauges."""
@@ -321,6 +243,9 @@ class Budget:
             offering_cap_micro=None if own is None else to_micro(own),
             now=now,
             expire_before=now - dt.timedelta(seconds=self.policy.expiry_s),
+            expire_overrides={
+                o: now - dt.timedelta(seconds=s) for o, s in self.policy.expiry_by_offering.items()
+            },
         )
         if totals is None:
             with self._lock:

@@ -20,7 +20,7 @@ import httpx
 from monitor.config import Config
 from monitor.deprecations import DEPRECATION_SOURCES, DeprecationParseError
 from monitor.discovery import Discovery, DiscoveryBook, discover
-from monitor.interfaces import Kind, ProbeResult
+from monitor.interfaces import Gauge, GaugeRow, Kind, ProbeResult
 from monitor.lifecycle import (
     Lifecycle,
     LifecycleView,
@@ -31,23 +31,12 @@ from monitor.lifecycle import (
     lifecycle_of,
     shutdown_for,
 )
-from monitor.metrics import GaugeRow
 from monitor.pricing.fetch import fetch
 
 log = logging.getLogger(__name__)
 
 #: how many served-model events the watch keeps for the API
 EVENTS_KEPT = 200
-
-HELP = {
-    "provmon_offering_lifecycle": "1 for the offering's lifecycle state (live, deprecated, "
-    "retired, unlisted), 0 for the others",
-    "provmon_model_shutdown_timestamp_seconds": "Known shutdown time of a model at a provider "
-    "(Unix seconds), from the catalog or the provider's deprecation page",
-    "provmon_catalog_unlisted": "1 when the provider's own model listing lacks the offering",
-    "provmon_catalog_new_models": "Image models the provider lists that the catalog lacks",
-    "provmon_lifecycle_source_success": "1 when the last read of a deprecation page parsed",
-}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -177,34 +166,34 @@ class CatalogWatch:
             base = {"offering": offering, "provider": provider, "model": model}
             for state in Lifecycle:
                 yield GaugeRow(
-                    name="provmon_offering_lifecycle",
+                    name=Gauge.LIFECYCLE,
                     labels={**base, "state": state.value},
                     value=1.0 if view.state == state else 0.0,
                 )
             if view.shutdown_at is not None and (provider, model) not in seen:
                 seen.add((provider, model))
                 yield GaugeRow(
-                    name="provmon_model_shutdown_timestamp_seconds",
+                    name=Gauge.SHUTDOWN_AT,
                     labels={"provider": provider, "model": model},
                     value=view.shutdown_at.timestamp(),
                 )
             if self.discoveries.listed(offering) is not None:
                 yield GaugeRow(
-                    name="provmon_catalog_unlisted",
+                    name=Gauge.CATALOG_UNLISTED,
                     labels={"offering": offering},
                     value=0.0 if self.discoveries.listed(offering) else 1.0,
                 )
         for provider, discovery in sorted(self.discoveries.by_provider.items()):
             if discovery.has_listing and discovery.error is None:
                 yield GaugeRow(
-                    name="provmon_catalog_new_models",
+                    name=Gauge.CATALOG_NEW_MODELS,
                     labels={"provider": provider},
                     value=float(len(discovery.new)),
                 )
         for name in sorted(self.config.lifecycle_sources):
             if name in self.source_ok:
                 yield GaugeRow(
-                    name="provmon_lifecycle_source_success",
+                    name=Gauge.LIFECYCLE_SOURCE_SUCCESS,
                     labels={"source": name},
                     value=1.0 if self.source_ok[name] else 0.0,
                 )

@@ -150,7 +150,10 @@ def demo(
     ] = None,
     port: Annotated[int, typer.Option(help="Port of the monitor's HTTP server")] = 9464,
     sim_port: Annotated[int, typer.Option(help="Port of the simulator (0: any free port)")] = 0,
-    data_dir: Annotated[Path | None, typer.Option(help="Where the demo's SQLite lives")] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(help="Where the demo's SQLite lives (unless PROVMON_DATABASE_URL is set)"),
+    ] = None,
 ) -> None:
     """The whole system on simulated providers, nothing to configure."""
     setup_logging("WARNING")
@@ -191,7 +194,8 @@ def demo(
             for name, source in point_at_simulator(base, sim.url).pricing_sources.items()
         },
     )
-    url = f"sqlite:///{folder.resolve() / 'provmon.db'}"
+    # PROVMON_DATABASE_URL as everywhere else (PostgreSQL, to try and fault that path)
+    url = os.environ.get("PROVMON_DATABASE_URL") or f"sqlite:///{folder.resolve() / 'provmon.db'}"
 
     def banner(monitor_url: str) -> None:
         out.print("[bold]provmon demo[/bold]: simulated providers, nothing billed")
@@ -199,7 +203,7 @@ def demo(
         out.print(f"  metrics    {monitor_url}/metrics")
         out.print(f"  probes     {monitor_url}/api/probes")
         out.print(f"  simulator  {sim.url}  (inject an outage: POST {sim.url}/_sim/behaviour)")
-        out.print(f"  database   {url}")
+        out.print(f"  database   {redact_url(url)}")
         if seconds:
             out.print(f"  exits after {seconds:.0f}s; Ctrl-C stops it sooner")
 
@@ -494,55 +498,23 @@ def route(
     import datetime as dt
 
     from monitor.exports import FORMATS, render, targets_from_config
-    from monitor.health import HealthBook, Sample
-    from monitor.interfaces import Phase
-    from monitor.pricing.state import PriceBook
-    from monitor.routing import RoutingEngine, build_snapshot
-    from monitor.service import database_url, health_policy
-    from monitor.windows import window_stats
+    from monitor.pipeline import replay
+    from monitor.service import database_url
 
     cfg = _load(config)
     if fmt not in FORMATS:
         fail(f"--format must be one of {', '.join(FORMATS)}")
     if model is not None and model not in cfg.models:
         fail(f"unknown model {model!r}; known: {', '.join(sorted(cfg.models))}")
-    now = dt.datetime.now(dt.UTC)
     store = Store(database_url(cfg))
     try:
         store.upgrade()
-        results = store.recent_results(since=now - dt.timedelta(days=1), limit=100_000)
-        # the service's prices: the newest accepted quote of each offering's primary source
-        prices = PriceBook(cfg, lambda: now)
-        prices.restore(store.latest_price_events(), store.fetch_states())
+        # the service's own start-up: health, prices, the day's results, one evaluation
+        engine = replay(store, cfg, dt.datetime.now(dt.UTC)).routing
     except StoreError as exc:
         fail(str(exc))
     finally:
         store.dispose()
-    book = HealthBook(health_policy(cfg))
-    for r in reversed(results):
-        if r.vantage == cfg.vantage and not r.cancelled:
-            book.observe(
-                r.offering,
-                r.vantage,
-                Sample(
-                    outcome=r.outcome,
-                    at=r.started_at,
-                    latency_s=r.phases.get(Phase.TOTAL),
-                    kind=r.kind.value,
-                ),
-            )
-
-    offerings = cfg.enabled_offerings()
-    engine = RoutingEngine()
-    engine.evaluate(
-        build_snapshot(
-            now,
-            offerings,
-            current_price=prices.current_price,
-            state_of=lambda o: book.get(o, cfg.vantage).state,
-            stats=window_stats(results, now, offerings=offerings),
-        )
-    )
     routes = engine.routes(policy=policy, model=model)
     text = render(
         FORMATS[fmt](routes, targets_from_config(cfg)), "yaml" if fmt == "litellm" else "json"

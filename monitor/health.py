@@ -17,20 +17,15 @@ and state changes become incident open/close events (:func:`incident_events`).
 from __future__ import annotations
 
 import datetime as dt
-import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from monitor.interfaces import Outcome
 
-
-class State(StrEnum):
-    UNKNOWN = "unknown"
-    UP = "up"
-    DEGRADED = "degraded"
-    DOWN = "down"
-    RETIRED = "retired"
+# defined with the interfaces (the metrics rows carry it), re-exported here where it is decided
+from monitor.interfaces import State as State
+from monitor.outcomes import HEALTH, Verdict, outcomes, quantile
 
 
 class Tier(StrEnum):
@@ -38,11 +33,10 @@ class Tier(StrEnum):
     GENERATE = "generate"
 
 
-#: outcomes that say nothing about the provider's health: the probe was refused for
-#: quota (reported, but never makes a provider down on its own)
-NEUTRAL = frozenset({Outcome.RATE_LIMITED})
+#: outcomes that say nothing about the provider's health (``monitor.outcomes.HEALTH``)
+NEUTRAL = outcomes(HEALTH, Verdict.NEUTRAL)
 #: outcomes that prove the provider answered properly (a safety block is a proper answer)
-HEALTHY = frozenset({Outcome.OK, Outcome.CONTENT_FILTERED})
+HEALTHY = outcomes(HEALTH, Verdict.SUCCESS)
 #: severity for combining tiers and vantages; unknown is "no evidence", never a vote
 SEVERITY = {State.UNKNOWN: 0, State.UP: 1, State.DEGRADED: 2, State.DOWN: 3, State.RETIRED: 4}
 #: states an incident is opened for
@@ -125,14 +119,6 @@ class HealthState:
 def tier_of(kind: str) -> Tier:
     """Passive samples are real generations: they are judged with the paid probes."""
     return Tier.CONTROL if kind == "control" else Tier.GENERATE
-
-
-def quantile(values: Sequence[float], q: float) -> float | None:
-    """Nearest-rank quantile (a real sample, no interpolation); None when empty."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
 def worst(states: Iterable[State]) -> State:

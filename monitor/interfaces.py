@@ -258,3 +258,60 @@ class ListedModel:
     deprecated: bool = False
     #: a shutdown date the listing gives (OpenAI's ``shutdown_date``)
     shutdown_at: dt.datetime | None = None
+
+
+# -- what engines give the metrics module (numbers; monitor/metrics.py gives the names) ---
+
+
+class State(StrEnum):
+    """An offering's health (DESIGN.md, "state"); ``monitor.health`` decides it."""
+
+    UNKNOWN = "unknown"
+    UP = "up"
+    DEGRADED = "degraded"
+    DOWN = "down"
+    RETIRED = "retired"
+
+
+@dataclass(frozen=True, kw_only=True)
+class StateRow:
+    """One offering's current state at one vantage (``provmon_offering_state``)."""
+
+    offering: str
+    provider: str
+    model: str
+    vantage: str
+    state: State
+
+
+class Gauge(StrEnum):
+    """What a scrape-time gauge row measures. Engines give these and a number;
+    ``monitor.metrics`` gives each its ``provmon_*`` name and help text."""
+
+    PRICE = "price"
+    PRICE_FETCH_SUCCESS = "price_fetch_success"
+    PRICE_FETCH_LAST_SUCCESS = "price_fetch_last_success"
+    PRICE_STALE = "price_stale"
+    PRICE_DISAGREEMENT = "price_disagreement"
+    ROUTE_RANK = "route_rank"
+    ROUTE_WEIGHT = "route_weight"
+    EFFECTIVE_COST = "effective_cost"
+    BUDGET = "budget"
+    BUDGET_REMAINING = "budget_remaining"
+    DATABASE_UP = "database_up"
+    # model lifecycle (monitor.catalog_watch)
+    LIFECYCLE = "lifecycle"
+    SHUTDOWN_AT = "shutdown_at"
+    CATALOG_UNLISTED = "catalog_unlisted"
+    CATALOG_NEW_MODELS = "catalog_new_models"
+    LIFECYCLE_SOURCE_SUCCESS = "lifecycle_source_success"
+
+
+@dataclass(frozen=True, kw_only=True)
+class GaugeRow:
+    """One sample of a gauge read at scrape time. Label values come from the config or
+    from enums, never from free text."""
+
+    name: Gauge
+    labels: dict[str, str]
+    value: float

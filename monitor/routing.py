@@ -30,153 +30,43 @@ import datetime as dt
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, replace
 from decimal import Decimal
-from enum import StrEnum
-from typing import Any
 
 from monitor.health import State
-from monitor.metrics import GaugeRow
+from monitor.interfaces import Gauge, GaugeRow
+from monitor.routing_model import (
+    DEFAULT_POLICIES,
+    Constraints,
+    Hysteresis,
+    Memory,
+    OfferingView,
+    Policy,
+    PolicyName,
+    Route,
+    RouteEntry,
+    Snapshot,
+    Tier,
+)
 from monitor.windows import WINDOWS, WindowStats, pick_window
 
-
-class PolicyName(StrEnum):
-    COST = "cost"
-    LATENCY = "latency"
-    BALANCED = "balanced"
-
-
-class Tier(StrEnum):
-    PRIMARY = "primary"
-    FALLBACK = "fallback"
-    EXCLUDED = "excluded"
-
-
-@dataclass(frozen=True, kw_only=True)
-class Constraints:
-    min_success_ratio: float = 0.95
-    #: seconds; None: no latency constraint
-    max_p95_s: float | None = 60.0
-    #: USD per image; None: no price ceiling
-    max_price_usd: Decimal | None = None
-    #: a window needs this many samples to be read (see :func:`monitor.windows.pick_window`)
-    min_samples: int = 10
-
-
-@dataclass(frozen=True, kw_only=True)
-class Hysteresis:
-    #: relative improvement a challenger needs (0.05: 5 % cheaper or faster)
-    margin: float = 0.05
-    evaluations: int = 3
-    hold_seconds: float = 60.0
-    #: the incumbent stays eligible down to min success ratio minus this, and up to max
-    #: p95 times (1 + this): 2 failures in 30 samples must not evict a 97 % provider
-    band: float = 0.05
-
-
-@dataclass(frozen=True, kw_only=True)
-class Policy:
-    name: PolicyName = PolicyName.COST
-    constraints: Constraints = field(default_factory=Constraints)
-    hysteresis: Hysteresis = field(default_factory=Hysteresis)
-    #: balanced: weights of normalised effective cost, p95 latency and success ratio
-    balance: tuple[float, float, float] = (0.6, 0.3, 0.1)
-    #: balanced: at most this many offerings get traffic
-    max_targets: int = 3
-
-
-#: p95 over a few dozen samples is noisy: latency needs a wider margin than cost
-DEFAULT_POLICIES: tuple[Policy, ...] = (
-    Policy(name=PolicyName.COST),
-    Policy(name=PolicyName.LATENCY, hysteresis=Hysteresis(margin=0.15)),
-    Policy(name=PolicyName.BALANCED),
-)
-
-
-@dataclass(frozen=True, kw_only=True)
-class OfferingView:
-    """What routing knows about one offering at one moment."""
-
-    offering: str
-    provider: str
-    model: str
-    state: State
-    #: listed USD per image (normalised by the pricing code), None when unknown
-    price_usd: Decimal | None
-    windows: Mapping[str, WindowStats] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Snapshot:
-    at: dt.datetime
-    offerings: tuple[OfferingView, ...]
-
-
-@dataclass(frozen=True, kw_only=True)
-class RouteEntry:
-    offering: str
-    provider: str
-    #: 1 is the first choice; 0 means excluded (never routed)
-    rank: int
-    #: share of traffic, 0..1; weights of one route sum to 1 when anything is routable
-    weight: float
-    tier: Tier
-    reason: str
-    score: float | None = None
-    price_usd: Decimal | None = None
-    effective_cost_usd: Decimal | None = None
-    success_ratio: float | None = None
-    p95_s: float | None = None
-    window: str | None = None
-    samples: int = 0
-
-
-@dataclass(frozen=True, kw_only=True)
-class Route:
-    model: str
-    policy: PolicyName
-    at: dt.datetime
-    entries: tuple[RouteEntry, ...]
-    #: the first choice differs from the previous evaluation's
-    changed: bool = False
-
-    @property
-    def first(self) -> RouteEntry | None:
-        return self.entries[0] if self.entries and self.entries[0].rank == 1 else None
-
-    @property
-    def ranked(self) -> tuple[RouteEntry, ...]:
-        """Entries a gateway may send traffic to, best first (primaries, then fallbacks)."""
-        return tuple(e for e in self.entries if e.rank > 0)
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready: Decimals as strings (prices keep their digits), enums as values."""
-        return {
-            "model": self.model,
-            "policy": self.policy.value,
-            "at": self.at.isoformat(),
-            "changed": self.changed,
-            "first": self.first.offering if self.first else None,
-            "entries": [_json(asdict(e)) for e in self.entries],
-        }
-
-
-def _json(row: dict[str, Any]) -> dict[str, Any]:
-    def value(v: Any) -> Any:
-        if isinstance(v, Decimal | StrEnum):
-            return str(v)
-        return None if isinstance(v, float) and math.isinf(v) else v
-
-    return {k: value(v) for k, v in row.items()}
-
-
-@dataclass(frozen=True, kw_only=True)
-class Memory:
-    """Hysteresis state of one (model, policy) between evaluations."""
-
-    incumbent: str | None = None
-    streak: int = 0
-    streak_since: dt.datetime | None = None
+__all__ = [
+    "DEFAULT_POLICIES",
+    "Constraints",
+    "Hysteresis",
+    "Memory",
+    "OfferingView",
+    "Policy",
+    "PolicyName",
+    "Route",
+    "RouteEntry",
+    "RoutingEngine",
+    "Snapshot",
+    "Tier",
+    "build_snapshot",
+    "decide",
+    "effective_cost",
+]
 
 
 def effective_cost(price_usd: Decimal | None, success_ratio: float | None) -> Decimal | None:
@@ -426,13 +316,6 @@ def build_snapshot(
     return Snapshot(at=at, offerings=tuple(views))
 
 
-GAUGE_HELP = {
-    "provmon_route_rank": "Rank of the offering in the model's route (1 first, 0 excluded)",
-    "provmon_route_weight": "Share of the model's traffic the route sends to the offering",
-    "provmon_effective_cost_usd": "Listed price divided by success ratio, per successful unit",
-}
-
-
 class RoutingEngine:
     """Routes for every model and policy, remembering hysteresis between evaluations.
 
@@ -480,19 +363,31 @@ class RoutingEngine:
         for (model, name), route in sorted(self.latest.items()):
             for e in route.entries:
                 labels = {"model": model, "offering": e.offering, "policy": name.value}
-                yield GaugeRow(name="provmon_route_rank", labels=labels, value=float(e.rank))
-                yield GaugeRow(name="provmon_route_weight", labels=dict(labels), value=e.weight)
-        if self.snapshot is None or not self.policies:
-            return
-        policy = self.policies.get(PolicyName.COST) or next(iter(self.policies.values()))
-        for view in self.snapshot.offerings:
-            stats = pick_window(view.windows, min_samples=policy.constraints.min_samples)
-            cost = effective_cost(view.price_usd, stats.success_ratio if stats else None)
+                yield GaugeRow(name=Gauge.ROUTE_RANK, labels=labels, value=float(e.rank))
+                yield GaugeRow(name=Gauge.ROUTE_WEIGHT, labels=dict(labels), value=e.weight)
+        views = {v.offering: v for v in self.snapshot.offerings} if self.snapshot else {}
+        for offering, cost in self.effective_costs().items():
             if cost is not None:
+                view = views[offering]
                 labels = {
                     "offering": view.offering,
                     "provider": view.provider,
                     "model": view.model,
                     "unit": "image",
                 }
-                yield GaugeRow(name="provmon_effective_cost_usd", labels=labels, value=float(cost))
+                yield GaugeRow(name=Gauge.EFFECTIVE_COST, labels=labels, value=float(cost))
+
+    def effective_costs(self) -> dict[str, Decimal | None]:
+        """Per offering of the last evaluation: listed price ÷ success ratio, over the
+        window the ``cost`` policy reads (the first policy's without one). What
+        ``provmon_effective_cost_usd`` and the status page both show."""
+        if self.snapshot is None or not self.policies:
+            return {}
+        policy = self.policies.get(PolicyName.COST) or next(iter(self.policies.values()))
+        out: dict[str, Decimal | None] = {}
+        for view in self.snapshot.offerings:
+            stats = pick_window(view.windows, min_samples=policy.constraints.min_samples)
+            out[view.offering] = effective_cost(
+                view.price_usd, stats.success_ratio if stats else None
+            )
+        return out

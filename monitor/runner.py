@@ -157,20 +157,27 @@ class Runner:
             clock=self.clock,
         )
 
-    async def run_probe(self, offering: str, kind: Kind) -> ProbeResult:
-        """Run one probe to its end and deliver the result. Never raises (but cancellation)."""
+    async def run_probe(
+        self, offering: str, kind: Kind, *, price: Decimal | None = None
+    ) -> ProbeResult:
+        """Run one probe to its end and deliver the result. Never raises (but cancellation).
+
+        ``price``: what a paid probe costs, as the caller reserved it (``monitor.job``'s
+        snapshot); the result's ``cost_usd`` is that amount, so the reservation, the stored
+        cost and the spend counter agree even when the listed price changes mid-probe.
+        Without it, the price is looked up when the probe ends."""
         task = asyncio.current_task()
         if task is not None:
             self.in_flight.add(task)
         try:
-            result = await self._run(offering, kind)
+            result = await self._run(offering, kind, price)
         finally:
             if task is not None:
                 self.in_flight.discard(task)
         self._deliver(result)
         return result
 
-    async def _run(self, offering: str, kind: Kind) -> ProbeResult:
+    async def _run(self, offering: str, kind: Kind, price: Decimal | None) -> ProbeResult:
         started_at = self.now()
         start = self.clock()
         budget = self.deadline_seconds(offering, kind)
@@ -226,7 +233,7 @@ class Runner:
             http_status=http_status if http_status is not None else ctx.http_status,
             provider_request_id=_request_id(ctx.request_id),
             image=info,
-            cost_usd=self._cost(offering, kind, outcome),
+            cost_usd=self._cost(offering, kind, outcome, price),
             error=secrets.scrub(error) if error else None,
             retry_after_s=retry_after,
             usage=ctx.usage,
@@ -259,10 +266,12 @@ class Runner:
             return exc.outcome, exc.message, None
         return Outcome.OK, None, info
 
-    def _cost(self, offering: str, kind: Kind, outcome: Outcome) -> Decimal:
+    def _cost(self, offering: str, kind: Kind, outcome: Outcome, price: Decimal | None) -> Decimal:
         # providers bill delivered images only (fal, Replicate, Google: failures are free)
         if kind != Kind.GENERATE or outcome not in (Outcome.OK, Outcome.INVALID_OUTPUT):
             return Decimal(0)
+        if price is not None:
+            return price
         return self.prices.price_of(offering) or Decimal(0)
 
     async def _cleanup(self, ctx: ProbeContext) -> None:

@@ -13,22 +13,18 @@ from __future__ import annotations
 import datetime as dt
 import html
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TypedDict
 
-from monitor.interfaces import Kind, Outcome, Phase, ProbeResult
+from monitor.interfaces import Kind, Phase
+from monitor.outcomes import AVAILABILITY, Verdict, quantile
+from monitor.windows import W1D, ResultLike, WindowStats, window_stats
+from monitor.windows import WINDOWS as ROUTING
 
-#: availability windows shown on the page, as OpenRouter publishes uptime
-WINDOWS: dict[str, dt.timedelta] = {
-    "5m": dt.timedelta(minutes=5),
-    "30m": dt.timedelta(minutes=30),
-    "1d": dt.timedelta(days=1),
-}
-_SUCCESS = frozenset({Outcome.OK, Outcome.CONTENT_FILTERED})
-#: quota refusals say nothing about availability (OpenRouter leaves 429s out too)
-_NEUTRAL = frozenset({Outcome.RATE_LIMITED})
+#: availability windows shown on the page: routing's (as OpenRouter publishes uptime)
+WINDOWS: dict[str, dt.timedelta] = {w.name: dt.timedelta(seconds=w.seconds) for w in ROUTING}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,6 +76,8 @@ class StatusData:
     #: the time the trend charts cover, for their caption
     trend_span: str = "24 h"
     title: str = "provmon status"
+    #: why the database is away (one line), shown as a banner; None while it answers
+    database_away: str | None = None
 
 
 class Measured(TypedDict):
@@ -92,58 +90,62 @@ class Measured(TypedDict):
     availability_trend: list[float | None]
 
 
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """The nearest-rank ``q`` percentile (0..1) of ``values``; None when empty."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+def _trend(
+    results: Sequence[ResultLike], now: dt.datetime, span: dt.timedelta, slices: int
+) -> tuple[list[float | None], list[float | None]]:
+    """Median latency and success ratio per time slice, oldest first: one pass over the
+    results (a status page request walks the whole day of every offering)."""
+    start, width = (now - span).timestamp(), span.total_seconds() / slices
+    counts = [[0, 0] for _ in range(slices)]  # successes, errors
+    latencies: list[list[float]] = [[] for _ in range(slices)]
+    for r in results:
+        index = math.floor((r.started_at.timestamp() - start) / width)
+        if not 0 <= index < slices:
+            continue
+        verdict = AVAILABILITY[r.outcome]
+        if verdict == Verdict.SUCCESS:
+            counts[index][0] += 1
+            if (total := r.phases.get(Phase.TOTAL)) is not None:
+                latencies[index].append(total)
+        elif verdict == Verdict.ERROR:
+            counts[index][1] += 1
+    return (
+        [quantile(values, 0.5) for values in latencies],
+        [ok / (ok + bad) if ok + bad else None for ok, bad in counts],
+    )
 
 
-def _ratio(results: Iterable[ProbeResult]) -> float | None:
-    counted = [r.outcome in _SUCCESS for r in results if r.outcome not in _NEUTRAL]
-    return sum(counted) / len(counted) if counted else None
-
-
-def _latency(result: ProbeResult) -> float | None:
-    if result.kind != Kind.GENERATE or result.outcome != Outcome.OK:
-        return None
-    return result.phases.get(Phase.TOTAL)
+def _ratio(stats: WindowStats | None) -> float | None:
+    return stats.success_ratio if stats is not None else None
 
 
 def summarise(
-    results: Iterable[ProbeResult],
+    results: Iterable[ResultLike],
     *,
     now: dt.datetime,
     span: dt.timedelta = dt.timedelta(days=1),
     slices: int = 24,
+    windows: Mapping[str, WindowStats] | None = None,
 ) -> Measured:
     """Latency, availability and trends of one offering from its recent results.
 
-    Latency counts successful ``generate`` probes only (a control call's time says nothing
-    about generation); availability counts every kind, leaving rate-limited probes out.
-    Cancelled results are ignored. Results older than ``span`` (or the longest window) do
-    not count.
+    Everything is routing's definition (``monitor.windows``, ``monitor.outcomes``
+    ``AVAILABILITY``): generate probes only, successes ÷ (successes + errors), content
+    filters left out, cancelled probes ignored; latency is the total time of successful
+    generations. ``windows``: the offering's stats as routing last computed them (so the
+    page shows what ``provmon_effective_cost_usd`` was computed from); without them they
+    are computed from ``results``. Results older than ``span`` do not count in the trends.
     """
-    keep = [r for r in results if not r.cancelled]
-    latencies = [s for r in keep if r.started_at >= now - span and (s := _latency(r)) is not None]
-    availability = {
-        name: _ratio(r for r in keep if r.started_at >= now - width)
-        for name, width in WINDOWS.items()
-    }
-    width = span / slices
-    latency_trend: list[float | None] = []
-    availability_trend: list[float | None] = []
-    for index in range(slices):
-        start = now - span + index * width
-        inside = [r for r in keep if start <= r.started_at < start + width]
-        times = [s for r in inside if (s := _latency(r)) is not None]
-        latency_trend.append(percentile(times, 0.5))
-        availability_trend.append(_ratio(inside))
+    keep = [r for r in results if r.kind == Kind.GENERATE and not r.cancelled]
+    if windows is None:
+        by_offering = window_stats(keep, now)
+        windows = next(iter(by_offering.values())) if by_offering else {}
+    day = windows.get(W1D.name)
+    latency_trend, availability_trend = _trend(keep, now, span, slices)
     return Measured(
-        p50_seconds=percentile(latencies, 0.5),
-        p95_seconds=percentile(latencies, 0.95),
-        availability=availability,
+        p50_seconds=day.p50_s if day else None,
+        p95_seconds=day.p95_s if day else None,
+        availability={name: _ratio(windows.get(name)) for name in WINDOWS},
         latency_trend=latency_trend,
         availability_trend=availability_trend,
     )
@@ -279,6 +281,7 @@ tr.state-retired td{color:var(--muted)}
 .bars .ok{fill:var(--ok)}.bars .warn{fill:var(--warn)}.bars .bad{fill:var(--bad)}
 .bars{background:var(--bg)}
 footer{color:var(--muted);padding:0 24px 16px;font-size:12px}
+.away{margin:12px 24px 0;padding:8px 12px;border:1px solid var(--bad);background:#ffebe9}
 """
 
 _JS = """
@@ -309,9 +312,11 @@ _COLUMNS = (
 )
 
 
-def _cell(field_name: str, text: str, css: str = "") -> str:
+def _cell(field_name: str, text: str, css: str = "", value: object = None) -> str:
+    """One cell; ``value``: the exact number shown, as ``data-value`` (for machines)."""
     cls = f' class="{css}"' if css else ""
-    return f'<td data-field="{field_name}"{cls}>{text}</td>'
+    raw = f' data-value="{value}"' if value is not None else ""
+    return f'<td data-field="{field_name}"{cls}{raw}>{text}</td>'
 
 
 def _row(item: OfferingStatus, now: dt.datetime) -> str:
@@ -330,10 +335,13 @@ def _row(item: OfferingStatus, now: dt.datetime) -> str:
         _cell("provider", e(item.provider), "name"),
         _cell("state", badge, "name"),
         _cell("listed_price", format_usd(item.listed_price_usd) + unit),
-        _cell("effective_cost", format_usd(item.effective_cost_usd)),
+        _cell("effective_cost", format_usd(item.effective_cost_usd), "", item.effective_cost_usd),
         _cell("p50", format_seconds(item.p50_seconds)),
         _cell("p95", format_seconds(item.p95_seconds)),
-        *(_cell(f"availability_{w}", format_ratio(item.availability.get(w))) for w in WINDOWS),
+        *(
+            _cell(f"availability_{w}", format_ratio(v := item.availability.get(w)), "", v)
+            for w in WINDOWS
+        ),
         _cell(
             "latency_trend",
             sparkline(item.latency_trend, label=f"median generation time, {item.offering}"),
@@ -388,6 +396,12 @@ def render_status(data: StatusData) -> str:
     if not sections:
         sections = "<p>No offerings configured.</p>"
     stamp = now.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    away = (
+        ""
+        if data.database_away is None
+        else f'<p class="away" data-database="away">The database is away, so this page shows '
+        f"what provmon holds in memory: {e(data.database_away)}</p>"
+    )
     return (
         "<!DOCTYPE html>"
         f'<html lang="en" data-generated="{now.isoformat()}" data-refresh="{data.refresh_seconds}">'
@@ -398,10 +412,11 @@ def render_status(data: StatusData) -> str:
         f"<header><h1>{e(data.title)}</h1>"
         f'<span class="meta">vantage <b>{e(data.vantage)}</b> · {stamp} · '
         f'<span id="age">reloads every {data.refresh_seconds} s</span></span>'
-        f'<span class="counts">{summary}</span></header>'
+        f'<span class="counts">{summary}</span></header>{away}'
         f"<main>{sections}</main>"
         f"<footer>Latency: successful generations (phase total). Availability: successful "
-        f"probes ÷ successful and failed ones, rate-limited left out. Trends cover the last "
+        f"generations ÷ successful and failed ones (rate-limited ones failed, content-filtered "
+        f"ones left out), as routing counts them. Trends cover the last "
         f'{e(data.trend_span)}. Prices in USD. Metrics: <a href="metrics">/metrics</a>, '
         f'API: <a href="api/state">/api/state</a>.</footer>'
         f"<script>{_JS}</script></body></html>"

@@ -22,11 +22,15 @@ from monitor.exports import FORMATS, targets_from_config
 from monitor.interfaces import Kind, Outcome, ProbeResult
 from monitor.metrics import CONTENT_TYPE, pieces
 from monitor.passive import passive_router
+from monitor.pipeline import Recent
 from monitor.pricing.engine import ShowRow
-from monitor.routing import PolicyName, effective_cost
+from monitor.routing import PolicyName
 from monitor.service import Service
 from monitor.status import OfferingStatus, StatusData, render_status, summarise
 from monitor.store import StoreError
+
+#: set to ``away`` on answers served from memory while the database is away
+DATABASE_HEADER = "X-Provmon-Database"
 
 
 def result_json(result: ProbeResult) -> dict[str, Any]:
@@ -75,19 +79,18 @@ def price_row_json(row: ShowRow) -> dict[str, Any]:
     }
 
 
-async def status_data(service: Service) -> StatusData:
-    """What the status page shows, read from the engines and a day of stored results."""
+def status_data(service: Service) -> StatusData:
+    """What the status page shows, from memory: states, prices, routes and routing's own
+    windows and effective costs (what ``/metrics`` shows), trends from the recent results.
+    No SQL, so it answers while the database is away."""
     config = service.config
     now = dt.datetime.now(dt.UTC)
-    by_offering: dict[str, list[ProbeResult]] = defaultdict(list)
-    try:
-        results = await asyncio.to_thread(
-            service.store.recent_results, since=now - dt.timedelta(days=1), limit=50_000
-        )
-    except StoreError:
-        results = []
-    for result in results:
+    by_offering: dict[str, list[Recent]] = defaultdict(list)
+    for result in list(service.recent.results):
         by_offering[result.offering].append(result)
+    snapshot = service.routing.snapshot
+    windows = {v.offering: v.windows for v in snapshot.offerings} if snapshot else {}
+    costs = service.routing.effective_costs()
     ranks = {
         entry.offering: entry
         for route in service.routing.routes(policy=PolicyName.COST)
@@ -96,10 +99,8 @@ async def status_data(service: Service) -> StatusData:
     items = []
     for key in config.enabled_offerings():
         state = service.state_of(key)
-        measured = summarise(by_offering.get(key, []), now=now)
-        price = service.price_of(key)
+        measured = summarise(by_offering.get(key, []), now=now, windows=windows.get(key))
         entry = ranks.get(key)
-        ratio = measured.get("availability", {}).get("1d")
         items.append(
             OfferingStatus(
                 offering=key,
@@ -108,14 +109,19 @@ async def status_data(service: Service) -> StatusData:
                 state=state.state.value,
                 reason=state.reason,
                 state_since=state.since,
-                listed_price_usd=price,
-                effective_cost_usd=effective_cost(price, ratio),
+                listed_price_usd=service.price_of(key),
+                effective_cost_usd=costs.get(key),
                 route_rank=entry.rank or None if entry else None,
                 route_weight=entry.weight if entry else None,
                 **measured,
             )
         )
-    return StatusData(generated_at=now, vantage=config.vantage, offerings=items)
+    return StatusData(
+        generated_at=now,
+        vantage=config.vantage,
+        offerings=items,
+        database_away=service.database_away(),
+    )
 
 
 def build_api(service: Service) -> FastAPI:
@@ -134,7 +140,8 @@ def build_api(service: Service) -> FastAPI:
 
     @app.get("/", include_in_schema=False)
     async def status_page() -> HTMLResponse:
-        return HTMLResponse(render_status(await status_data(service)))
+        # on the event loop: the recent results and engines are the loop's, never a thread's
+        return HTMLResponse(render_status(status_data(service)))
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
@@ -220,7 +227,10 @@ def build_api(service: Service) -> FastAPI:
         return [result_json(r) for r in rows]
 
     @app.get("/api/state")
-    def state() -> list[dict[str, Any]]:
+    def state(response: Response) -> list[dict[str, Any]]:
+        # served from memory while the database is away; the header says it is
+        if service.database_away() is not None:
+            response.headers[DATABASE_HEADER] = "away"
         out = []
         for key in config.enabled_offerings():
             st = service.state_of(key)

@@ -5,7 +5,8 @@ and window (5 m, 30 m, 1 d, the windows OpenRouter publishes endpoint uptime for
 routing policies read. No clock, no I/O; the live service and the backtest call the same
 function.
 
-What counts (OpenRouter: uptime = successes ÷ (successes + errors)):
+What counts is ``monitor.outcomes.AVAILABILITY`` (OpenRouter: uptime = successes ÷
+(successes + errors)):
 
 - success: ``ok``.
 - error: every outcome in which a request sent there would not have produced an image:
@@ -27,16 +28,16 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from monitor.interfaces import Kind, Outcome, Phase
+from monitor.outcomes import AVAILABILITY, Verdict, outcomes, quantile
 
-#: outcomes that are neither success nor error (see the module docstring)
-NEUTRAL = frozenset({Outcome.CONTENT_FILTERED})
+#: outcomes that are neither success nor error (``monitor.outcomes.AVAILABILITY``)
+NEUTRAL = outcomes(AVAILABILITY, Verdict.NEUTRAL)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,13 +96,6 @@ class WindowStats:
         return self.successes / self.samples if self.samples else None
 
 
-def quantile(sorted_values: Sequence[float], q: float) -> float | None:
-    """Nearest-rank quantile (a real sample, no interpolation) of sorted values."""
-    if not sorted_values:
-        return None
-    return sorted_values[max(1, math.ceil(q * len(sorted_values))) - 1]
-
-
 @dataclass(frozen=True, kw_only=True)
 class _Point:
     at: float
@@ -127,11 +121,12 @@ def _stats(offering: str, window: Window, points: Sequence[_Point]) -> WindowSta
     successes = errors = limited = filtered = 0
     latencies: list[float] = []
     for p in points:
-        if p.outcome == Outcome.OK:
+        verdict = AVAILABILITY[p.outcome]
+        if verdict == Verdict.SUCCESS:
             successes += 1
             if p.latency_s is not None:
                 latencies.append(p.latency_s)
-        elif p.outcome in NEUTRAL:
+        elif verdict == Verdict.NEUTRAL:
             filtered += 1
         else:
             errors += 1
@@ -144,8 +139,8 @@ def _stats(offering: str, window: Window, points: Sequence[_Point]) -> WindowSta
         errors=errors,
         rate_limited=limited,
         content_filtered=filtered,
-        p50_s=quantile(latencies, 0.50),
-        p95_s=quantile(latencies, 0.95),
+        p50_s=quantile(latencies, 0.50, presorted=True),
+        p95_s=quantile(latencies, 0.95, presorted=True),
     )
 
 

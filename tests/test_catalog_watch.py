@@ -13,7 +13,7 @@ from monitor.catalog_watch import CatalogWatch
 from monitor.config import Config
 from monitor.discovery import Discovery, compare
 from monitor.http import build_client
-from monitor.interfaces import Kind, ListedModel, Outcome, Phase, ProbeResult
+from monitor.interfaces import Gauge, Kind, ListedModel, Outcome, Phase, ProbeResult
 from monitor.lifecycle import Lifecycle
 
 NOW = dt.datetime(2026, 12, 1, 12, tzinfo=dt.UTC)
@@ -62,7 +62,7 @@ async def test_a_deprecation_page_read_over_a_socket_gives_shutdown_dates(
     assert page and page[0].replacement == "gemini-3-pro-image"
     assert {s.provider for s in watch.pages["gemini_deprecations"]} == {"gemini"}
     rows = list(watch.gauges())
-    success = [r for r in rows if r.name == "provmon_lifecycle_source_success"]
+    success = [r for r in rows if r.name == Gauge.LIFECYCLE_SOURCE_SUCCESS]
     assert [(r.labels["source"], r.value) for r in success] == [("gemini_deprecations", 1.0)]
 
 
@@ -107,8 +107,8 @@ def test_listings_mark_unlisted_offerings_and_count_new_models(sim_config: Confi
     assert watch.discoveries.unlisted() == {ultra}
     assert watch.view(ultra).state == Lifecycle.RETIRED  # past the catalog's shutdown date
     rows = {(r.name, tuple(sorted(r.labels.items()))): r.value for r in watch.gauges()}
-    assert rows[("provmon_catalog_unlisted", (("offering", ultra),))] == 1.0
-    assert rows[("provmon_catalog_new_models", (("provider", "lumenfall"),))] == 1.0
+    assert rows[(Gauge.CATALOG_UNLISTED, (("offering", ultra),))] == 1.0
+    assert rows[(Gauge.CATALOG_NEW_MODELS, (("provider", "lumenfall"),))] == 1.0
     # a failed listing keeps the last good answer
     watch.record_discoveries([Discovery(provider="lumenfall", error="HTTP 503")])
     assert watch.discoveries.unlisted() == {ultra}
@@ -117,7 +117,7 @@ def test_listings_mark_unlisted_offerings_and_count_new_models(sim_config: Confi
 @pytest.mark.parametrize("state", list(Lifecycle))
 def test_every_offering_exports_one_lifecycle_state(sim_config: Config, state: Lifecycle) -> None:
     watch = CatalogWatch(sim_config, now=lambda: NOW)
-    rows = [r for r in watch.gauges() if r.name == "provmon_offering_lifecycle"]
+    rows = [r for r in watch.gauges() if r.name == Gauge.LIFECYCLE]
     assert len(rows) == len(sim_config.enabled_offerings()) * len(Lifecycle)
     chosen = [r for r in rows if r.labels["state"] == state.value and r.value == 1.0]
     expected = len(sim_config.enabled_offerings()) if state == Lifecycle.RETIRED else 0

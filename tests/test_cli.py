@@ -112,3 +112,47 @@ def test_probe_exits_non_zero_when_the_probe_fails(sim_url: str) -> None:
 def test_probe_of_an_unknown_offering_is_one_line() -> None:
     proc = provmon("probe", "nobody/nothing")
     assert_one_clear_line(proc, "unknown offering 'nobody/nothing'")
+
+
+def test_demo_honours_provmon_database_url(tmp_path: Path) -> None:
+    """The demo stores in the PostgreSQL ``PROVMON_DATABASE_URL`` names (so that path can be
+    tried, and faulted, in one command), and never prints its password."""
+    import signal
+
+    import httpx
+
+    from monitor.servers import free_port
+    from monitor.store import Store
+    from tests.conftest import fresh_postgres_schema, postgres_url, wait_for
+
+    base = postgres_url()
+    assert base is not None
+    url = fresh_postgres_schema(base).replace("postgres@", "postgres:demo-s3cret@", 1)
+    port = free_port()
+    env = {**os.environ, "PROVMON_DATABASE_URL": url, "COLUMNS": "250"}
+    proc = subprocess.Popen(
+        [*PROVMON, "demo", "--for", "120", "--port", str(port), "--data-dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    store = Store(url)
+    try:
+
+        def stored() -> int:
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/api/probes", timeout=5)
+            except httpx.HTTPError:
+                return 0
+            return len(answer.json()) if answer.status_code == 200 else 0
+
+        wait_for(stored, 60)
+        assert store.count_results() >= 1  # the demo's results are in PostgreSQL ...
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=60)
+        store.dispose()
+    assert not (tmp_path / "provmon.db").exists()  # ... and no SQLite was made
+    assert "127.0.0.1" in output and "demo-s3cret" not in output, output
+    assert proc.returncode == 0, output

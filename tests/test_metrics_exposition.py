@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.health import State
-from monitor.interfaces import Kind, Outcome, Phase, ProbeResult
+from monitor.interfaces import Gauge, Kind, Outcome, Phase, ProbeResult
 from monitor.metrics import DURATION_BUCKETS, GaugeRow, Metrics, StateRow, pieces
 from tests.ops_support import tool
 
@@ -71,10 +71,9 @@ def metrics() -> Metrics:
     )
     m.add_gauges(
         lambda: [
-            GaugeRow(name="provmon_probe_budget_usd", labels={"scope": "day"}, value=25.0),
-            GaugeRow(name="provmon_route_weight", labels={"model": "m", "offering": ODD}, value=1),
+            GaugeRow(name=Gauge.BUDGET, labels={"scope": "day"}, value=25.0),
+            GaugeRow(name=Gauge.ROUTE_WEIGHT, labels={"model": "m", "offering": ODD}, value=1),
         ],
-        {"provmon_probe_budget_usd": "Daily probe budget"},
     )
     return m
 
@@ -173,9 +172,9 @@ def test_a_versioned_gauge_source_is_read_again_only_when_its_version_moves() ->
     def routes() -> list[GaugeRow]:
         weight["reads"] += 1
         labels = {"model": "m", "offering": OFFERING, "policy": "cost"}
-        return [GaugeRow(name="provmon_route_weight", labels=labels, value=weight["value"])]
+        return [GaugeRow(name=Gauge.ROUTE_WEIGHT, labels=labels, value=weight["value"])]
 
-    m.add_gauges(routes, {}, version=lambda: weight["version"])
+    m.add_gauges(routes, version=lambda: weight["version"])
     key = (
         "provmon_route_weight",
         frozenset({"model": "m", "offering": OFFERING, "policy": "cost"}.items()),

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from monitor.health import State
-from monitor.interfaces import Kind, Outcome, Phase, ProbeResult
+from monitor.interfaces import Gauge, Kind, Outcome, Phase, ProbeResult
 from monitor.routing import (
     Constraints,
     Hysteresis,
@@ -231,13 +231,13 @@ def test_gauges_publish_rank_weight_and_effective_cost() -> None:
     ranks = {
         (r.labels["offering"], r.labels["policy"]): r.value
         for r in rows
-        if r.name == "provmon_route_rank"
+        if r.name == Gauge.ROUTE_RANK
     }
     assert ranks[(f"vertex/{MODEL}", "cost")] == 1
     assert ranks[(f"gemini/{MODEL}", "cost")] == 0
-    costs = {r.labels["offering"]: r.value for r in rows if r.name == "provmon_effective_cost_usd"}
+    costs = {r.labels["offering"]: r.value for r in rows if r.name == Gauge.EFFECTIVE_COST}
     assert costs[f"fal/{MODEL}"] == pytest.approx(0.06)
-    cost_row = next(r for r in rows if r.name == "provmon_effective_cost_usd")
+    cost_row = next(r for r in rows if r.name == Gauge.EFFECTIVE_COST)
     assert set(cost_row.labels) == {"offering", "provider", "model", "unit"}
-    weight_row = next(r for r in rows if r.name == "provmon_route_weight")
+    weight_row = next(r for r in rows if r.name == Gauge.ROUTE_WEIGHT)
     assert set(weight_row.labels) == {"model", "offering", "policy"}

@@ -9,11 +9,15 @@ from decimal import Decimal
 from html.parser import HTMLParser
 from pathlib import Path
 
+import httpx
 import pytest
 
-from monitor.config import load_config
+from monitor.config import Config, load_config
 from monitor.interfaces import Kind, Outcome, Phase, ProbeResult
+from monitor.servers import Server
+from monitor.service import Service
 from monitor.status import (
+    WINDOWS,
     OfferingStatus,
     StatusData,
     format_ratio,
@@ -22,7 +26,8 @@ from monitor.status import (
     render_status,
     summarise,
 )
-from tests.conftest import IN_CI
+from monitor.web import build_api
+from tests.conftest import IN_CI, sample, set_behaviour
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -55,7 +60,7 @@ def _results(offering: str, now: dt.datetime) -> list[ProbeResult]:
         if state == "retired" and i < 20:
             outcome = Outcome.MODEL_UNAVAILABLE
         if i % 23 == 7:
-            outcome = Outcome.RATE_LIMITED  # quota: never counted against availability
+            outcome = Outcome.RATE_LIMITED  # quota: a request routed there fails too
         total = base * (1 + (i % 7) / 10) * (2.5 if state == "degraded" and i < 30 else 1)
         out.append(
             ProbeResult(
@@ -139,6 +144,8 @@ class _Rows(HTMLParser):
         elif tag == "td" and self._row is not None:
             self._field = a.get("data-field")
             self._row[self._field or ""] = ""
+            if a.get("data-value") is not None:
+                self._row[f"{self._field}.value"] = a["data-value"] or ""
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "td":
@@ -245,7 +252,9 @@ def test_screenshot_of_the_status_page(page: tuple[Path, StatusData], tmp_path: 
     assert len(png) > 20_000  # a blank page is a few kB
 
 
-def test_availability_leaves_rate_limits_out_and_latency_counts_generations_only() -> None:
+def test_availability_counts_as_routing_does_and_latency_counts_generations_only() -> None:
+    """One definition (``monitor.outcomes.AVAILABILITY``): generate probes only, a 429
+    fails the request routed there, a content filter is left out."""
     now = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
 
     def result(outcome: Outcome, kind: Kind, total: float, minutes_ago: int) -> ProbeResult:
@@ -267,11 +276,59 @@ def test_availability_leaves_rate_limits_out_and_latency_counts_generations_only
             result(Outcome.OK, Kind.GENERATE, 10.0, 2),
             result(Outcome.SERVER_ERROR, Kind.GENERATE, 1.0, 3),
             result(Outcome.RATE_LIMITED, Kind.GENERATE, 0.1, 4),
-            result(Outcome.OK, Kind.CONTROL, 0.05, 20),
+            result(Outcome.CONTENT_FILTERED, Kind.GENERATE, 0.1, 6),
+            result(Outcome.OK, Kind.GENERATE, 8.0, 20),
+            result(Outcome.SERVER_ERROR, Kind.CONTROL, 0.05, 21),
         ],
         now=now,
     )
-    assert format_ratio(measured["availability"]["5m"]) == "66.6%"
-    assert format_ratio(measured["availability"]["30m"]) == "75.0%"
-    assert format_seconds(measured["p50_seconds"]) == "6.0 s"
+    assert format_ratio(measured["availability"]["5m"]) == "50.0%"
+    assert format_ratio(measured["availability"]["30m"]) == "60.0%"
+    assert format_seconds(measured["p50_seconds"]) == "8.0 s"
     assert format_seconds(measured["p95_seconds"]) == "10.0 s"
+    # the trends count the same way, per hour: all of these fell in the last one
+    assert measured["availability_trend"][-1] == pytest.approx(0.6)
+    assert measured["latency_trend"][-1] == 8.0
+    assert measured["availability_trend"][:-1] == [None] * 23
+
+
+async def test_the_status_page_and_metrics_agree_on_success_ratio_and_effective_cost(
+    sim_config: Config, sim_url: str, tmp_path: Path
+) -> None:
+    """Both read routing's windows: 429s count as failures for both (the page once left
+    them out, so its effective cost differed from ``provmon_effective_cost_usd``)."""
+    offering = "fal/imagen-4.0-generate-001"
+    data = sim_config.model_dump(mode="json")
+    data["offerings"] = {offering: data["offerings"][offering]}
+    data["budget"] = {"daily_usd": "100", "offering_daily_usd": "100"}
+    service = Service(Config.model_validate(data), f"sqlite:///{tmp_path / 'p.db'}")
+    await service.start(schedule=False)
+    server = Server(build_api(service), "127.0.0.1", 0)
+    await server.start()
+    fast = {"ttfb": {"fixed": 0.01}, "inference": {"fixed": 0.02}, "queue": {"fixed": 0.01}}
+    try:
+        outcomes = []
+        for limited in (True,) * 4 + (False,) * 8:
+            set_behaviour(sim_url, "fal:*", latency=fast, rate_limit_ratio=1.0 if limited else 0.0)
+            result = await service.probe_once(offering, Kind.GENERATE)
+            assert result is not None
+            outcomes.append(result.outcome)
+        assert outcomes.count(Outcome.RATE_LIMITED) == 4 and outcomes.count(Outcome.OK) == 8
+        service.evaluate_routes()
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            page = (await client.get("/")).text
+            metrics = (await client.get("/metrics")).text
+    finally:
+        await service.stop()
+        await server.stop()
+    rows = _Rows()
+    rows.feed(page)
+    row = rows.rows[offering]
+    cost = sample(metrics, "provmon_effective_cost_usd", offering=offering)
+    price = float(service.price_of(offering) or 0)
+    assert cost > price > 0
+    assert float(row["effective_cost.value"]) == pytest.approx(cost)
+    # every probe is within 5 minutes: each window holds them all, 8 of 12 succeeded
+    for window in WINDOWS:
+        assert float(row[f"availability_{window}.value"]) == pytest.approx(8 / 12)
+    assert price / cost == pytest.approx(8 / 12)

@@ -127,3 +127,91 @@ def test_an_unreachable_database_is_one_clear_error_without_password() -> None:
     assert "s3cret-pw" not in message
     assert "unavailable" in message
     assert "\n" not in message
+
+
+def _every_store_call(result: ProbeResult) -> dict[str, object]:
+    """One call of every public Store operation (reads and writes), by name."""
+    from monitor.health import IncidentAction, IncidentEvent, State
+    from monitor.store import FetchStateRow
+
+    day = T0.date()
+    quote = PriceQuote(
+        offering=result.offering,
+        amount=Decimal("0.04"),
+        currency="USD",
+        unit=PriceUnit.IMAGE,
+        source="fal_page",
+        observed_at=T0,
+        evidence="$0.04",
+    )
+    event = IncidentEvent(
+        action=IncidentAction.OPEN,
+        offering=result.offering,
+        vantage="eu-west",
+        state=State.DOWN,
+        reason="3 failures",
+        at=T0,
+    )
+    return {
+        "upgrade": lambda s: s.upgrade(),
+        "check": lambda s: s.check(),
+        "save_result": lambda s: s.save_result(result),
+        "recent_results": lambda s: s.recent_results(),
+        "count_results": lambda s: s.count_results(),
+        "save_quotes": lambda s: s.save_quotes([quote]),
+        "price_history": lambda s: s.price_history(),
+        "take_lease": lambda s: s.take_lease("p", "me", now=T0, ttl=dt.timedelta(seconds=9)),
+        "release_lease": lambda s: s.release_lease("p", "me"),
+        "fetch_states": lambda s: s.fetch_states(),
+        "save_fetch_state": lambda s: s.save_fetch_state(FetchStateRow(url="u", source="x")),
+        "latest_price_events": lambda s: s.latest_price_events(),
+        "save_price_removed": lambda s: s.save_price_removed(
+            offering=result.offering,
+            source="x",
+            observed_at=T0,
+            source_url="u",
+            evidence="",
+            content_hash="",
+        ),
+        "reserve_spend": lambda s: s.reserve_spend(
+            reservation_id="r",
+            day=day,
+            offering=result.offering,
+            provider="p",
+            agent="a",
+            amount_micro=1,
+            global_cap_micro=None,
+            offering_cap_micro=None,
+            now=T0,
+            expire_before=T0,
+        ),
+        "settle_spend": lambda s: s.settle_spend("r", billed=True, now=T0),
+        "spend_by_offering": lambda s: s.spend_by_offering(day),
+        "spend_rows": lambda s: s.spend_rows(day),
+        "save_incident_events": lambda s: s.save_incident_events([event]),
+        "incidents": lambda s: s.incidents(),
+    }
+
+
+def test_every_store_operation_is_listed_here() -> None:
+    public = {n for n in dir(Store) if not n.startswith("_") and callable(getattr(Store, n))}
+    assert public - {"dispose"} == set(_every_store_call(make_result()))
+
+
+@pytest.mark.parametrize("name", sorted(_every_store_call(make_result())))
+def test_every_store_operation_raises_store_error_when_the_database_is_away(
+    name: str,
+) -> None:
+    """Reads and writes alike: the web layer's ``except StoreError`` answers 503, never 500."""
+    s = Store("postgresql://provmon:s3cret-pw@127.0.0.1:1/provmon")
+    with pytest.raises(StoreError) as info:
+        _every_store_call(make_result())[name](s)  # type: ignore[operator]
+    assert "s3cret-pw" not in str(info.value)
+    assert s.away == str(info.value)
+    s.dispose()
+
+
+def test_a_working_operation_clears_the_away_reason(store: Store) -> None:
+    store.away = "database x unavailable: gone"
+    assert store.recent_results() == []
+    assert store.away is None

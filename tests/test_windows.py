@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 from monitor.interfaces import Kind, Outcome, Phase, ProbeResult
-from monitor.windows import W5M, W30M, WindowStats, pick_window, quantile, window_stats
+from monitor.outcomes import quantile
+from monitor.windows import W5M, W30M, WindowStats, pick_window, window_stats
 
 NOW = dt.datetime(2026, 5, 1, 12, 0, tzinfo=dt.UTC)
 OFFERING = "fal/imagen-4.0-generate-001"

@@ -14,27 +14,19 @@ import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-from monitor.config import Config, PricingSourceConfig
-from monitor.interfaces import PriceQuote, PriceUnit
-from monitor.metrics import GaugeRow
+from monitor.interfaces import Gauge, GaugeRow, PriceQuote, PriceUnit
 from monitor.pricing import SOURCES
 from monitor.pricing.base import Plan, PriceSource, PricingTarget
 from monitor.pricing.judge import Disagreement, Key, disagreements, is_stale
-from monitor.pricing.targets import targets_for
-from monitor.store import FetchStateRow, PriceQuoteRow
+
+if TYPE_CHECKING:  # for annotations only: a pure module loads no SQLAlchemy (the store's
+    # row types) and no probe modules (the config validates protocols against PROBES)
+    from monitor.config import Config, PricingSourceConfig
+    from monitor.store import FetchStateRow, PriceQuoteRow
 
 MIN_MAX_AGE = dt.timedelta(hours=6)
-#: help texts of the gauges :meth:`PriceBook.gauges` yields, for ``Metrics.add_gauges``
-HELP = {
-    "provmon_price_usd": "Current accepted listed price per unit, by source",
-    "provmon_price_fetch_success": "1 if the last refresh of the source read every page",
-    "provmon_price_fetch_last_success_timestamp_seconds": "When every page of the source "
-    "was last read successfully",
-    "provmon_price_stale": "1 when the offering's price from the source is older than its max age",
-    "provmon_price_disagreement": "1 when the offering's sources list prices further apart than "
-    "the tolerance",
-}
 
 
 def state_key(url: str) -> str:
@@ -86,6 +78,9 @@ class PriceBook:
     """In-memory pricing state for the configured sources; read methods only."""
 
     def __init__(self, config: Config, now: Callable[[], dt.datetime]) -> None:
+        # the targets module reads the config: imported here, the pure module stays pure
+        from monitor.pricing.targets import targets_for
+
         self.config, self._now = config, now
         self.sources: dict[str, SourcePlan] = {}
         for name, cfg in config.pricing_sources.items():
@@ -203,23 +198,23 @@ class PriceBook:
         return self.current_price(offering)
 
     def gauges(self) -> Iterator[GaugeRow]:
-        """Scrape-time samples of the gauges in :data:`HELP`. Label values come from the
-        config and enums only."""
+        """Scrape-time samples of the price gauges (their names are ``monitor.metrics``').
+        Label values come from the config and enums only."""
         for (offering, source), quote in sorted(self._accepted.items()):
             if (offering, source) in self._url_of:
                 provider, _, model = offering.partition("/")
                 labels = {"offering": offering, "provider": provider, "model": model}
                 labels |= {"unit": quote.unit.value, "source": source}
-                yield GaugeRow(name="provmon_price_usd", labels=labels, value=float(quote.amount))
+                yield GaugeRow(name=Gauge.PRICE, labels=labels, value=float(quote.amount))
         for name in self.sources:
             ok, last = self.source_ok(name), self.last_success(name)
             if ok is not None:
                 yield GaugeRow(
-                    name="provmon_price_fetch_success", labels={"source": name}, value=float(ok)
+                    name=Gauge.PRICE_FETCH_SUCCESS, labels={"source": name}, value=float(ok)
                 )
             if last is not None:
                 yield GaugeRow(
-                    name="provmon_price_fetch_last_success_timestamp_seconds",
+                    name=Gauge.PRICE_FETCH_LAST_SUCCESS,
                     labels={"source": name},
                     value=last.timestamp(),
                 )
@@ -227,11 +222,11 @@ class PriceBook:
             if source not in self._skipped:
                 stale = float(self.is_stale(offering, source))
                 labels = {"offering": offering, "source": source}
-                yield GaugeRow(name="provmon_price_stale", labels=labels, value=stale)
+                yield GaugeRow(name=Gauge.PRICE_STALE, labels=labels, value=stale)
         flagged = {d.offering for d in self.disagreements()}
         for offering in sorted({o for o, _ in self._url_of}):
             yield GaugeRow(
-                name="provmon_price_disagreement",
+                name=Gauge.PRICE_DISAGREEMENT,
                 labels={"offering": offering},
                 value=float(offering in flagged),
             )

@@ -17,7 +17,8 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from monitor.config import Config, load_config, parse_config
-from monitor.interfaces import PriceParseError
+from monitor.interfaces import Gauge, PriceParseError
+from monitor.metrics import GAUGES
 from monitor.pricing.engine import PricingEngine, parse_saved
 from monitor.pricing.judge import Verdict
 from monitor.servers import ThreadedServer
@@ -116,12 +117,13 @@ def config_for(base: str, **sources: tuple[str, str, tuple[str, ...]]) -> Config
 
 
 def gauges(engine: PricingEngine, name: str) -> dict[tuple[str, ...], float]:
-    return {tuple(g.labels.values()): g.value for g in engine.gauges() if g.name == name}
+    # the engine gives a Gauge; monitor.metrics gives it its provmon_* name
+    return {tuple(g.labels.values()): g.value for g in engine.gauges() if GAUGES[g.name][0] == name}
 
 
 def price(engine: PricingEngine, offering: str, source: str = "gemini") -> float | None:
     for g in engine.gauges():
-        if g.name == "provmon_price_usd" and (g.labels["offering"], g.labels["source"]) == (
+        if g.name == Gauge.PRICE and (g.labels["offering"], g.labels["source"]) == (
             offering,
             source,
         ):
@@ -435,11 +437,10 @@ async def test_the_gauges_reach_a_prometheus_registry(site: Pages, store: Store)
     from prometheus_client import CollectorRegistry
 
     from monitor.metrics import Metrics
-    from monitor.pricing.engine import HELP
 
     engine = engine_for(config_for(site.url, gemini=GEMINI), store, Clock())
     metrics = Metrics(CollectorRegistry(auto_describe=True))
-    metrics.add_gauges(engine.gauges, HELP)
+    metrics.add_gauges(engine.gauges)
     await engine.refresh("gemini")
     labels = {
         "offering": STANDARD,
