@@ -301,6 +301,8 @@ async def test_the_status_page_and_metrics_agree_on_success_ratio_and_effective_
     data = sim_config.model_dump(mode="json")
     data["offerings"] = {offering: data["offerings"][offering]}
     data["budget"] = {"daily_usd": "100", "offering_daily_usd": "100"}
+    # fal's queue holds requests over the rate limit; its synchronous run answers 429
+    data["providers"]["fal"]["options"]["mode"] = "sync"
     service = Service(Config.model_validate(data), f"sqlite:///{tmp_path / 'p.db'}")
     await service.start(schedule=False)
     server = Server(build_api(service), "127.0.0.1", 0)
