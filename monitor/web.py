@@ -17,7 +17,7 @@ from fastapi.responses import (
     StreamingResponse,
 )
 
-from monitor import secrets
+from monitor import access, secrets
 from monitor.exports import FORMATS, targets_from_config
 from monitor.interfaces import Kind, Outcome, ProbeResult
 from monitor.metrics import CONTENT_TYPE, pieces
@@ -115,17 +115,21 @@ async def status_data(service: Service) -> StatusData:
 
 def build_api(service: Service) -> FastAPI:
     config = service.config
-    app = FastAPI(title="provmon", version="0.1.0", docs_url="/api/docs", redoc_url=None)
+    # no Swagger UI: it loads its scripts from a CDN and is blank offline (issue 13)
+    app = FastAPI(title="provmon", version="0.1.0", docs_url=None, redoc_url=None)
     targets = targets_from_config(config)
+    passive_env = config.passive.token_env or access.PASSIVE_TOKEN_ENV
     app.include_router(
         passive_router(
             observe=service.observe_passive,
             offerings=set(config.enabled_offerings()),
-            token=secrets.read_secret(config.passive.token_env),
+            token=secrets.read_secret(passive_env),
+            token_env=passive_env,
             default_vantage=config.vantage,
             vantages=config.passive.vantages,
         )
     )
+    access.protect(app, config)
 
     @app.get("/", include_in_schema=False)
     async def status_page() -> HTMLResponse:
@@ -230,6 +234,13 @@ def build_api(service: Service) -> FastAPI:
                     "reason": st.reason,
                     "last_outcome": st.last_outcome.value if st.last_outcome else None,
                     "consecutive_failures": st.consecutive_failures,
+                    # what gateways claimed, kept apart from what probes measured
+                    "passive": {
+                        "last_at": st.last_passive_at.isoformat() if st.last_passive_at else None,
+                        "unconfirmed": st.passive_suspect,
+                        "failing_minutes": len(st.passive_failed_minutes),
+                        "decided_state": st.passive_down,
+                    },
                 }
             )
         return out
