@@ -1,0 +1,170 @@
+"""Issue 13's security items against a running service over real sockets: credentials in
+URLs never published, nothing parsed before authentication, no poisoning by one passive
+batch, an optional token for the API and the status page."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import logging
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from monitor.config import Config
+from tests.test_flows import FAL, LUMENFALL, flow_config, serving, state_of, until
+from tests.test_passive import raw_post
+
+PASSIVE_ENV = "PROVMON_HOSTILE_PASSIVE_TOKEN"
+PASSIVE = "hostile-passive-token"
+API_ENV = "PROVMON_HOSTILE_API_TOKEN"
+API = "hostile-api-token"
+
+
+def with_leaky_url(config: Config) -> Config:
+    """A provider URL carrying credentials, as if it got past the config's check (the
+    config refuses it: tests/test_config.py); every output must still redact it."""
+    lumenfall = config.providers["lumenfall"]
+    leaky = lumenfall.base_url.replace("http://", "http://admin:hunter2@") + "?key=sekrit-key-1"
+    providers = {**config.providers, "lumenfall": lumenfall.model_copy(update={"base_url": leaky})}
+    return config.model_copy(update={"providers": providers})
+
+
+async def test_routing_exports_never_publish_credentials_in_urls(
+    sim_config: Config, tmp_path: Path
+) -> None:
+    config = with_leaky_url(flow_config(sim_config, offerings=(FAL, LUMENFALL)))
+    async with serving(config, f"sqlite:///{tmp_path / 'p.db'}", schedule=False) as (_, api):
+        for fmt in ("litellm", "portkey", "openrouter", "json"):
+            response = await api.get("/api/routing", params={"format": fmt})
+            assert response.status_code == 200
+            assert "hunter2" not in response.text and "sekrit-key-1" not in response.text
+        litellm = (await api.get("/api/routing", params={"format": "litellm"})).text
+        assert "[REDACTED]@" in litellm  # the host stays: the export is still usable
+
+
+async def test_samples_refuse_before_reading_and_never_500(
+    sim_config: Config,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv(PASSIVE_ENV, PASSIVE)
+    config = flow_config(sim_config, offerings=(FAL,), passive={"token_env": PASSIVE_ENV})
+    caplog.set_level(logging.INFO)
+    async with serving(config, f"sqlite:///{tmp_path / 'p.db'}", schedule=False) as (_, api):
+        url = str(api.base_url).rstrip("/")
+        big, prefix = 60 * 1024 * 1024, b'{"samples": [' + b"1" * 4096
+        status, body = await asyncio.to_thread(raw_post, url, {}, big, prefix)
+        assert status == 401 and len(body) < 200
+        auth = {"Authorization": f"Bearer {PASSIVE}"}
+        status, body = await asyncio.to_thread(raw_post, url, auth, big, prefix)
+        assert status == 413 and len(body) < 200
+        for number in ("NaN", "Infinity"):
+            text = (
+                '{"samples": [{"offering": "%s", "outcome": "server_error", "latency_s": %s, '
+                '"at": "%s"}]}' % (FAL, number, dt.datetime.now(dt.UTC).isoformat())
+            )
+            response = await api.post(
+                "/api/samples", content=text, headers={**auth, "Content-Type": "application/json"}
+            )
+            assert response.status_code == 422 and number not in response.text
+        assert (await state_of(api, FAL))["state"] == "unknown"
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+def poison(at: dt.datetime, n: int = 1000) -> dict[str, Any]:
+    sample = {"offering": FAL, "outcome": "server_error", "latency_s": 1.0, "at": at.isoformat()}
+    return {"samples": [sample] * n}
+
+
+async def generate_probes(api: httpx.AsyncClient) -> list[dict[str, Any]]:
+    rows = (await api.get("/api/probes", params={"offering": FAL, "kind": "generate"})).json()
+    return list(rows)
+
+
+async def test_one_poisoning_batch_leaves_the_offering_up_and_brings_a_confirmation(
+    sim_config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(PASSIVE_ENV, PASSIVE)
+    # regular paid probes an hour apart: a second one soon can only be the confirmation
+    config = flow_config(
+        sim_config, offerings=(FAL,), generate_every=3600, passive={"token_env": PASSIVE_ENV}
+    )
+    auth = {"Authorization": f"Bearer {PASSIVE}"}
+    async with serving(config, f"sqlite:///{tmp_path / 'p.db'}", schedule=True) as (_, api):
+        await until(lambda: generate_probes(api), 30)
+        await until(lambda: _is(api, "up"), 30)
+        response = await api.post(
+            "/api/samples", json=poison(dt.datetime.now(dt.UTC)), headers=auth
+        )
+        assert response.status_code == 202 and response.json() == {"accepted": 1000}
+        state = await state_of(api, FAL)
+        assert state["state"] != "down" and state["consecutive_failures"] < 1000
+        assert state["passive"]["unconfirmed"] and state["passive"]["failing_minutes"] == 1
+
+        async def confirmed() -> bool:
+            return len(await generate_probes(api)) >= 2
+
+        await until(confirmed, 30)
+        # the probe answered the claim: up, nothing unconfirmed, no incident
+        state = await until(lambda: _is(api, "up"), 10)
+        assert not state["passive"]["unconfirmed"]
+        assert (await api.get("/api/incidents", params={"offering": FAL})).json() == []
+
+
+async def _is(api: httpx.AsyncClient, wanted: str) -> dict[str, Any] | None:
+    state = await state_of(api, FAL)
+    return state if state["state"] == wanted else None
+
+
+async def test_an_api_token_guards_the_api_and_the_status_page(
+    sim_config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(API_ENV, API)
+    monkeypatch.setenv(PASSIVE_ENV, PASSIVE)
+    config = flow_config(
+        sim_config,
+        offerings=(FAL,),
+        listen={"host": "127.0.0.1", "port": 0, "token_env": API_ENV},
+        passive={"token_env": PASSIVE_ENV},
+    )
+    basic = base64.b64encode(f"me:{API}".encode()).decode()
+    async with serving(config, f"sqlite:///{tmp_path / 'p.db'}", schedule=False) as (_, api):
+        for path in ("/", "/api/state", "/api/routing", "/api/probes", "/api/docs"):
+            assert (await api.get(path)).status_code == 401, path
+            wrong = await api.get(path, headers={"Authorization": "Bearer nope"})
+            assert wrong.status_code == 401, path
+            right = await api.get(path, headers={"Authorization": f"Bearer {API}"})
+            assert right.status_code == 200, path
+        browser = await api.get("/", headers={"Authorization": f"Basic {basic}"})
+        assert browser.status_code == 200 and "<html" in browser.text.lower()
+        # Prometheus and orchestrators stay open; samples keep their own token
+        assert (await api.get("/metrics")).status_code == 200
+        assert (await api.get("/healthz")).status_code == 200
+        samples = await api.post(
+            "/api/samples",
+            json=poison(dt.datetime.now(dt.UTC), 1),
+            headers={"Authorization": f"Bearer {PASSIVE}"},
+        )
+        assert samples.status_code == 202
+
+
+async def test_listening_beyond_loopback_without_a_token_is_warned_about(
+    sim_config: Config, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from monitor.service import Service
+    from monitor.web import build_api
+
+    caplog.set_level(logging.WARNING)
+    config = flow_config(sim_config, offerings=(FAL,), listen={"host": "0.0.0.0", "port": 0})  # noqa: S104
+    service = Service(config, f"sqlite:///{tmp_path / 'p.db'}")
+    try:
+        build_api(service)
+    finally:
+        service.store.dispose()
+    [warning] = [r for r in caplog.records if "open to anyone" in r.getMessage()]
+    assert "PROVMON_API_TOKEN" in warning.getMessage()
