@@ -9,7 +9,6 @@ import logging
 import os
 import signal
 import sys
-import tempfile
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -18,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from monitor import secrets
+from monitor import cli_checks, secrets
 from monitor.config import (
     Config,
     ConfigError,
@@ -27,6 +26,7 @@ from monitor.config import (
     point_at_simulator,
     simulator_credentials,
 )
+from monitor.config_checks import credential_problems
 from monitor.interfaces import Kind, ProbeResult
 from monitor.routing import PolicyName
 from monitor.store import Store, StoreError, redact_url
@@ -56,14 +56,40 @@ def fail(message: str) -> NoReturn:
 
 
 def setup_logging(level: str = "INFO") -> None:
+    try:
+        chosen = cli_checks.log_level(os.environ.get("PROVMON_LOG_LEVEL") or level)
+    except cli_checks.SettingError as exc:
+        fail(str(exc))
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(secrets.ScrubbingFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(os.environ.get("PROVMON_LOG_LEVEL", level).upper())
-    for noisy in ("httpx", "httpcore", "apscheduler.executors", "apscheduler.scheduler"):
+    root.setLevel(chosen)
+    for noisy in ("httpx", "httpcore", "apscheduler.executors"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # its "skipped: maximum number of running instances" repeats what the scheduler
+    # counts (provmon_probes_skipped_total) and logs itself
+    logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
+
+
+def _database(cfg: Config) -> str:
+    """The database the service uses (the same resolution everywhere), checked."""
+    from monitor.service import database_url
+
+    try:
+        return cli_checks.database_url(
+            database_url(cfg), cli_checks.setting_of_database(cfg.database_url)
+        )
+    except cli_checks.SettingError as exc:
+        fail(str(exc))
+
+
+def _simulator(value: str) -> str:
+    try:
+        return cli_checks.simulator_url(value)
+    except cli_checks.SettingError as exc:
+        fail(str(exc))
 
 
 def _load(path: Path | None) -> Config:
@@ -92,7 +118,7 @@ def _install_stop(stop: asyncio.Event) -> None:
 async def _serve_service(
     config: Config, db_url: str, *, seconds: float | None, banner: Callable[[str], None]
 ) -> int:
-    from monitor.servers import Server
+    from monitor.servers import ListenError, Server
     from monitor.service import Service
     from monitor.web import build_api
 
@@ -104,6 +130,9 @@ async def _serve_service(
     server = Server(build_api(service), config.listen.host, config.listen.port)
     try:
         await server.start()
+    except ListenError as exc:
+        service.store.dispose()
+        fail(str(exc))
     except (OSError, SystemExit) as exc:
         fail(f"cannot listen on {config.listen.host}:{config.listen.port}: {exc}")
     await service.start()
@@ -126,9 +155,10 @@ def run(config: ConfigOption = None) -> None:
     missing = cfg.missing_credentials()
     if missing:
         fail("missing credential: " + "; ".join(missing))
-    from monitor.service import database_url
-
-    url = database_url(cfg)
+    unusable = credential_problems(cfg, cfg.enabled_offerings())
+    if unusable:
+        fail("unusable credential: " + "; ".join(unusable))
+    url = _database(cfg)
     try:
         Store(url).check()
     except StoreError as exc:
@@ -138,7 +168,10 @@ def run(config: ConfigOption = None) -> None:
         err.print(
             f"provmon running: {len(cfg.enabled_offerings())} offerings, database {redact_url(url)}"
         )
-        err.print(f"  metrics  {base}/metrics\n  api      {base}/api/state")
+        err.print(
+            f"  status   {base}/\n  metrics  {base}/metrics\n  api      {base}/api/state",
+            soft_wrap=True,
+        )
 
     raise typer.Exit(_run_async(lambda: _serve_service(cfg, url, seconds=None, banner=banner)))
 
@@ -154,17 +187,24 @@ def demo(
 ) -> None:
     """The whole system on simulated providers, nothing to configure."""
     setup_logging("WARNING")
-    from monitor.servers import ThreadedServer
+    from monitor.servers import ListenError, ThreadedServer
     from monitor.sim.app import build_app
 
     sim = ThreadedServer(build_app(control_enabled=True), "127.0.0.1", sim_port)
     try:
         sim.start()
-    except OSError as exc:
+    except (ListenError, OSError) as exc:
         fail(f"cannot start the simulator: {exc}")
     base = load_config(None)
     os.environ.update(simulator_credentials(base))
-    folder = data_dir or Path(tempfile.mkdtemp(prefix="provmon-demo-"))
+    # the database every other command reads (PROVMON_DATABASE_URL, PROVMON_DATA_DIR,
+    # ./data), so `provmon route` and `prices show` see what the demo measured
+    url = f"sqlite:///{data_dir.resolve() / 'provmon.db'}" if data_dir else _database(base)
+    if data_dir:
+        try:
+            cli_checks.writable_dir(data_dir.resolve(), "--data-dir")
+        except cli_checks.SettingError as exc:
+            fail(str(exc))
     cfg = point_at_simulator(
         base,
         sim.url,
@@ -191,17 +231,30 @@ def demo(
             for name, source in point_at_simulator(base, sim.url).pricing_sources.items()
         },
     )
-    url = f"sqlite:///{folder.resolve() / 'provmon.db'}"
 
     def banner(monitor_url: str) -> None:
-        out.print("[bold]provmon demo[/bold]: simulated providers, nothing billed")
-        out.print(f"  status     {monitor_url}/api/state")
-        out.print(f"  metrics    {monitor_url}/metrics")
-        out.print(f"  probes     {monitor_url}/api/probes")
-        out.print(f"  simulator  {sim.url}  (inject an outage: POST {sim.url}/_sim/behaviour)")
-        out.print(f"  database   {url}")
+        samples = (
+            "on (PROVMON_PASSIVE_TOKEN)"
+            if os.environ.get("PROVMON_PASSIVE_TOKEN")
+            else "off: set PROVMON_PASSIVE_TOKEN to try POST /api/samples"
+        )
+        lines = [
+            "[bold]provmon demo[/bold]: simulated providers, nothing billed",
+            f"  status page  {monitor_url}/",
+            f"  state        {monitor_url}/api/state",
+            f"  metrics      {monitor_url}/metrics",
+            f"  probes       {monitor_url}/api/probes",
+            f"  api          {monitor_url}/api/docs",
+            f"  simulator    {sim.url}",
+            f"  outage       curl -X POST {sim.url}/_sim/behaviour "
+            """-d '{"target": "openai:*", "outage": "error"}'""",
+            f"  database     {cli_checks.describe(url)}  (provmon route reads it too)",
+            f"  samples      {samples}",
+        ]
         if seconds:
-            out.print(f"  exits after {seconds:.0f}s; Ctrl-C stops it sooner")
+            lines.append(f"  exits after {seconds:.0f}s; Ctrl-C stops it sooner")
+        for line in lines:
+            out.print(line, soft_wrap=True, highlight=False)
 
     code = _run_async(lambda: _serve_service(cfg, url, seconds=seconds, banner=banner))
     sim.stop()
@@ -231,6 +284,13 @@ def simulate(
             fail(f"invalid scenario {scenario}: {str(exc).splitlines()[0]}")
     token = os.environ.get("PROVMON_SIM_TOKEN")
     app_ = build_app(loaded, control_enabled=control or bool(token), control_token=token)
+    from monitor.access import is_loopback
+
+    if control and not token and not is_loopback(host):
+        sys.stderr.write(
+            f"provmon: warning: the simulator's control API on {host} lets anyone who can "
+            "reach it change its behaviour: set PROVMON_SIM_TOKEN\n"
+        )
     err.print(f"provmon simulator on http://{host}:{port}")
     # a fake provider answers with injected delays: keep start-up objects out of the
     # collector's full passes, whose pauses would add to every injected delay
@@ -266,7 +326,7 @@ def probe(
     cfg = _load(config)
     if simulator:
         os.environ.update(simulator_credentials(cfg))
-        cfg = point_at_simulator(cfg, simulator.rstrip("/"))
+        cfg = point_at_simulator(cfg, _simulator(simulator))
     if offering not in cfg.offerings:
         fail(f"unknown offering {offering!r}; known: {', '.join(sorted(cfg.offerings))}")
     missing = cfg.missing_credentials_for([offering])
@@ -335,15 +395,14 @@ def _prices_config(config: Path | None, simulator: str | None) -> Config:
     cfg = _load(config)
     if simulator:
         os.environ.update(simulator_credentials(cfg))
-        cfg = point_at_simulator(cfg, simulator.rstrip("/"))
+        cfg = point_at_simulator(cfg, _simulator(simulator))
     return cfg
 
 
 async def _with_engine(cfg: Config, use: Callable[[Any], Coroutine[Any, Any, Any]]) -> Any:
     from monitor.pricing.engine import PricingEngine
-    from monitor.service import database_url
 
-    store = Store(database_url(cfg))
+    store = Store(_database(cfg))
     try:
         await asyncio.to_thread(store.upgrade)
         engine = PricingEngine(cfg, store)
@@ -487,9 +546,16 @@ def route(
         str, typer.Option("--format", help="json | litellm | openrouter | portkey")
     ] = "json",
     policy: Annotated[PolicyName, typer.Option(help="Routing policy")] = PolicyName.COST,
+    allow_empty: Annotated[
+        bool, typer.Option(help="Print routes even when no probe result backs them")
+    ] = False,
     config: ConfigOption = None,
 ) -> None:
-    """The current routes, or the routing config for a gateway, from the stored results."""
+    """The current routes, or the routing config for a gateway, from the stored results.
+
+    Reads the database the service writes (PROVMON_DATABASE_URL, else PROVMON_DATA_DIR);
+    with no result of the last day there, the ranking would rest on list prices alone:
+    that is an error unless ``--allow-empty``."""
     setup_logging("WARNING")
     import datetime as dt
 
@@ -498,7 +564,7 @@ def route(
     from monitor.interfaces import Phase
     from monitor.pricing.state import PriceBook
     from monitor.routing import RoutingEngine, build_snapshot
-    from monitor.service import database_url, health_policy
+    from monitor.service import health_policy
     from monitor.windows import window_stats
 
     cfg = _load(config)
@@ -507,7 +573,8 @@ def route(
     if model is not None and model not in cfg.models:
         fail(f"unknown model {model!r}; known: {', '.join(sorted(cfg.models))}")
     now = dt.datetime.now(dt.UTC)
-    store = Store(database_url(cfg))
+    url = _database(cfg)
+    store = Store(url)
     try:
         store.upgrade()
         results = store.recent_results(since=now - dt.timedelta(days=1), limit=100_000)
@@ -518,6 +585,15 @@ def route(
         fail(str(exc))
     finally:
         store.dispose()
+    if not results:
+        empty = (
+            f"no probe results of the last day in {cli_checks.describe(url)}: "
+            "these routes rest on no evidence (is the service writing to this database? "
+            "set PROVMON_DATABASE_URL or PROVMON_DATA_DIR as it has them)"
+        )
+        if not allow_empty:
+            fail(empty + "; --allow-empty prints them anyway")
+        sys.stderr.write(f"provmon: warning: {empty}\n")
     book = HealthBook(health_policy(cfg))
     for r in reversed(results):
         if r.vantage == cfg.vantage and not r.cancelled:
@@ -555,9 +631,7 @@ def db_upgrade(config: ConfigOption = None) -> None:
     """Apply database migrations."""
     setup_logging("WARNING")
     cfg = _load(config)
-    from monitor.service import database_url
-
-    url = database_url(cfg)
+    url = _database(cfg)
     try:
         Store(url).upgrade()
     except StoreError as exc:

@@ -109,6 +109,24 @@ def url_problems(data: Any) -> list[str]:
     return problems
 
 
+def credential_problems(config: Any, offerings: list[str]) -> list[str]:
+    """What each provider in use can tell at start about its credentials (a probe module's
+    optional ``preflight(options, secret) -> str | None``): a credential that cannot work
+    is the operator's to fix, never a provider outage to alert on later."""
+    from monitor.secrets import read_secret
+
+    problems = []
+    for name in sorted({config.provider_of(o) for o in offerings}):
+        provider = config.providers[name]
+        preflight = getattr(PROBES[provider.protocol], "preflight", None)
+        if preflight is None:
+            continue
+        problem = preflight(provider.parsed_options(), read_secret(provider.credential_env))
+        if problem:
+            problems.append(f"providers.{name}: {problem}")
+    return problems
+
+
 def iso_date(value: str | None) -> str | None:
     """A ``YYYY-MM-DD`` date or None; ``ValueError`` otherwise (without the value)."""
     if value is None:

@@ -64,9 +64,10 @@ async def test_samples_refuse_before_reading_and_never_500(
         status, body = await asyncio.to_thread(raw_post, url, auth, big, prefix)
         assert status == 413 and len(body) < 200
         for number in ("NaN", "Infinity"):
+            at = dt.datetime.now(dt.UTC).isoformat()
             text = (
-                '{"samples": [{"offering": "%s", "outcome": "server_error", "latency_s": %s, '
-                '"at": "%s"}]}' % (FAL, number, dt.datetime.now(dt.UTC).isoformat())
+                f'{{"samples": [{{"offering": "{FAL}", "outcome": "server_error", '
+                f'"latency_s": {number}, "at": "{at}"}}]}}'
             )
             response = await api.post(
                 "/api/samples", content=text, headers={**auth, "Content-Type": "application/json"}
@@ -160,7 +161,8 @@ async def test_listening_beyond_loopback_without_a_token_is_warned_about(
     from monitor.web import build_api
 
     caplog.set_level(logging.WARNING)
-    config = flow_config(sim_config, offerings=(FAL,), listen={"host": "0.0.0.0", "port": 0})  # noqa: S104
+    anywhere = {"host": "0.0.0.0", "port": 0}
+    config = flow_config(sim_config, offerings=(FAL,), listen=anywhere)
     service = Service(config, f"sqlite:///{tmp_path / 'p.db'}")
     try:
         build_api(service)
