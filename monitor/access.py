@@ -20,7 +20,6 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
@@ -121,13 +120,13 @@ def protect(app: FastAPI, config: Config) -> str | None:
 def api_index(app: FastAPI) -> str:
     """A plain page listing the API's endpoints: nothing loaded from elsewhere."""
     rows = []
-    for route in app.routes:
-        if isinstance(route, APIRoute) and route.include_in_schema:
-            methods = ", ".join(sorted(route.methods or ()))
-            summary = (route.description or route.summary or "").strip().split("\n")[0]
+    for path, operations in app.openapi().get("paths", {}).items():
+        for method, operation in operations.items():
+            summary = str(operation.get("description") or operation.get("summary") or "")
             rows.append(
-                f"<tr><td>{html.escape(methods)}</td><td><code>{html.escape(route.path)}"
-                f"</code></td><td>{html.escape(summary)}</td></tr>"
+                f"<tr><td>{html.escape(method.upper())}</td><td><code>{html.escape(path)}"
+                f"</code></td><td>{html.escape(summary.strip().splitlines()[0] if summary else '')}"
+                "</td></tr>"
             )
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>provmon API</title></head>"
