@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -478,11 +479,14 @@ def prices_show(
 
         out.print_json(json.dumps([price_row_json(r) for r in rows]))
         raise typer.Exit(0)
-    table = Table(title="Listed prices")
-    for column in ("offering", "source", "price (USD)", "unit", "status", "age", "stale"):
-        table.add_column(column)
+    table = Table(title="Listed prices", box=box.SIMPLE_HEAD, pad_edge=False)
+    # offering ids are what a person copies: never cut one; other columns fold, not "…"
+    widest = max((len(r.offering) for r in rows), default=8)
+    table.add_column("offering", no_wrap=True, min_width=widest)
+    for column in ("source", "USD", "unit", "status", "age", "stale"):
+        table.add_column(column, overflow="fold")
     for r in rows:
-        age = "never read" if r.age_seconds is None else f"{r.age_seconds / 3600:.1f} h"
+        age = "never" if r.age_seconds is None else f"{r.age_seconds / 3600:.1f} h"
         table.add_row(
             r.offering,
             r.source,

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from monitor.servers import free_port
 from tests.conftest import set_behaviour
 
 FIXTURES = Path(__file__).parent / "fixtures" / "config"
@@ -232,3 +233,41 @@ def test_route_without_any_result_refuses_unless_allowed(tmp_path: Path) -> None
     allowed = provmon("route", "--format", "litellm", "--allow-empty", env=env)
     assert allowed.returncode == 0 and "model_list" in allowed.stdout
     assert allowed.stderr.startswith("provmon: warning: no probe results")
+
+
+# -- issue 13: newcomer friction ---------------------------------------------------------
+
+
+def test_the_demo_banner_names_the_status_page_and_keeps_urls_whole(tmp_path: Path) -> None:
+    port, sim_port = free_port(), free_port()
+    env = {"COLUMNS": "40", "PROVMON_PASSIVE_TOKEN": "", "TMPDIR": str(tmp_path / "tmp")}
+    (tmp_path / "tmp").mkdir()
+    proc = provmon(
+        "demo",
+        "--for",
+        "3",
+        "--port",
+        str(port),
+        "--sim-port",
+        str(sim_port),
+        "--data-dir",
+        str(tmp_path / "data"),
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert any(line.split() == ["status", "page", f"http://127.0.0.1:{port}/"] for line in lines)
+    assert any(f"http://127.0.0.1:{sim_port}/_sim/behaviour" in line for line in lines)
+    assert any("set PROVMON_PASSIVE_TOKEN" in line for line in lines)
+    assert "skipped" not in proc.stderr
+    assert list((tmp_path / "tmp").iterdir()) == []  # no temporary folder left behind
+    assert (tmp_path / "data" / "provmon.db").exists()
+
+
+def test_prices_show_never_cuts_an_offering_id(tmp_path: Path) -> None:
+    proc = provmon("prices", "show", env={"COLUMNS": "80", "PROVMON_DATA_DIR": str(tmp_path)})
+    assert proc.returncode == 0, proc.stderr
+    for offering in ("replicate/imagen-4.0-ultra-generate-001", "gemini/imagen-4.0-generate-001"):
+        assert offering in proc.stdout
+    assert "…" not in proc.stdout

@@ -162,7 +162,11 @@ async def test_without_a_token_the_endpoint_is_disabled() -> None:
     app = FastAPI()
     app.include_router(
         passive_router(
-            observe=HealthBook().observe, offerings={FAL}, token=None, default_vantage="local"
+            observe=HealthBook().observe,
+            offerings={FAL},
+            token=None,
+            token_env="PROVMON_PASSIVE_TOKEN",
+            default_vantage="local",
         )
     )
     server = Server(app, "127.0.0.1", 0)
@@ -177,6 +181,7 @@ async def test_without_a_token_the_endpoint_is_disabled() -> None:
     finally:
         await server.stop()
     assert response.status_code == 503
+    assert "set the environment variable PROVMON_PASSIVE_TOKEN" in response.text
 
 
 def raw_post(url: str, headers: dict[str, str], declared: int, prefix: bytes) -> tuple[int, bytes]:

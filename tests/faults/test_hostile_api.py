@@ -216,3 +216,11 @@ def test_arbitrary_json_to_every_post_endpoint(served: Served, body: Any, who: s
             assert served.states() == api_before and served.sim_snapshot() == sim_before
     # leave the simulator as the next example expects it
     served.sim_state.clear_overrides()
+
+
+def test_the_api_docs_page_works_offline(served: Served) -> None:
+    page = httpx.get(f"{served.url}/api/docs")
+    assert page.status_code == 200
+    assert "<script" not in page.text and "cdn" not in page.text.lower()
+    assert "href='/openapi.json'" in page.text and "/api/samples" in page.text
+    assert httpx.get(f"{served.url}/openapi.json").json()["paths"]

@@ -8,6 +8,9 @@ import asyncio
 import base64
 import datetime as dt
 import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,8 @@ import httpx
 import pytest
 
 from monitor.config import Config
+from monitor.servers import free_port
+from tests.conftest import wait_for
 from tests.test_flows import FAL, LUMENFALL, flow_config, serving, state_of, until
 from tests.test_passive import raw_post
 
@@ -22,6 +27,7 @@ PASSIVE_ENV = "PROVMON_HOSTILE_PASSIVE_TOKEN"
 PASSIVE = "hostile-passive-token"
 API_ENV = "PROVMON_HOSTILE_API_TOKEN"
 API = "hostile-api-token"
+PROVMON = [sys.executable, "-m", "monitor.cli"]
 
 
 def with_leaky_url(config: Config) -> Config:
@@ -170,3 +176,35 @@ async def test_listening_beyond_loopback_without_a_token_is_warned_about(
         service.store.dispose()
     [warning] = [r for r in caplog.records if "open to anyone" in r.getMessage()]
     assert "PROVMON_API_TOKEN" in warning.getMessage()
+
+
+@pytest.mark.parametrize(
+    ("host", "token", "warned"),
+    [("0.0.0.0", "", True), ("0.0.0.0", "t0k3n-sim", False), ("127.0.0.1", "", False)],
+)
+def test_a_simulator_control_api_beyond_loopback_without_a_token_is_warned_about(
+    host: str, token: str, warned: bool
+) -> None:
+    port = free_port()
+    env = {**os.environ, "PROVMON_SIM_TOKEN": token}
+    proc = subprocess.Popen(
+        [*PROVMON, "simulate", "--host", host, "--port", str(port), "--control"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: _up(f"http://127.0.0.1:{port}"), 30)
+    finally:
+        proc.terminate()
+        _, stderr = proc.communicate(timeout=10)
+    assert ("provmon: warning: the simulator's control API" in stderr) is warned
+    assert token == "" or token not in stderr
+
+
+def _up(url: str) -> bool:
+    try:
+        return httpx.get(url + "/", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
