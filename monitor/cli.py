@@ -30,7 +30,8 @@ from monitor.config import (
 from monitor.config_checks import credential_problems
 from monitor.interfaces import Kind, ProbeResult
 from monitor.routing import PolicyName
-from monitor.store import Store, StoreError, redact_url
+from monitor.secrets import redact_url
+from monitor.store import Store, StoreError
 
 app = typer.Typer(
     name="provmon",

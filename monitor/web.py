@@ -19,6 +19,7 @@ from fastapi.responses import (
 
 from monitor import access, secrets
 from monitor.exports import FORMATS, targets_from_config
+from monitor.health import HealthState
 from monitor.interfaces import Kind, Outcome, ProbeResult
 from monitor.metrics import CONTENT_TYPE, pieces
 from monitor.passive import passive_router
@@ -70,6 +71,14 @@ def price_row_json(row: ShowRow) -> dict[str, Any]:
     }
 
 
+def passive_note(state: HealthState) -> str:
+    """Passive samples' unconfirmed claims, named as such (issue 13)."""
+    if not state.passive_suspect:
+        return ""
+    minutes = len(state.passive_failed_minutes)
+    return f" (passive samples report failures in {minutes} minute(s), awaiting a probe)"
+
+
 async def status_data(service: Service) -> StatusData:
     """What the status page shows, read from the engines and a day of stored results."""
     config = service.config
@@ -101,7 +110,7 @@ async def status_data(service: Service) -> StatusData:
                 provider=config.provider_of(key),
                 model=config.model_of(key),
                 state=state.state.value,
-                reason=state.reason,
+                reason=state.reason + passive_note(state),
                 state_since=state.since,
                 listed_price_usd=price,
                 effective_cost_usd=effective_cost(price, ratio),

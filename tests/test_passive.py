@@ -247,3 +247,19 @@ async def test_a_streamed_body_over_the_cap_is_cut_off(served: tuple[str, Health
         )
     assert response.status_code == 413 and len(response.content) < 200
     assert book.states == {}
+
+
+async def test_a_disabled_endpoint_answers_before_reading_the_body() -> None:
+    app = FastAPI()
+    app.include_router(
+        passive_router(
+            observe=HealthBook().observe, offerings={FAL}, token=None, default_vantage="local"
+        )
+    )
+    server = Server(app, "127.0.0.1", 0)
+    await server.start()
+    try:
+        status, body = await asyncio.to_thread(raw_post, server.url, {}, 60 * 2**20, b"[[[[")
+    finally:
+        await server.stop()
+    assert status == 503 and len(body) < 300 and b"[[[[" not in body

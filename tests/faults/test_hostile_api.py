@@ -58,6 +58,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         config = Config.model_validate(data)
         folder: Path = tmp_path_factory.mktemp("hostile")
         service = Service(config, f"sqlite:///{folder / 'provmon.db'}")
+        service.store.upgrade()
         api = ThreadedServer(build_api(service))
         sim_app = build_app(control_enabled=True, control_token=SIM_TOKEN)
         sim = ThreadedServer(sim_app)
@@ -129,6 +130,8 @@ def test_a_poisoning_batch_makes_a_suspicion_not_an_outage(served: Served) -> No
     [row] = [r for r in httpx.get(f"{served.url}/api/state").json() if r["offering"] == FAL]
     assert row["state"] != "down" and row["passive"]["unconfirmed"]
     assert row["passive"]["failing_minutes"] == 1
+    page = httpx.get(f"{served.url}/").text
+    assert "passive samples report failures in 1 minute(s), awaiting a probe" in page
 
 
 @pytest.mark.parametrize(
