@@ -270,7 +270,8 @@ def step_passive(policy: HealthPolicy, state: HealthState, sample: Sample) -> He
         reason=f"{name}: {deciding.reason}",
         generate=generate,
         passive_failed_minutes=minutes,
-        passive_suspect=True,
+        # an outage a probe already confirmed needs no more confirming
+        passive_suspect=passive_down or state.generate.state != State.DOWN,
         passive_down=passive_down,
     )
 
