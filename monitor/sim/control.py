@@ -30,7 +30,9 @@ def target_problem(target: Any) -> str | None:
     if not isinstance(target, str) or not target or len(target) > 300:
         return "target must be a 'fake:model' pattern, e.g. 'openai:*'"
     fake, sep, _ = target.partition(":")
-    if not sep:
+    if not sep:  # a wildcard over whole targets ("*") is fine; a bare fake name matches none
+        if any(fnmatch.fnmatchcase(f"{name}:m", target) for name in FAKE_NAMES):
+            return None
         return "target must be a 'fake:model' pattern, e.g. 'openai:*'"
     if not fnmatch.filter(FAKE_NAMES, fake):
         return f"target names no simulated provider; known: {', '.join(FAKE_NAMES)}"

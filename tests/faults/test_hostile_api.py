@@ -143,6 +143,7 @@ def test_a_poisoning_batch_makes_a_suspicion_not_an_outage(served: Served) -> No
         ({"target": "openai:*", "outage": "meltdown"}, 422, "outage"),
         ({"target": "openai:*", "error_ratio": "lots"}, 422, "error_ratio"),
         ({"target": "fal:*", "error_ratio": 0.0}, 200, "fal:*"),
+        ({"target": "*", "error_ratio": 0.0}, 200, '"target":"*"'),
     ],
 )
 def test_the_simulator_refuses_behaviour_it_cannot_apply(
