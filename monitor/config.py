@@ -223,12 +223,13 @@ class PassiveConfig(_Strict):
     token_env: str | None = None
     vantages: tuple[str, ...] = ()
 
-    @field_validator("token_env")
-    @classmethod
-    def _env_name(cls, value: str | None) -> str | None:
-        if value is not None and not _ENV.match(value):
-            raise ValueError("must be the name of an environment variable (A-Z, 0-9, _)")
-        return value
+    _token_env = field_validator("token_env")(lambda value: _token_env_name(value))
+
+
+def _token_env_name(value: str | None) -> str | None:
+    if value is not None and not _ENV.match(value):
+        raise ValueError("must be the name of an environment variable (A-Z, 0-9, _)")
+    return value
 
 
 class RoutingConfig(_Strict):
@@ -243,7 +244,7 @@ class ListenConfig(_Strict):
     #: (default ``PROVMON_API_TOKEN``); unset: open, as fits loopback
     token_env: str | None = None
 
-    _token_env = field_validator("token_env")(lambda v: PassiveConfig._env_name(v))
+    _token_env = field_validator("token_env")(lambda value: _token_env_name(value))
 
 
 class Config(_Strict):

@@ -114,6 +114,29 @@ def authorised(header: str | None, token: str) -> bool:
     return hmac.compare_digest(given.strip().encode(), token.encode())
 
 
+def _inline(schema: Any, defs: dict[str, Any]) -> Any:
+    if isinstance(schema, dict):
+        ref = schema.get("$ref", "")
+        if ref.startswith("#/$defs/"):
+            return _inline(defs[ref.removeprefix("#/$defs/")], defs)
+        return {k: _inline(v, defs) for k, v in schema.items()}
+    if isinstance(schema, list):
+        return [_inline(v, defs) for v in schema]
+    return schema
+
+
+def _body_schema() -> dict[str, Any]:
+    """The batch's JSON Schema for ``/openapi.json`` (the endpoint reads its body itself,
+    after the token check, so FastAPI cannot derive it)."""
+    schema = PassiveBatch.model_json_schema()
+    defs = schema.pop("$defs", {})
+    body = {"required": True, "content": {"application/json": {"schema": _inline(schema, defs)}}}
+    return {"requestBody": body}
+
+
+_BODY_SCHEMA = _body_schema()
+
+
 def _problem(item: Any) -> str:
     # location and message only: pydantic's ``input`` would echo the body back
     where = ".".join(str(part) for part in item["loc"])
@@ -185,7 +208,7 @@ def passive_router(
         else "set passive.token_env in the config (or PROVMON_PASSIVE_TOKEN)"
     )
 
-    @router.post("/api/samples", status_code=202, response_model=None)
+    @router.post("/api/samples", status_code=202, response_model=None, openapi_extra=_BODY_SCHEMA)
     async def samples(request: Request) -> JSONResponse:
         """Take a batch ``{"samples": [...]}`` of a gateway's real results (see module)."""
         if token is None:

@@ -213,7 +213,7 @@ def build_api(service: Service) -> FastAPI:
         limit: int = Query(100, ge=1, le=1000),
     ) -> list[dict[str, Any]]:
         if offering is not None and offering not in config.offerings:
-            raise HTTPException(404, f"unknown offering {offering!r}")
+            raise HTTPException(404, "unknown offering")  # never echo input
         try:
             rows = await asyncio.to_thread(
                 service.store.recent_results,
@@ -259,7 +259,7 @@ def build_api(service: Service) -> FastAPI:
         offering: str | None = None, limit: int = Query(500, ge=1, le=5000)
     ) -> dict[str, Any]:
         if offering is not None and offering not in config.offerings:
-            raise HTTPException(404, f"unknown offering {offering!r}")
+            raise HTTPException(404, "unknown offering")  # never echo input
         try:
             history = await asyncio.to_thread(service.prices.history, offering, limit=limit)
         except StoreError as exc:
@@ -316,7 +316,7 @@ def build_api(service: Service) -> FastAPI:
         if format not in FORMATS:
             raise HTTPException(400, f"format must be one of {', '.join(FORMATS)}")
         if model is not None and model not in config.models:
-            raise HTTPException(404, f"unknown model {model!r}")
+            raise HTTPException(404, "unknown model")
         if format != "json" and policy is None:
             policy = PolicyName.COST  # a gateway config needs one route per model
         return FORMATS[format](service.routing.routes(policy=policy, model=model), targets)
