@@ -183,6 +183,7 @@ def _step(policy: HealthPolicy, state: HealthState, sample: Sample) -> HealthSta
     name = Tier.CONTROL if deciding is control else Tier.GENERATE
     healthy = sample.outcome in HEALTHY
     changed = overall != state.state
+    works = healthy and tier == Tier.GENERATE  # a control success does not clear passive claims
     return HealthState(
         state=overall,
         since=sample.at if changed or state.since is None else state.since,
@@ -196,7 +197,7 @@ def _step(policy: HealthPolicy, state: HealthState, sample: Sample) -> HealthSta
         last_control_at=control_at,
         last_paid_at=paid,
         last_passive_at=passive,
-        passive_failed_minutes=() if healthy else state.passive_failed_minutes,
+        passive_failed_minutes=() if works else state.passive_failed_minutes,
         passive_suspect=state.passive_suspect,
         passive_down=state.passive_down,
         passive_ok_minute=state.passive_ok_minute,

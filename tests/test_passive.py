@@ -263,3 +263,15 @@ async def test_a_disabled_endpoint_answers_before_reading_the_body() -> None:
     finally:
         await server.stop()
     assert status == 503 and len(body) < 300 and b"[[[[" not in body
+
+
+def test_control_successes_do_not_wash_out_passive_generation_failures() -> None:
+    book = HealthBook()
+    for n in range(3):  # a generation-only outage: control keeps answering between samples
+        at = NOW - dt.timedelta(minutes=5 - n)
+        book.observe(FAL, "local", Sample(outcome=Outcome.OK, at=at, kind="control"))
+        failure = Sample(outcome=Outcome.SERVER_ERROR, at=at, kind="passive")
+        book.observe(FAL, "local", failure)
+    state = book.get(FAL, "local")
+    assert state.state == State.DOWN and state.control.state == State.UP
+    assert state.reason.startswith("generate: passive samples failing in 3 distinct minutes")
