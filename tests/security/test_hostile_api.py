@@ -208,3 +208,29 @@ def _up(url: str) -> bool:
         return httpx.get(url + "/", timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+@pytest.mark.parametrize(
+    ("url", "kept", "hidden"),
+    [
+        ("https://admin:hunter2@api.example.test/v1", "https://[REDACTED]@api.example", "hunter2"),
+        ("https://h.example/x?model=m&key=s3cr3tk", "model=m&key=[REDACTED]", "s3cr3tk"),
+        ("https://h.example/x?X-Goog-Api-Key=s3cr3tk", "?X-Goog-Api-Key=[REDACTED]", "s3cr3tk"),
+        ("https://h.example/x?fal_key=s3cr3tk#f", "fal_key=[REDACTED]", "s3cr3tk"),
+        ("sqlite:////var/lib/provmon/provmon.db", "sqlite:////var/lib/provmon/provmon.db", "@"),
+    ],
+)
+def test_redact_url_and_log_lines_hide_credentials(
+    url: str, kept: str, hidden: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from monitor.secrets import ScrubbingFilter, redact_url
+
+    assert kept in redact_url(url) and hidden not in redact_url(url)
+    logger = logging.getLogger("provmon.test.redact")
+    logger.addFilter(ScrubbingFilter())
+    try:
+        with caplog.at_level(logging.INFO, logger="provmon.test.redact"):
+            logger.info("fetching %s", url)
+    finally:
+        logger.filters.clear()
+    assert hidden not in caplog.text or hidden == "@"
