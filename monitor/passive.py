@@ -6,6 +6,10 @@ engine beside the probes so that real traffic confirms (or replaces) paid probes
 is read from the environment variable the config names, and the endpoint answers 503
 while none is set. A batch is taken whole or refused whole (422, one problem per bad
 sample, each naming its index), so a gateway can retry it without counting samples twice.
+
+Whoever holds the token can claim anything, so nothing is parsed before the token is
+checked, the body is capped, errors never echo input, and the health engine weighs the
+samples by distinct minute and has a probe confirm them (:func:`monitor.health.step_passive`).
 """
 
 from __future__ import annotations
