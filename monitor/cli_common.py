@@ -72,6 +72,6 @@ def load(path: Path | None) -> Config:
     try:
         return load_config(path)
     except ConfigError as exc:
-        lines = str(exc).splitlines()
         where = str(path) if path else "default catalog"
+        lines = [line.removeprefix(f"{where}: ") for line in str(exc).splitlines()]
         fail(f"invalid config {where}: " + "; ".join(lines))
