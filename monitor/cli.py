@@ -227,6 +227,12 @@ def simulate(
             loaded = Scenario.from_text(scenario.read_text(encoding="utf-8"))
         except (OSError, ValidationError, ValueError) as exc:
             fail(f"invalid scenario {scenario}: {str(exc).splitlines()[0]}")
+    from monitor.servers import ListenError, check_free
+
+    try:
+        check_free(host, port)
+    except ListenError as exc:
+        fail(str(exc))
     token = os.environ.get("PROVMON_SIM_TOKEN")
     app_ = build_app(loaded, control_enabled=control or bool(token), control_token=token)
     from monitor.access import is_loopback

@@ -22,6 +22,29 @@ class ListenError(Exception):
     """The server cannot listen where asked; ``str()`` is one line for a person."""
 
 
+def check_free(host: str, port: int) -> None:
+    """:class:`ListenError` with a one-line reason when ``host:port`` cannot be listened on.
+
+    uvicorn reports a busy port by logging it and ``sys.exit(3)`` inside its task (a
+    70-line traceback): try the bind first, as uvicorn will (``SO_REUSEADDR`` set).
+    """
+    where = f"cannot listen on {host}:{port}"
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+    except socket.gaierror as exc:
+        raise ListenError(f"{where}: unknown host ({exc.strerror})") from None
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        if exc.errno == errno.EADDRINUSE:
+            reason = "the port is already in use (another provmon? choose another --port)"
+        raise ListenError(f"{where}: {reason}") from None
+    except (UnicodeError, ValueError, OverflowError) as exc:
+        raise ListenError(f"{where}: {exc}") from None
+
+
 class Server:
     """An ASGI app served by uvicorn as a task of the running loop."""
 
@@ -51,26 +74,7 @@ class Server:
         return f"http://{self.host}:{self.port}"
 
     def check_free(self) -> None:
-        """:class:`ListenError` with a one-line reason when the address cannot be used.
-
-        uvicorn reports a busy port by logging it and ``sys.exit(3)`` inside its task (a
-        70-line traceback): try the bind first, as uvicorn will (``SO_REUSEADDR`` set).
-        """
-        where = f"cannot listen on {self.host}:{self.port}"
-        try:
-            family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-            with socket.socket(family, socket.SOCK_STREAM) as sock:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                sock.bind((self.host, self.port))
-        except socket.gaierror as exc:
-            raise ListenError(f"{where}: unknown host ({exc.strerror})") from None
-        except OSError as exc:
-            reason = exc.strerror or str(exc)
-            if exc.errno == errno.EADDRINUSE:
-                reason = "the port is already in use (another provmon? choose another --port)"
-            raise ListenError(f"{where}: {reason}") from None
-        except (UnicodeError, ValueError, OverflowError) as exc:
-            raise ListenError(f"{where}: {exc}") from None
+        check_free(self.host, self.port)
 
     async def start(self) -> None:
         self.check_free()

@@ -127,7 +127,9 @@ def test_a_port_already_in_use_is_one_line(tmp_path: Path) -> None:
         busy.listen()
         port = busy.getsockname()[1]
         proc = provmon("demo", "--port", str(port), "--for", "5", "--data-dir", str(tmp_path))
+        sim = provmon("simulate", "--port", str(port))
     assert_one_clear_line(proc, f"cannot listen on 127.0.0.1:{port}", "already in use")
+    assert_one_clear_line(sim, f"cannot listen on 127.0.0.1:{port}", "already in use")
 
 
 def test_a_config_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
