@@ -135,7 +135,9 @@ def plan_generate(
         wait = policy.generate_max_interval_s
         return Plan(at=_after(last, wait, now), reason="passive traffic shows generation")
     confirm = _confirm_wait(health, policy)
-    if confirm is not None and not passive:
+    # fresh passive traffic stands in for a confirmation only when it shows generation
+    # working; failing passive samples are a claim that a probe must confirm (issue 13)
+    if confirm is not None and (not passive or health.passive_suspect):
         return Plan(at=_after(last, confirm, now), purpose=Purpose.CONFIRM, reason="confirming")
     return Plan(at=_after(last, regular, now), reason="regular")
 

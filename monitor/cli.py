@@ -9,27 +9,32 @@ import logging
 import os
 import signal
 import sys
-import tempfile
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from monitor import secrets
+from monitor import cli_checks
+from monitor.cli_catalog import catalog_app
+from monitor.cli_common import ConfigOption, err, fail, out, setup_logging
+from monitor.cli_common import database as _database
+from monitor.cli_common import load as _load
+from monitor.cli_common import simulator as _simulator
+from monitor.cli_prices import prices_app
 from monitor.config import (
     Config,
-    ConfigError,
     json_schema,
     load_config,
     point_at_simulator,
     simulator_credentials,
 )
+from monitor.config_checks import credential_problems
 from monitor.interfaces import Kind, ProbeResult
 from monitor.routing import PolicyName
-from monitor.store import Store, StoreError, redact_url
+from monitor.secrets import redact_url
+from monitor.store import Store, StoreError
 
 app = typer.Typer(
     name="provmon",
@@ -40,39 +45,6 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-out = Console()
-err = Console(stderr=True)
-
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", "-c", help="Config file (default: the Imagen 4 catalog)")
-]
-
-
-def fail(message: str) -> NoReturn:
-    """One line on stderr, exit code 2: the way every fixable problem ends."""
-    line = " ".join(secrets.scrub(message).split())
-    sys.stderr.write(f"provmon: error: {line}\n")
-    raise typer.Exit(2)
-
-
-def setup_logging(level: str = "INFO") -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(secrets.ScrubbingFilter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(os.environ.get("PROVMON_LOG_LEVEL", level).upper())
-    for noisy in ("httpx", "httpcore", "apscheduler.executors", "apscheduler.scheduler"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
-def _load(path: Path | None) -> Config:
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        lines = str(exc).splitlines()
-        where = str(path) if path else "default catalog"
-        fail(f"invalid config {where}: " + "; ".join(lines))
 
 
 def _run_async(main: Callable[[], Coroutine[Any, Any, int]]) -> int:
@@ -92,7 +64,7 @@ def _install_stop(stop: asyncio.Event) -> None:
 async def _serve_service(
     config: Config, db_url: str, *, seconds: float | None, banner: Callable[[str], None]
 ) -> int:
-    from monitor.servers import Server
+    from monitor.servers import ListenError, Server
     from monitor.service import Service
     from monitor.web import build_api
 
@@ -104,6 +76,9 @@ async def _serve_service(
     server = Server(build_api(service), config.listen.host, config.listen.port)
     try:
         await server.start()
+    except ListenError as exc:
+        service.store.dispose()
+        fail(str(exc))
     except (OSError, SystemExit) as exc:
         fail(f"cannot listen on {config.listen.host}:{config.listen.port}: {exc}")
     await service.start()
@@ -126,9 +101,10 @@ def run(config: ConfigOption = None) -> None:
     missing = cfg.missing_credentials()
     if missing:
         fail("missing credential: " + "; ".join(missing))
-    from monitor.service import database_url
-
-    url = database_url(cfg)
+    unusable = credential_problems(cfg, cfg.enabled_offerings())
+    if unusable:
+        fail("unusable credential: " + "; ".join(unusable))
+    url = _database(cfg)
     try:
         Store(url).check()
     except StoreError as exc:
@@ -138,7 +114,10 @@ def run(config: ConfigOption = None) -> None:
         err.print(
             f"provmon running: {len(cfg.enabled_offerings())} offerings, database {redact_url(url)}"
         )
-        err.print(f"  metrics  {base}/metrics\n  api      {base}/api/state")
+        err.print(
+            f"  status   {base}/\n  metrics  {base}/metrics\n  api      {base}/api/state",
+            soft_wrap=True,
+        )
 
     raise typer.Exit(_run_async(lambda: _serve_service(cfg, url, seconds=None, banner=banner)))
 
@@ -157,17 +136,28 @@ def demo(
 ) -> None:
     """The whole system on simulated providers, nothing to configure."""
     setup_logging("WARNING")
-    from monitor.servers import ThreadedServer
+    from monitor.servers import ListenError, ThreadedServer
     from monitor.sim.app import build_app
 
     sim = ThreadedServer(build_app(control_enabled=True), "127.0.0.1", sim_port)
     try:
         sim.start()
-    except OSError as exc:
+    except (ListenError, OSError) as exc:
         fail(f"cannot start the simulator: {exc}")
     base = load_config(None)
     os.environ.update(simulator_credentials(base))
-    folder = data_dir or Path(tempfile.mkdtemp(prefix="provmon-demo-"))
+    # the database every other command reads (PROVMON_DATABASE_URL, PROVMON_DATA_DIR,
+    # ./data), so `provmon route` and `prices show` see what the demo measured
+    # PROVMON_DATABASE_URL wins (PostgreSQL, to try and fault that path), then --data-dir
+    if os.environ.get("PROVMON_DATABASE_URL") or data_dir is None:
+        url = _database(base)
+    else:
+        url = f"sqlite:///{data_dir.resolve() / 'provmon.db'}"
+    if data_dir:
+        try:
+            cli_checks.writable_dir(data_dir.resolve(), "--data-dir")
+        except cli_checks.SettingError as exc:
+            fail(str(exc))
     cfg = point_at_simulator(
         base,
         sim.url,
@@ -194,18 +184,30 @@ def demo(
             for name, source in point_at_simulator(base, sim.url).pricing_sources.items()
         },
     )
-    # PROVMON_DATABASE_URL as everywhere else (PostgreSQL, to try and fault that path)
-    url = os.environ.get("PROVMON_DATABASE_URL") or f"sqlite:///{folder.resolve() / 'provmon.db'}"
 
     def banner(monitor_url: str) -> None:
-        out.print("[bold]provmon demo[/bold]: simulated providers, nothing billed")
-        out.print(f"  status     {monitor_url}/api/state")
-        out.print(f"  metrics    {monitor_url}/metrics")
-        out.print(f"  probes     {monitor_url}/api/probes")
-        out.print(f"  simulator  {sim.url}  (inject an outage: POST {sim.url}/_sim/behaviour)")
-        out.print(f"  database   {redact_url(url)}")
+        samples = (
+            "on (PROVMON_PASSIVE_TOKEN)"
+            if os.environ.get("PROVMON_PASSIVE_TOKEN")
+            else "off: set PROVMON_PASSIVE_TOKEN to try POST /api/samples"
+        )
+        lines = [
+            "[bold]provmon demo[/bold]: simulated providers, nothing billed",
+            f"  status page  {monitor_url}/",
+            f"  state        {monitor_url}/api/state",
+            f"  metrics      {monitor_url}/metrics",
+            f"  probes       {monitor_url}/api/probes",
+            f"  api          {monitor_url}/api/docs",
+            f"  simulator    {sim.url}",
+            f"  outage       curl -X POST {sim.url}/_sim/behaviour "
+            """-d '{"target": "openai:*", "outage": "error"}'""",
+            f"  database     {cli_checks.describe(url)}  (provmon route reads it too)",
+            f"  samples      {samples}",
+        ]
         if seconds:
-            out.print(f"  exits after {seconds:.0f}s; Ctrl-C stops it sooner")
+            lines.append(f"  exits after {seconds:.0f}s; Ctrl-C stops it sooner")
+        for line in lines:
+            out.print(line, soft_wrap=True, highlight=False)
 
     code = _run_async(lambda: _serve_service(cfg, url, seconds=seconds, banner=banner))
     sim.stop()
@@ -233,8 +235,21 @@ def simulate(
             loaded = Scenario.from_text(scenario.read_text(encoding="utf-8"))
         except (OSError, ValidationError, ValueError) as exc:
             fail(f"invalid scenario {scenario}: {str(exc).splitlines()[0]}")
+    from monitor.servers import ListenError, check_free
+
+    try:
+        check_free(host, port)
+    except ListenError as exc:
+        fail(str(exc))
     token = os.environ.get("PROVMON_SIM_TOKEN")
     app_ = build_app(loaded, control_enabled=control or bool(token), control_token=token)
+    from monitor.access import is_loopback
+
+    if control and not token and not is_loopback(host):
+        sys.stderr.write(
+            f"provmon: warning: the simulator's control API on {host} lets anyone who can "
+            "reach it change its behaviour: set PROVMON_SIM_TOKEN\n"
+        )
     err.print(f"provmon simulator on http://{host}:{port}")
     # a fake provider answers with injected delays: keep start-up objects out of the
     # collector's full passes, whose pauses would add to every injected delay
@@ -270,12 +285,15 @@ def probe(
     cfg = _load(config)
     if simulator:
         os.environ.update(simulator_credentials(cfg))
-        cfg = point_at_simulator(cfg, simulator.rstrip("/"))
+        cfg = point_at_simulator(cfg, _simulator(simulator))
     if offering not in cfg.offerings:
         fail(f"unknown offering {offering!r}; known: {', '.join(sorted(cfg.offerings))}")
     missing = cfg.missing_credentials_for([offering])
     if missing:
         fail("missing credential: " + "; ".join(missing))
+    unusable = credential_problems(cfg, [offering])
+    if unusable:
+        fail("unusable credential: " + "; ".join(unusable))
     from monitor.runner import Runner
 
     async def main() -> ProbeResult:
@@ -327,161 +345,8 @@ def check_config(
     )
 
 
-prices_app = typer.Typer(
-    help="Listed prices: read the sources now, show them, parse a saved page.",
-    no_args_is_help=True,
-)
 app.add_typer(prices_app, name="prices")
-SimulatorOption = Annotated[str | None, typer.Option(help="Aim the catalog at a simulator URL")]
-
-
-def _prices_config(config: Path | None, simulator: str | None) -> Config:
-    cfg = _load(config)
-    if simulator:
-        os.environ.update(simulator_credentials(cfg))
-        cfg = point_at_simulator(cfg, simulator.rstrip("/"))
-    return cfg
-
-
-async def _with_engine(cfg: Config, use: Callable[[Any], Coroutine[Any, Any, Any]]) -> Any:
-    from monitor.pricing.engine import PricingEngine
-    from monitor.service import database_url
-
-    store = Store(database_url(cfg))
-    try:
-        await asyncio.to_thread(store.upgrade)
-        engine = PricingEngine(cfg, store)
-        await engine.load()
-        try:
-            return await use(engine)
-        finally:
-            if engine.leader:  # a one-shot command must not keep the lease for 2 intervals
-                await engine.release()
-    finally:
-        store.dispose()
-
-
-@prices_app.command("refresh")
-def prices_refresh(
-    source: Annotated[str | None, typer.Option("--source", help="One configured source")] = None,
-    force: Annotated[
-        bool, typer.Option(help="Fetch even if another agent holds the pricing lease")
-    ] = False,
-    config: ConfigOption = None,
-    simulator: SimulatorOption = None,
-) -> None:
-    """Read the pricing sources now and store what changed; exit 1 if any source failed."""
-    setup_logging("WARNING")
-    cfg = _prices_config(config, simulator)
-    if source is not None and source not in cfg.pricing_sources:
-        fail(f"unknown pricing source {source!r}; known: {', '.join(sorted(cfg.pricing_sources))}")
-
-    async def use(engine: Any) -> Any:
-        if source is not None:
-            return [await engine.refresh(source, force=force)]
-        return await engine.refresh_all(force=force)
-
-    try:
-        reports = asyncio.run(_with_engine(cfg, use))
-    except StoreError as exc:
-        fail(str(exc))
-    for report in reports:
-        if report.skipped:
-            out.print(f"{report.source}: skipped ({report.skipped})")
-            continue
-        moved = [
-            f"{j.offering} {j.verdict.value}: {j.reason}"
-            for j in report.judgements
-            if j.verdict.value != "unchanged"
-        ]
-        status = "ok" if report.ok else "FAILED"
-        out.print(f"{report.source}: {status}, {len(report.pages)} pages", highlight=False)
-        for line in [*report.failures, *moved]:
-            out.print(f"  {line}", highlight=False)
-    raise typer.Exit(0 if all(r.ok or r.skipped for r in reports) else 1)
-
-
-@prices_app.command("show")
-def prices_show(
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
-    config: ConfigOption = None,
-    simulator: SimulatorOption = None,
-) -> None:
-    """Current prices per offering and source, with their age, from the store."""
-    setup_logging("WARNING")
-    cfg = _prices_config(config, simulator)
-
-    async def use(engine: Any) -> Any:
-        return engine.rows_for_show()
-
-    try:
-        rows = asyncio.run(_with_engine(cfg, use))
-    except StoreError as exc:
-        fail(str(exc))
-    if as_json:
-        from monitor.web import price_row_json
-
-        out.print_json(json.dumps([price_row_json(r) for r in rows]))
-        raise typer.Exit(0)
-    table = Table(title="Listed prices")
-    for column in ("offering", "source", "price (USD)", "unit", "status", "age", "stale"):
-        table.add_column(column)
-    for r in rows:
-        age = "never read" if r.age_seconds is None else f"{r.age_seconds / 3600:.1f} h"
-        table.add_row(
-            r.offering,
-            r.source,
-            "" if r.amount is None else str(r.amount),
-            r.unit or "",
-            r.status,
-            age,
-            "STALE" if r.stale else "",
-        )
-    out.print(table)
-
-
-@prices_app.command("parse")
-def prices_parse(
-    source: Annotated[str, typer.Argument(help="A configured source name or a source kind")],
-    file: Annotated[Path, typer.Argument(help="A saved page or file", exists=True, dir_okay=False)],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
-    url: Annotated[str, typer.Option(help="Where the page was saved from, if known")] = "",
-    config: ConfigOption = None,
-) -> None:
-    """Parse a saved page with a source's parser and print the quotes it finds (no network)."""
-    from monitor.interfaces import PriceParseError
-    from monitor.pricing.engine import parse_saved
-
-    cfg = _load(config)
-    text = file.read_text(encoding="utf-8", errors="replace")
-    try:
-        result = parse_saved(cfg, source, text, url=url)
-    except KeyError as exc:
-        fail(str(exc.args[0]))
-    except PriceParseError as exc:
-        fail(f"{file}: {exc}")
-    quotes = [
-        {
-            "offering": q.offering,
-            "amount": str(q.amount),
-            "currency": q.currency,
-            "unit": q.unit.value,
-            "listed_text": q.listed_text,
-            "evidence": q.evidence,
-        }
-        for q in result.quotes
-    ]
-    if as_json:
-        out.print_json(json.dumps({"quotes": quotes, "removed": result.removed}))
-        raise typer.Exit(0)
-    table = Table(title=f"{source}: {file.name}")
-    for column in ("offering", "price (USD)", "unit", "as listed"):
-        table.add_column(column)
-    for q in quotes:
-        table.add_row(q["offering"], q["amount"], q["unit"], q["listed_text"])
-    out.print(table)
-    for offering in result.removed:
-        out.print(f"removed: {offering}", highlight=False)
+app.add_typer(catalog_app, name="catalog")
 
 
 @app.command()
@@ -491,30 +356,48 @@ def route(
         str, typer.Option("--format", help="json | litellm | openrouter | portkey")
     ] = "json",
     policy: Annotated[PolicyName, typer.Option(help="Routing policy")] = PolicyName.COST,
+    allow_empty: Annotated[
+        bool, typer.Option(help="Print routes even when no probe result backs them")
+    ] = False,
     config: ConfigOption = None,
 ) -> None:
-    """The current routes, or the routing config for a gateway, from the stored results."""
+    """The current routes, or the routing config for a gateway, from the stored results.
+
+    Reads the database the service writes (PROVMON_DATABASE_URL, else PROVMON_DATA_DIR);
+    with no result of the last day there, the ranking would rest on list prices alone:
+    that is an error unless ``--allow-empty``."""
     setup_logging("WARNING")
     import datetime as dt
 
     from monitor.exports import FORMATS, render, targets_from_config
     from monitor.pipeline import replay
-    from monitor.service import database_url
 
     cfg = _load(config)
     if fmt not in FORMATS:
         fail(f"--format must be one of {', '.join(FORMATS)}")
     if model is not None and model not in cfg.models:
         fail(f"unknown model {model!r}; known: {', '.join(sorted(cfg.models))}")
-    store = Store(database_url(cfg))
+    now = dt.datetime.now(dt.UTC)
+    url = _database(cfg)
+    store = Store(url)
     try:
         store.upgrade()
+        evidence = store.recent_results(since=now - dt.timedelta(days=1), limit=1)
         # the service's own start-up: health, prices, the day's results, one evaluation
-        engine = replay(store, cfg, dt.datetime.now(dt.UTC)).routing
+        engine = replay(store, cfg, now).routing
     except StoreError as exc:
         fail(str(exc))
     finally:
         store.dispose()
+    if not evidence:
+        empty = (
+            f"no probe results of the last day in {cli_checks.describe(url)}: "
+            "these routes rest on no evidence (is the service writing to this database? "
+            "set PROVMON_DATABASE_URL or PROVMON_DATA_DIR as it has them)"
+        )
+        if not allow_empty:
+            fail(empty + "; --allow-empty prints them anyway")
+        sys.stderr.write(f"provmon: warning: {empty}\n")
     routes = engine.routes(policy=policy, model=model)
     text = render(
         FORMATS[fmt](routes, targets_from_config(cfg)), "yaml" if fmt == "litellm" else "json"
@@ -527,9 +410,7 @@ def db_upgrade(config: ConfigOption = None) -> None:
     """Apply database migrations."""
     setup_logging("WARNING")
     cfg = _load(config)
-    from monitor.service import database_url
-
-    url = database_url(cfg)
+    url = _database(cfg)
     try:
         Store(url).upgrade()
     except StoreError as exc:
@@ -539,16 +420,6 @@ def db_upgrade(config: ConfigOption = None) -> None:
 
 def main() -> None:
     app()
-
-
-def _register_subcommands() -> None:
-    # commands kept in modules of their own import this one lazily: no import circle
-    from monitor.cli_catalog import catalog_app
-
-    app.add_typer(catalog_app, name="catalog")
-
-
-_register_subcommands()
 
 
 if __name__ == "__main__":

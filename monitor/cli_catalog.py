@@ -11,6 +11,9 @@ from typing import Annotated
 
 import typer
 
+from monitor.cli_common import fail, load, setup_logging
+from monitor.cli_common import simulator as simulator_url
+from monitor.config import point_at_simulator, simulator_credentials
 from monitor.discovery import Discovery, as_json, discover, snippet
 
 catalog_app = typer.Typer(
@@ -32,15 +35,13 @@ def discover_command(
     ] = None,
 ) -> None:
     """List unlisted catalog offerings (suspect retired) and new image models (free calls)."""
-    from monitor.cli import _load, fail, setup_logging
-    from monitor.config import point_at_simulator, simulator_credentials
     from monitor.runner import Runner
 
     setup_logging("WARNING")
-    cfg = _load(config)
+    cfg = load(config)
     if simulator:
         os.environ.update(simulator_credentials(cfg))
-        cfg = point_at_simulator(cfg, simulator.rstrip("/"))
+        cfg = point_at_simulator(cfg, simulator_url(simulator))
     wanted = provider or sorted(cfg.providers)
     unknown = [p for p in wanted if p not in cfg.providers]
     if unknown:

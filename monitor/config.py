@@ -26,6 +26,17 @@ from pydantic import (
     model_validator,
 )
 
+from monitor.config_checks import (
+    MAX_CONFIG_BYTES,
+    DuplicateKeyError,
+    UniqueKeyLoader,
+    capped,
+    cross_reference_problems,
+    decode,
+    format_errors,
+    iso_date,
+    url_problems,
+)
 from probes import PROBES
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -72,6 +83,8 @@ class ModelConfig(_Strict):
     display_names: tuple[str, ...] = ()
     retired_after: str | None = None
 
+    _date = field_validator("retired_after")(iso_date)
+
 
 class ProviderConfig(_Strict):
     """One API surface."""
@@ -95,7 +108,7 @@ class ProviderConfig(_Strict):
     @classmethod
     def _http_url(cls, value: str) -> str:
         if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError(f"base_url must be an http(s) URL, got {value!r}")
+            raise ValueError("must be an http(s) URL")  # never echoed: it may hold a key
         return value.rstrip("/")
 
     @field_validator("credential_env")
@@ -155,7 +168,7 @@ class PricingSourceConfig(_Strict):
     @classmethod
     def _source_url(cls, value: str) -> str:
         if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError(f"url must be an http(s) URL, got {value!r}")
+            raise ValueError("must be an http(s) URL")
         return value
 
 
@@ -246,12 +259,13 @@ class PassiveConfig(_Strict):
     token_env: str | None = None
     vantages: tuple[str, ...] = ()
 
-    @field_validator("token_env")
-    @classmethod
-    def _env_name(cls, value: str | None) -> str | None:
-        if value is not None and not _ENV.match(value):
-            raise ValueError("must be the name of an environment variable (A-Z, 0-9, _)")
-        return value
+    _token_env = field_validator("token_env")(lambda value: _token_env_name(value))
+
+
+def _token_env_name(value: str | None) -> str | None:
+    if value is not None and not _ENV.match(value):
+        raise ValueError("must be the name of an environment variable (A-Z, 0-9, _)")
+    return value
 
 
 class RoutingConfig(_Strict):
@@ -262,6 +276,11 @@ class RoutingConfig(_Strict):
 class ListenConfig(_Strict):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 9464
+    #: environment variable with a bearer token for ``/api/*`` and the status page
+    #: (default ``PROVMON_API_TOKEN``); unset: open, as fits loopback
+    token_env: str | None = None
+
+    _token_env = field_validator("token_env")(lambda value: _token_env_name(value))
 
 
 class Config(_Strict):
@@ -297,9 +316,7 @@ class Config(_Strict):
             try:
                 entry.parsed_options()
             except ValidationError as exc:
-                problems.extend(
-                    _format_errors(exc, prefix=f"providers.{name}.options").splitlines()
-                )
+                problems.extend(format_errors(exc, prefix=f"providers.{name}.options").splitlines())
         for key in self.budget.per_offering_usd:
             if key not in self.offerings:
                 problems.append(f"budget.per_offering_usd.{key}: unknown offering")
@@ -363,70 +380,19 @@ class Config(_Strict):
         return missing
 
 
-def _format_errors(error: ValidationError, *, prefix: str = "") -> str:
-    """One line per problem, each starting with the dotted path of the bad key."""
-    lines = []
-    for item in error.errors():
-        parts = [prefix] if prefix else []
-        parts += [str(part) for part in item["loc"] if part not in ("", None)]
-        path = ".".join(parts)
-        message = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
-            message = "unknown key"
-        if not path:  # whole-config checks already name their keys, "; "-separated
-            lines.extend(message.split("; "))
-        else:
-            lines.append(f"{path}: {message}")
-    return "\n".join(lines)
-
-
-def _mapping(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _cross_reference_problems(data: dict[str, Any]) -> list[str]:
-    """The whole-config checks on raw data: pydantic skips after-validators when a field
-    failed, and a person fixing the file wants every problem at once."""
-    providers, models = _mapping(data.get("providers")), _mapping(data.get("models"))
-    sources, offerings = _mapping(data.get("pricing_sources")), _mapping(data.get("offerings"))
-    problems: list[str] = []
-    for name, entry in providers.items():
-        entry = _mapping(entry)
-        options = entry.get("options", {})
-        if entry.get("protocol") in PROBES and isinstance(options, dict):
-            try:
-                PROBES[entry["protocol"]].Options.model_validate(options)
-            except ValidationError as exc:
-                problems += _format_errors(exc, prefix=f"providers.{name}.options").splitlines()
-    for key in _mapping(_mapping(data.get("budget")).get("per_offering_usd")):
-        if key not in offerings:
-            problems.append(f"budget.per_offering_usd.{key}: unknown offering")
-    for key, entry in offerings.items():
-        provider, sep, model = str(key).partition("/")
-        if not sep:
-            problems.append(f"offerings.{key}: key must be provider/model")
-            continue
-        if provider not in providers:
-            problems.append(f"offerings.{key}: unknown provider {provider!r}")
-        if model not in models:
-            problems.append(f"offerings.{key}: unknown model {model!r}")
-        listed = _mapping(entry).get("pricing_sources")
-        for source in listed if isinstance(listed, list) else []:
-            if source not in sources:
-                problems.append(f"offerings.{key}.pricing_sources: unknown source {source!r}")
-    return problems
-
-
 def parse_config(data: Any, *, origin: str = "config") -> Config:
     """Validate already-loaded YAML data; raises :class:`ConfigError` naming each bad key."""
     if not isinstance(data, dict):
         raise ConfigError(f"{origin}: the top level must be a mapping")
+    lines = url_problems(data)  # checked first: credentials never reach a parsed config
     try:
-        return Config.model_validate(data)
+        config = Config.model_validate(data)
     except ValidationError as exc:
-        lines = _format_errors(exc).splitlines()
-        lines += [p for p in _cross_reference_problems(data) if p not in lines]
-        raise ConfigError("\n".join(lines)) from None
+        lines += format_errors(exc).splitlines()
+        lines += [p for p in cross_reference_problems(data) if p not in lines]
+    if lines:
+        raise ConfigError("\n".join(capped(lines)))
+    return config
 
 
 def load_config(path: str | Path | None = None) -> Config:
@@ -436,12 +402,21 @@ def load_config(path: str | Path | None = None) -> Config:
         origin = "default catalog"
     else:
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            with Path(path).open("rb") as handle:
+                raw = handle.read(MAX_CONFIG_BYTES + 1)
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES // 2**20} MiB")
+        try:
+            text = decode(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
         origin = str(path)
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
+    except DuplicateKeyError as exc:
+        raise ConfigError(exc.message) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""

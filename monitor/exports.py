@@ -44,6 +44,7 @@ import yaml
 from monitor.config import Config
 from monitor.interfaces import GatewayNames, GatewayOption
 from monitor.routing import PolicyName, Route, RouteEntry, Tier
+from monitor.secrets import redact_url
 from probes import PROBES
 
 
@@ -76,7 +77,8 @@ def targets_from_config(config: Config) -> dict[str, GatewayTarget]:
             provider=config.provider_of(key),
             protocol=provider.protocol,
             provider_model=offering.provider_model,
-            base_url=provider.base_url,
+            # the config refuses credentials in URLs; this keeps any out of a published config
+            base_url=redact_url(provider.base_url),
             gateways=PROBES[provider.protocol].gateways,
             credential_env=provider.credential_env,
             options=dict(provider.options),

@@ -67,6 +67,10 @@ class HealthPolicy:
     latency_window: int = 5
     latency_min_samples: int = 3
     latency_quantile: float = 0.5
+    #: passive failures alone make the generate tier down only at this many distinct
+    #: minutes, spread over at least ``passive_down_span_s`` (see :func:`step_passive`)
+    passive_down_minutes: int = 3
+    passive_down_span_s: float = 120.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,6 +115,14 @@ class HealthState:
     last_control_at: dt.datetime | None = None
     last_paid_at: dt.datetime | None = None
     last_passive_at: dt.datetime | None = None
+    #: distinct minutes (epoch // 60) of passive failures since the last healthy sample
+    passive_failed_minutes: tuple[int, ...] = ()
+    #: passive failures no paid probe has confirmed or refuted yet: confirm now
+    passive_suspect: bool = False
+    #: the generate tier is down on passive evidence alone (one successful probe refutes it)
+    passive_down: bool = False
+    #: the minute of the last passive success counted (one per minute, like failures)
+    passive_ok_minute: int | None = None
 
     def tier(self, tier: Tier) -> TierState:
         return self.control if tier == Tier.CONTROL else self.generate
@@ -127,6 +139,14 @@ def worst(states: Iterable[State]) -> State:
 
 def step(policy: HealthPolicy, state: HealthState, sample: Sample) -> HealthState:
     """The state after one more sample. Pure; samples must arrive in time order."""
+    if sample.kind == "passive":
+        return step_passive(policy, state, sample)
+    return _step(policy, state, sample)
+
+
+def _step(policy: HealthPolicy, state: HealthState, sample: Sample) -> HealthState:
+    if sample.kind == "generate":
+        state = _probe_answers_passive(state, sample)
     control_at = sample.at if sample.kind == "control" else state.last_control_at
     paid = sample.at if sample.kind == "generate" else state.last_paid_at
     passive = sample.at if sample.kind == "passive" else state.last_passive_at
@@ -149,6 +169,7 @@ def step(policy: HealthPolicy, state: HealthState, sample: Sample) -> HealthStat
     name = Tier.CONTROL if deciding is control else Tier.GENERATE
     healthy = sample.outcome in HEALTHY
     changed = overall != state.state
+    works = healthy and tier == Tier.GENERATE  # a control success does not clear passive claims
     return HealthState(
         state=overall,
         since=sample.at if changed or state.since is None else state.since,
@@ -162,6 +183,83 @@ def step(policy: HealthPolicy, state: HealthState, sample: Sample) -> HealthStat
         last_control_at=control_at,
         last_paid_at=paid,
         last_passive_at=passive,
+        passive_failed_minutes=() if works else state.passive_failed_minutes,
+        passive_suspect=state.passive_suspect,
+        passive_down=state.passive_down,
+        passive_ok_minute=state.passive_ok_minute,
+    )
+
+
+# -- passive samples: a gateway's claims, weighed by distinct time (issue 13) ----------------
+
+
+def _minute(at: dt.datetime) -> int:
+    return int(at.timestamp() // 60)
+
+
+def _probe_answers_passive(state: HealthState, sample: Sample) -> HealthState:
+    """A paid probe settles what passive samples claimed: it ends the suspicion, and a
+    success ends a down that rested on passive evidence alone."""
+    if not (state.passive_suspect or state.passive_down):
+        return state
+    settled = replace(state, passive_suspect=False, passive_down=False)
+    if state.passive_down and sample.outcome in HEALTHY:
+        refuted = replace(
+            state.generate, state=State.UP, reason="a probe succeeded", failures=0, recent=()
+        )
+        settled = replace(settled, generate=refuted, passive_failed_minutes=())
+    return settled
+
+
+def step_passive(policy: HealthPolicy, state: HealthState, sample: Sample) -> HealthState:
+    """One passive sample: a claim from a gateway's traffic, not a probe.
+
+    Whoever holds the samples token can send anything, so a sample is weighed by its
+    minute, not counted: a thousand failures in one minute are one piece of evidence.
+    A failure makes the generate tier suspect (``passive_suspect``: the cadence sends a
+    confirmation probe at once); failures alone make it ``down`` only when they fall in
+    ``passive_down_minutes`` distinct minutes spread over ``passive_down_span_s`` with no
+    healthy sample between. A successful paid probe refutes that (:func:`_probe_answers_passive`).
+    Successes count once per minute; 429s say nothing about our quota and are ignored.
+    """
+    seen = replace(state, last_passive_at=sample.at)
+    minute = _minute(sample.at)
+    if sample.outcome in NEUTRAL:
+        return seen
+    if sample.outcome in HEALTHY:
+        if minute == state.passive_ok_minute and not state.passive_down:
+            return seen  # this minute's success is already counted
+        if state.passive_down:  # real traffic works again: the claim is withdrawn
+            seen = _probe_answers_passive(seen, replace(sample, kind="generate"))
+        cleared = replace(seen, passive_suspect=False, passive_ok_minute=minute)
+        return _step(policy, cleared, sample)
+    minutes = tuple(sorted({*state.passive_failed_minutes, minute}))[-policy.window :]
+    span_s = (minutes[-1] - minutes[0]) * 60
+    sustained = len(minutes) >= policy.passive_down_minutes and span_s >= policy.passive_down_span_s
+    generate = replace(state.generate, suspect=True, last_at=sample.at)
+    passive_down = state.passive_down
+    if sustained and state.generate.state not in (State.DOWN, State.RETIRED):
+        reason = (
+            f"passive samples failing in {len(minutes)} distinct minutes over "
+            f"{span_s // 60} min, last {sample.outcome} (unconfirmed by a probe)"
+        )
+        generate = replace(generate, state=State.DOWN, reason=reason)
+        passive_down = True
+    overall = worst((state.control.state, generate.state))
+    deciding = (
+        state.control if SEVERITY[state.control.state] >= SEVERITY[generate.state] else generate
+    )
+    name = Tier.CONTROL if deciding is state.control else Tier.GENERATE
+    return replace(
+        seen,
+        state=overall,
+        since=sample.at if overall != state.state or state.since is None else state.since,
+        reason=f"{name}: {deciding.reason}",
+        generate=generate,
+        passive_failed_minutes=minutes,
+        # an outage a probe already confirmed needs no more confirming
+        passive_suspect=passive_down or state.generate.state != State.DOWN,
+        passive_down=passive_down,
     )
 
 

@@ -237,7 +237,8 @@ def _figure(policy: Policy, x: _Candidate) -> str:
     cost = f"effective ${x.cost}/image (listed ${x.view.price_usd} ÷ success {ratio}{where})"
     if policy.name == PolicyName.COST:
         return cost
-    return f"score {x.score:.3f}: {cost}, p95 {s.p95_s if s else None}s"
+    p95 = f"{s.p95_s:.1f}s" if s and s.p95_s is not None else "unknown"
+    return f"score {x.score:.3f}: {cost}, p95 {p95}"
 
 
 def _reason(policy: Policy, x: _Candidate, rank: int, weight: float, note: str) -> str:

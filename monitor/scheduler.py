@@ -59,7 +59,9 @@ class ProbeScheduler:
             log.warning("price refresh of %s skipped: the previous one is still running", offering)
             return
         reason = "missed" if event.code == EVENT_JOB_MISSED else "overlap"
-        log.warning("%s probe of %s skipped: %s", kind, offering, reason)
+        # counted in provmon_probes_skipped_total; every adaptive back-off overlaps the
+        # interval grid, so a warning here was noise (issue 13)
+        log.debug("%s probe of %s skipped: %s", kind, offering, reason)
         self.on_skip(offering, reason)
 
     async def _job(self, offering: str, kind: Kind) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import socket
 import threading
 from typing import Any
@@ -15,6 +16,33 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+class ListenError(Exception):
+    """The server cannot listen where asked; ``str()`` is one line for a person."""
+
+
+def check_free(host: str, port: int) -> None:
+    """:class:`ListenError` with a one-line reason when ``host:port`` cannot be listened on.
+
+    uvicorn reports a busy port by logging it and ``sys.exit(3)`` inside its task (a
+    70-line traceback): try the bind first, as uvicorn will (``SO_REUSEADDR`` set).
+    """
+    where = f"cannot listen on {host}:{port}"
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+    except socket.gaierror as exc:
+        raise ListenError(f"{where}: unknown host ({exc.strerror})") from None
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        if exc.errno == errno.EADDRINUSE:
+            reason = "the port is already in use (another provmon? choose another --port)"
+        raise ListenError(f"{where}: {reason}") from None
+    except (UnicodeError, ValueError, OverflowError) as exc:
+        raise ListenError(f"{where}: {exc}") from None
 
 
 class Server:
@@ -45,7 +73,11 @@ class Server:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    def check_free(self) -> None:
+        check_free(self.host, self.port)
+
     async def start(self) -> None:
+        self.check_free()
         self._task = asyncio.create_task(self.server.serve())
         while not self.server.started:
             if self._task.done():

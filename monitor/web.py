@@ -17,8 +17,9 @@ from fastapi.responses import (
     StreamingResponse,
 )
 
-from monitor import secrets
+from monitor import access, secrets
 from monitor.exports import FORMATS, targets_from_config
+from monitor.health import HealthState
 from monitor.interfaces import Kind, Outcome, ProbeResult
 from monitor.metrics import CONTENT_TYPE, pieces
 from monitor.passive import passive_router
@@ -79,6 +80,14 @@ def price_row_json(row: ShowRow) -> dict[str, Any]:
     }
 
 
+def passive_note(state: HealthState) -> str:
+    """Passive samples' unconfirmed claims, named as such (issue 13)."""
+    if not state.passive_suspect:
+        return ""
+    minutes = len(state.passive_failed_minutes)
+    return f" (passive samples report failures in {minutes} minute(s), awaiting a probe)"
+
+
 def status_data(service: Service) -> StatusData:
     """What the status page shows, from memory: states, prices, routes and routing's own
     windows and effective costs (what ``/metrics`` shows), trends from the recent results.
@@ -107,7 +116,7 @@ def status_data(service: Service) -> StatusData:
                 provider=config.provider_of(key),
                 model=config.model_of(key),
                 state=state.state.value,
-                reason=state.reason,
+                reason=state.reason + passive_note(state),
                 state_since=state.since,
                 listed_price_usd=service.price_of(key),
                 effective_cost_usd=costs.get(key),
@@ -126,17 +135,21 @@ def status_data(service: Service) -> StatusData:
 
 def build_api(service: Service) -> FastAPI:
     config = service.config
-    app = FastAPI(title="provmon", version="0.1.0", docs_url="/api/docs", redoc_url=None)
+    # no Swagger UI: it loads its scripts from a CDN and is blank offline (issue 13)
+    app = FastAPI(title="provmon", version="0.1.0", docs_url=None, redoc_url=None)
     targets = targets_from_config(config)
+    passive_env = config.passive.token_env or access.PASSIVE_TOKEN_ENV
     app.include_router(
         passive_router(
             observe=service.observe_passive,
             offerings=set(config.enabled_offerings()),
-            token=secrets.read_secret(config.passive.token_env),
+            token=secrets.read_secret(passive_env),
+            token_env=passive_env,
             default_vantage=config.vantage,
             vantages=config.passive.vantages,
         )
     )
+    access.protect(app, config)
 
     @app.get("/", include_in_schema=False)
     async def status_page() -> HTMLResponse:
@@ -212,7 +225,7 @@ def build_api(service: Service) -> FastAPI:
         limit: int = Query(100, ge=1, le=1000),
     ) -> list[dict[str, Any]]:
         if offering is not None and offering not in config.offerings:
-            raise HTTPException(404, f"unknown offering {offering!r}")
+            raise HTTPException(404, "unknown offering")  # never echo input
         try:
             rows = await asyncio.to_thread(
                 service.store.recent_results,
@@ -245,6 +258,13 @@ def build_api(service: Service) -> FastAPI:
                     "reason": st.reason,
                     "last_outcome": st.last_outcome.value if st.last_outcome else None,
                     "consecutive_failures": st.consecutive_failures,
+                    # what gateways claimed, kept apart from what probes measured
+                    "passive": {
+                        "last_at": st.last_passive_at.isoformat() if st.last_passive_at else None,
+                        "unconfirmed": st.passive_suspect,
+                        "failing_minutes": len(st.passive_failed_minutes),
+                        "decided_state": st.passive_down,
+                    },
                 }
             )
         return out
@@ -254,7 +274,7 @@ def build_api(service: Service) -> FastAPI:
         offering: str | None = None, limit: int = Query(500, ge=1, le=5000)
     ) -> dict[str, Any]:
         if offering is not None and offering not in config.offerings:
-            raise HTTPException(404, f"unknown offering {offering!r}")
+            raise HTTPException(404, "unknown offering")  # never echo input
         try:
             history = await asyncio.to_thread(service.prices.history, offering, limit=limit)
         except StoreError as exc:
@@ -311,7 +331,7 @@ def build_api(service: Service) -> FastAPI:
         if format not in FORMATS:
             raise HTTPException(400, f"format must be one of {', '.join(FORMATS)}")
         if model is not None and model not in config.models:
-            raise HTTPException(404, f"unknown model {model!r}")
+            raise HTTPException(404, "unknown model")
         if format != "json" and policy is None:
             policy = PolicyName.COST  # a gateway config needs one route per model
         return FORMATS[format](service.routing.routes(policy=policy, model=model), targets)

@@ -168,6 +168,30 @@ class VertexProbe(GoogleImagesProbe):
     )
     fake: ClassVar[str] = "vertex"
 
+    @staticmethod
+    def preflight(options: BaseModel, secret: str | None) -> str | None:
+        """Why the credentials cannot work, checked at start; None when they load.
+
+        Without this, missing application default credentials surface only as
+        ``auth_error`` probes: an account problem that would look like an outage.
+        Loading reads the key file or ADC (gcloud's file, the metadata server on GCE);
+        no token is requested.
+        """
+        if not isinstance(options, VertexOptions) or options.auth != "oauth":
+            return None
+        try:
+            _load(secret)
+        except ProbeFailure as exc:
+            hint = (
+                "the key file named by the credential variable"
+                if secret
+                else "application default credentials: run `gcloud auth application-default "
+                "login`, or set the credential variable to a service-account key file"
+            )
+            first = (exc.message.splitlines() or ["no usable Google credentials"])[0]
+            return f"{first[:200]} (check {hint})"
+        return None
+
     def __init__(self) -> None:
         # one set of credentials per provider, shared by its offerings' probes
         self._credentials: Credentials | None = None

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from monitor.servers import free_port
 from tests.conftest import set_behaviour
 
 FIXTURES = Path(__file__).parent / "fixtures" / "config"
@@ -156,3 +160,160 @@ def test_demo_honours_provmon_database_url(tmp_path: Path) -> None:
     assert not (tmp_path / "provmon.db").exists()  # ... and no SQLite was made
     assert "127.0.0.1" in output and "demo-s3cret" not in output, output
     assert proc.returncode == 0, output
+
+
+# -- issue 13: operator mistakes, each one line and exit 2 -----------------------------------
+
+
+def test_a_port_already_in_use_is_one_line(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = provmon("demo", "--port", str(port), "--for", "5", "--data-dir", str(tmp_path))
+        sim = provmon("simulate", "--port", str(port))
+    assert_one_clear_line(proc, f"cannot listen on 127.0.0.1:{port}", "already in use")
+    assert_one_clear_line(sim, f"cannot listen on 127.0.0.1:{port}", "already in use")
+
+
+def test_a_config_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(
+        (FIXTURES / "valid-minimal.yaml").read_bytes() + "# caf\xe9\n".encode("latin-1")
+    )
+    assert_one_clear_line(provmon("check-config", str(path)), "not UTF-8")
+
+
+@pytest.mark.parametrize(
+    ("url", "needle"),
+    [
+        ("notaurl", "PROVMON_DATABASE_URL is not a database URL"),
+        ("mysql://u:pw@127.0.0.1/x", "unsupported database 'mysql'"),
+        ("sqlite:///", "in-memory SQLite database: nothing would be kept"),
+        ("sqlite://", "in-memory SQLite database"),
+    ],
+)
+def test_a_bad_database_url_is_one_line(url: str, needle: str) -> None:
+    proc = provmon("db", "upgrade", env={"PROVMON_DATABASE_URL": url})
+    assert_one_clear_line(proc, needle)
+    assert "pw@" not in proc.stderr
+
+
+def test_an_unknown_log_level_is_one_line(tmp_path: Path) -> None:
+    proc = provmon(
+        "db", "upgrade", env={"PROVMON_LOG_LEVEL": "verbose", "PROVMON_DATA_DIR": str(tmp_path)}
+    )
+    assert_one_clear_line(proc, "PROVMON_LOG_LEVEL must be one of debug, info")
+
+
+def test_an_unwritable_data_dir_is_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    proc = provmon("db", "upgrade", env={"PROVMON_DATA_DIR": str(blocker / "data")})
+    assert_one_clear_line(proc, "PROVMON_DATA_DIR", "cannot write there")
+
+
+def test_a_simulator_that_is_not_a_url_is_one_line() -> None:
+    proc = provmon("probe", "lumenfall/imagen-4.0-generate-001", "--simulator", "notaurl")
+    assert_one_clear_line(proc, "--simulator must be the simulator's http(s) URL")
+
+
+@pytest.mark.parametrize(
+    ("fixture", "needle"),
+    [
+        ("invalid-duplicate-key.yaml", "duplicate key 'p1/m1'"),
+        ("invalid-retired-after.yaml", "models.m1.retired_after: must be a date"),
+        ("invalid-url-credentials.yaml", "providers.p1.base_url: credentials in the URL"),
+    ],
+)
+def test_config_mistakes_are_one_line(fixture: str, needle: str) -> None:
+    proc = provmon("check-config", str(FIXTURES / fixture))
+    assert_one_clear_line(proc, needle)
+    assert "hunter2" not in proc.stderr
+
+
+def test_a_50_mb_config_is_refused_at_once_in_one_short_line(tmp_path: Path) -> None:
+    path = tmp_path / "huge.yaml"
+    with path.open("w") as handle:
+        handle.write("offerings:\n")
+        for index in range(1_000_000):
+            handle.write(f"  p{index}/m: {{provider_model: {'x' * 30}}}\n")
+    assert path.stat().st_size > 50_000_000
+    proc = provmon("check-config", str(path))
+    assert_one_clear_line(proc, "larger than 4 MiB")
+    assert len(proc.stderr) < 300
+
+
+def test_vertex_without_application_default_credentials_is_refused_at_start(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "vertex.yaml"
+    config.write_text(
+        "models: {m1: {}}\n"
+        "providers:\n"
+        "  vertex:\n"
+        "    protocol: vertex\n"
+        "    base_url: https://us-central1-aiplatform.googleapis.com\n"
+        "    credential_env: GOOGLE_APPLICATION_CREDENTIALS\n"
+        "    credential_required: false\n"
+        "    options: {auth: oauth, project: p}\n"
+        "offerings:\n"
+        "  vertex/m1: {provider_model: m1, expect: {width: 1024, height: 1024}}\n"
+    )
+    env = {
+        "HOME": str(tmp_path),
+        "CLOUDSDK_CONFIG": str(tmp_path / "gcloud"),
+        "GOOGLE_APPLICATION_CREDENTIALS": "",
+        "NO_GCE_CHECK": "True",  # google-auth: do not wait on a metadata server
+        "PROVMON_DATA_DIR": str(tmp_path / "data"),
+    }
+    proc = provmon("run", "--config", str(config), env=env)
+    assert_one_clear_line(proc, "unusable credential", "providers.vertex", "gcloud auth")
+
+
+def test_route_without_any_result_refuses_unless_allowed(tmp_path: Path) -> None:
+    env = {"PROVMON_DATA_DIR": str(tmp_path)}
+    proc = provmon("route", "--format", "litellm", env=env)
+    assert_one_clear_line(proc, "no probe results", "no evidence", "--allow-empty")
+    assert proc.stdout == ""
+    allowed = provmon("route", "--format", "litellm", "--allow-empty", env=env)
+    assert allowed.returncode == 0 and "model_list" in allowed.stdout
+    assert allowed.stderr.startswith("provmon: warning: no probe results")
+
+
+# -- issue 13: newcomer friction ---------------------------------------------------------
+
+
+def test_the_demo_banner_names_the_status_page_and_keeps_urls_whole(tmp_path: Path) -> None:
+    port, sim_port = free_port(), free_port()
+    env = {"COLUMNS": "40", "PROVMON_PASSIVE_TOKEN": "", "TMPDIR": str(tmp_path / "tmp")}
+    (tmp_path / "tmp").mkdir()
+    proc = provmon(
+        "demo",
+        "--for",
+        "3",
+        "--port",
+        str(port),
+        "--sim-port",
+        str(sim_port),
+        "--data-dir",
+        str(tmp_path / "data"),
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert any(line.split() == ["status", "page", f"http://127.0.0.1:{port}/"] for line in lines)
+    assert any(f"http://127.0.0.1:{sim_port}/_sim/behaviour" in line for line in lines)
+    assert any("set PROVMON_PASSIVE_TOKEN" in line for line in lines)
+    assert "skipped" not in proc.stderr
+    assert list((tmp_path / "tmp").iterdir()) == []  # no temporary folder left behind
+    assert (tmp_path / "data" / "provmon.db").exists()
+
+
+def test_prices_show_never_cuts_an_offering_id(tmp_path: Path) -> None:
+    proc = provmon("prices", "show", env={"COLUMNS": "80", "PROVMON_DATA_DIR": str(tmp_path)})
+    assert proc.returncode == 0, proc.stderr
+    for offering in ("replicate/imagen-4.0-ultra-generate-001", "gemini/imagen-4.0-generate-001"):
+        assert offering in proc.stdout
+    assert "…" not in proc.stdout

@@ -5,14 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from monitor.config import (
     ConfigError,
+    default_catalog_text,
     json_schema,
     load_config,
+    parse_config,
     point_at_simulator,
     simulator_credentials,
 )
+from monitor.config_checks import MAX_CONFIG_BYTES
 
 FIXTURES = Path(__file__).parent / "fixtures" / "config"
 
@@ -27,6 +31,11 @@ EXPECTED = {
     "invalid-yaml.yaml": "line 4: not valid YAML",
     "invalid-env-name.yaml": "providers.p1.credential_env: must be the name of an environment "
     "variable",
+    "invalid-url-credentials.yaml": "providers.p1.base_url: credentials in the URL",
+    "invalid-url-secret-query.yaml": "pricing_sources.page.url: query parameter 'api_key' "
+    "looks like a credential",
+    "invalid-duplicate-key.yaml": "line 12: duplicate key 'p1/m1'",
+    "invalid-retired-after.yaml": "models.m1.retired_after: must be a date, YYYY-MM-DD",
 }
 
 
@@ -38,9 +47,58 @@ def test_each_invalid_config_names_the_bad_key(name: str) -> None:
 
 
 def test_a_pasted_secret_is_not_echoed_back() -> None:
+    for name in ("invalid-env-name.yaml", "invalid-url-secret-query.yaml"):
+        with pytest.raises(ConfigError) as info:
+            load_config(FIXTURES / name)
+        assert "sk-live-0123456789" not in str(info.value)
     with pytest.raises(ConfigError) as info:
-        load_config(FIXTURES / "invalid-env-name.yaml")
-    assert "sk-live-0123456789" not in str(info.value)
+        load_config(FIXTURES / "invalid-url-credentials.yaml")
+    assert "hunter2" not in str(info.value) and "admin" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("where", "url"),
+    [
+        ("providers.fal.options.queue_url", "https://u:p@queue.fal.run"),
+        ("providers.fal.base_url", "https://queue.fal.run?fal_key=abcd"),
+        ("pricing_sources.fal_page.url", "https://fal.ai/models/{provider_model}?token=abcd"),
+    ],
+)
+def test_every_configured_url_is_checked_for_credentials(where: str, url: str) -> None:
+    data = yaml.safe_load(default_catalog_text())
+    node = data
+    *parents, leaf = where.split(".")
+    for key in parents:
+        node = node[key]
+    node[leaf] = url
+    with pytest.raises(ConfigError) as info:
+        parse_config(data)
+    assert str(info.value).startswith(f"{where}: ") and "abcd" not in str(info.value)
+
+
+def test_a_config_that_is_not_utf8_is_one_clear_problem(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("vantage: local\n# caf\xe9\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"line 2: not UTF-8 text"):
+        load_config(path)
+
+
+def test_an_oversized_config_is_refused_before_parsing(tmp_path: Path) -> None:
+    path = tmp_path / "huge.yaml"
+    path.write_bytes(b"# padding\n" * (MAX_CONFIG_BYTES // 10 + 1))
+    with pytest.raises(ConfigError, match="larger than 4 MiB"):
+        load_config(path)
+
+
+def test_an_error_lists_a_bounded_number_of_problems() -> None:
+    data = yaml.safe_load(default_catalog_text())
+    for index in range(500):
+        data["offerings"][f"nobody{index}/x"] = {"provider_model": "x" * 5000}
+    with pytest.raises(ConfigError) as info:
+        parse_config(data)
+    lines = str(info.value).splitlines()
+    assert len(lines) == 21 and lines[-1].startswith("… and ")
+    assert max(map(len, lines)) <= 300
 
 
 def test_every_invalid_fixture_has_an_expected_message() -> None:

@@ -489,21 +489,22 @@ async def test_passive_samples_need_the_token_and_feed_the_health_engine(
     db = f"sqlite:///{tmp_path / 'provmon.db'}"
     now = dt.datetime.now(dt.UTC)
 
-    def batch(outcome: str, n: int, start: float) -> dict[str, Any]:
+    def batch(outcome: str, n: int, start: float, every: float = 1) -> dict[str, Any]:
         return {
             "samples": [
                 {
                     "offering": FAL,
                     "outcome": outcome,
                     "latency_s": 2.5,
-                    "at": (now - dt.timedelta(seconds=start - i)).isoformat(),
+                    "at": (now - dt.timedelta(seconds=start - i * every)).isoformat(),
                 }
                 for i in range(n)
             ]
         }
 
     async with serving(config, db, schedule=False) as (_service, api):
-        failures = batch("server_error", 4, start=30)
+        # passive failures alone make an offering down only spread over minutes (issue 13)
+        failures = batch("server_error", 4, start=300, every=60)
         assert (await api.post("/api/samples", json=failures)).status_code == 401
         wrong = {"Authorization": "Bearer not-the-token"}
         response = await api.post("/api/samples", json=failures, headers=wrong)

@@ -115,11 +115,19 @@ def test_control_successes_do_not_mask_a_generation_outage() -> None:
     assert state.reason.startswith("generate:")
 
 
-def test_passive_samples_are_judged_with_the_generate_tier() -> None:
+def test_passive_samples_are_judged_with_the_generate_tier_by_distinct_minute() -> None:
     state = run([OK] * 5)
+    # four failures 30 s apart fall in two minutes: a suspicion to confirm, not an outage
     state = run([ERR] * 4, kind="passive", state=state)
-    assert state.generate.state == State.DOWN and state.state == State.DOWN
+    assert state.state == State.UP and state.passive_suspect and state.generate.suspect
     assert state.last_passive_at is not None and state.last_paid_at is None
+    # the same failures a minute apart (three distinct minutes over two): down
+    spread = run([OK] * 5)
+    for n in range(3):
+        at = T0 + dt.timedelta(minutes=n)
+        spread = step(HealthPolicy(), spread, Sample(outcome=ERR, at=at, kind="passive"))
+    assert spread.generate.state == State.DOWN and spread.passive_down
+    assert spread.control.state == State.UP
 
 
 def test_a_content_filter_block_is_a_healthy_answer() -> None:

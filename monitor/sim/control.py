@@ -6,7 +6,9 @@ token is configured, every call must carry ``Authorization: Bearer <token>``.
 
 from __future__ import annotations
 
+import fnmatch
 import hmac
+from typing import Any
 
 import yaml
 from pydantic import ValidationError
@@ -16,7 +18,52 @@ from starlette.routing import Route
 
 from monitor.sim._common import Sim
 from monitor.sim.mappings import Mapping
-from monitor.sim.scenario import Behaviour, Scenario
+from monitor.sim.scenario import DEFAULT_KEYS, Behaviour, Scenario
+
+#: the fakes a behaviour target can name (``fake:model``), one per credential family
+FAKE_NAMES = tuple(sorted(DEFAULT_KEYS))
+#: control bodies are a few hundred bytes; a scenario a few kilobytes
+MAX_CONTROL_BODY = 256 * 1024
+
+
+def target_problem(target: Any) -> str | None:
+    """Why ``target`` can match no request of any fake; None when it is usable."""
+    if not isinstance(target, str) or not target or len(target) > 300:
+        return "target must be a 'fake:model' pattern, e.g. 'openai:*'"
+    fake, sep, _ = target.partition(":")
+    if not sep:  # a wildcard over whole targets ("*") is fine; a bare fake name matches none
+        if any(fnmatch.fnmatchcase(f"{name}:m", target) for name in FAKE_NAMES):
+            return None
+        return "target must be a 'fake:model' pattern, e.g. 'openai:*'"
+    if not fnmatch.filter(FAKE_NAMES, fake):
+        return f"target names no simulated provider; known: {', '.join(FAKE_NAMES)}"
+    return None
+
+
+def problems_of(exc: Exception) -> list[str]:
+    """What was wrong, without internals or an echo of the input."""
+    if isinstance(exc, ValidationError):
+        return [
+            ".".join(str(p) for p in item["loc"]) + f": {item['msg']}"
+            for item in exc.errors(include_url=False)
+        ][:20]
+    if isinstance(exc, yaml.YAMLError):
+        return ["body is not valid YAML or JSON"]
+    return ["body must be a mapping"]
+
+
+async def read_mapping(request: Request) -> dict[str, Any] | Response:
+    """The body as a YAML/JSON mapping, or the 4xx answer saying why not."""
+    body = await request.body()
+    if len(body) > MAX_CONTROL_BODY:
+        return JSONResponse({"detail": "body too large"}, status_code=413)
+    try:
+        data = yaml.safe_load(body) or {}
+    except (yaml.YAMLError, ValueError, RecursionError):
+        return JSONResponse({"detail": ["body is not valid YAML or JSON"]}, status_code=422)
+    if not isinstance(data, dict):
+        return JSONResponse({"detail": ["body must be a mapping"]}, status_code=422)
+    return data
 
 
 def routes(sim: Sim) -> list[Route]:
@@ -35,10 +82,13 @@ def routes(sim: Sim) -> list[Route]:
     async def put_scenario(request: Request) -> Response:
         if (denied := guard(request)) is not None:
             return denied
+        data = await read_mapping(request)
+        if isinstance(data, Response):
+            return data
         try:
-            scenario = Scenario.model_validate(yaml.safe_load(await request.body()) or {})
-        except (yaml.YAMLError, ValidationError) as exc:
-            return JSONResponse({"detail": str(exc)}, status_code=422)
+            scenario = Scenario.model_validate(data)
+        except ValidationError as exc:
+            return JSONResponse({"detail": problems_of(exc)}, status_code=422)
         sim.state.load(scenario)
         return JSONResponse({"loaded": True})
 
@@ -46,12 +96,17 @@ def routes(sim: Sim) -> list[Route]:
         """Merge a behaviour into a pattern: ``{"target": "openai:*", "outage": "error"}``."""
         if (denied := guard(request)) is not None:
             return denied
+        data = await read_mapping(request)
+        if isinstance(data, Response):
+            return data
+        target = data.pop("target", None)
+        # an unknown target used to be taken (200) and silently change nothing
+        if (problem := target_problem(target)) is not None:
+            return JSONResponse({"detail": [f"target: {problem}"]}, status_code=422)
         try:
-            data = yaml.safe_load(await request.body()) or {}
-            target = data.pop("target")
             behaviour = Behaviour.model_validate(data)
-        except (yaml.YAMLError, ValidationError, KeyError, AttributeError) as exc:
-            return JSONResponse({"detail": f"bad behaviour: {exc}"}, status_code=422)
+        except ValidationError as exc:
+            return JSONResponse({"detail": problems_of(exc)}, status_code=422)
         sim.state.override(str(target), behaviour)
         return JSONResponse({"target": target, **behaviour.model_dump(exclude_unset=True)})
 
