@@ -21,8 +21,7 @@ from pydantic import BaseModel
 from monitor.http import retry_after_seconds, status_outcome
 from monitor.interfaces import Outcome, ProbeFailure
 from monitor.probe_context import ProbeContext
-from probes import _content
-from probes._content import image_from_candidates
+from probes._content import image_from_candidates, read_answer, request_body
 
 __all__ = ["GoogleImagesProbe", "classify", "image_from_candidates", "image_from_predictions"]
 
@@ -224,7 +223,7 @@ class GoogleImagesProbe(ABC):
 
     def body(self, ctx: ProbeContext, method: str) -> dict[str, Any]:
         if method == "generateContent":
-            return _content.request_body(ctx.prompt, ctx.params)
+            return request_body(ctx.prompt, ctx.params)
         parameters = {**self.default_params, **ctx.params}
         return {"instances": [{"prompt": ctx.prompt}], "parameters": parameters}
 
@@ -258,7 +257,7 @@ class GoogleImagesProbe(ABC):
             raise self.fail(response)
         answer = ctx.json_body(response)
         if method == "generateContent":
-            return _content.read_answer(ctx, answer)
+            return read_answer(ctx, answer)
         return image_from_predictions(answer)
 
     async def control(self, ctx: ProbeContext) -> None:

@@ -23,6 +23,8 @@ class Sim:
     #: whether ``/_sim`` control calls are accepted
     control_enabled: bool = False
     control_token: str | None = None
+    #: the names the fakes answer as (scenario targets are ``name:model``), from ``FAKES``
+    fake_names: tuple[str, ...] = ()
 
     def file_url(self, request: Request, width: int, height: int, fmt: str) -> str:
         name = self.files.add(width, height, fmt)

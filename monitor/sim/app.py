@@ -106,7 +106,10 @@ def build_app(
     control_token: str | None = None,
 ) -> Starlette:
     sim = Sim(
-        state=SimState(scenario), control_enabled=control_enabled, control_token=control_token
+        state=SimState(scenario),
+        control_enabled=control_enabled,
+        control_token=control_token,
+        fake_names=tuple(sorted(n for fake in FAKES.values() for n in fake.prefixes)),
     )
     route_list: list[BaseRoute] = []
     for fake in FAKES.values():

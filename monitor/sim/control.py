@@ -20,23 +20,23 @@ from monitor.sim._common import Sim
 from monitor.sim.mappings import Mapping
 from monitor.sim.scenario import DEFAULT_KEYS, Behaviour, Scenario
 
-#: the fakes a behaviour target can name (``fake:model``), one per credential family
+#: the fakes a behaviour target can name (``fake:model``) when the app does not say
 FAKE_NAMES = tuple(sorted(DEFAULT_KEYS))
 #: control bodies are a few hundred bytes; a scenario a few kilobytes
 MAX_CONTROL_BODY = 256 * 1024
 
 
-def target_problem(target: Any) -> str | None:
-    """Why ``target`` can match no request of any fake; None when it is usable."""
+def target_problem(target: Any, names: tuple[str, ...] = FAKE_NAMES) -> str | None:
+    """Why ``target`` can match no request of any fake (``names``); None when usable."""
     if not isinstance(target, str) or not target or len(target) > 300:
         return "target must be a 'fake:model' pattern, e.g. 'openai:*'"
     fake, sep, _ = target.partition(":")
     if not sep:  # a wildcard over whole targets ("*") is fine; a bare fake name matches none
-        if any(fnmatch.fnmatchcase(f"{name}:m", target) for name in FAKE_NAMES):
+        if any(fnmatch.fnmatchcase(f"{name}:m", target) for name in names):
             return None
         return "target must be a 'fake:model' pattern, e.g. 'openai:*'"
-    if not fnmatch.filter(FAKE_NAMES, fake):
-        return f"target names no simulated provider; known: {', '.join(FAKE_NAMES)}"
+    if not fnmatch.filter(names, fake):
+        return f"target names no simulated provider; known: {', '.join(names)}"
     return None
 
 
@@ -101,7 +101,7 @@ def routes(sim: Sim) -> list[Route]:
             return data
         target = data.pop("target", None)
         # an unknown target used to be taken (200) and silently change nothing
-        if (problem := target_problem(target)) is not None:
+        if (problem := target_problem(target, sim.fake_names or FAKE_NAMES)) is not None:
             return JSONResponse({"detail": [f"target: {problem}"]}, status_code=422)
         try:
             behaviour = Behaviour.model_validate(data)
