@@ -61,20 +61,25 @@ MODULE = "provmon_control"
 
 def blackbox_binary() -> str | None:
     return shutil.which("prometheus-blackbox-exporter") or (
-        BLACKBOX if Path(BLACKBOX).exists() else None)
+        BLACKBOX if Path(BLACKBOX).exists() else None
+    )
 
 
 def blackbox_config(secret: str) -> dict[str, Any]:
-    return {"modules": {MODULE: {
-        "prober": "http",
-        "timeout": "5s",
-        "http": {
-            "method": "GET",
-            "valid_status_codes": [200],
-            "headers": {"Authorization": f"Bearer {secret}"},
-            "preferred_ip_protocol": "ip4",
-        },
-    }}}
+    return {
+        "modules": {
+            MODULE: {
+                "prober": "http",
+                "timeout": "5s",
+                "http": {
+                    "method": "GET",
+                    "valid_status_codes": [200],
+                    "headers": {"Authorization": f"Bearer {secret}"},
+                    "preferred_ip_protocol": "ip4",
+                },
+            }
+        }
+    }
 
 
 async def provmon_round(runner: Runner, probes: int, *, new_connection: bool) -> dict[str, Any]:
@@ -86,8 +91,12 @@ async def provmon_round(runner: Runner, probes: int, *, new_connection: bool) ->
         if new_connection:
             await runner.aclose()
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    return {"probes": probes, "ok": ok, "cpu_seconds": round(cpu, 4),
-            "wall_seconds": round(wall, 3)}
+    return {
+        "probes": probes,
+        "ok": ok,
+        "cpu_seconds": round(cpu, 4),
+        "wall_seconds": round(wall, 3),
+    }
 
 
 def blackbox_round(client: httpx.Client, url: str, pid: int, probes: int) -> dict[str, Any]:
@@ -96,14 +105,22 @@ def blackbox_round(client: httpx.Client, url: str, pid: int, probes: int) -> dic
     for _ in range(probes):
         ok += "probe_success 1" in client.get(url).text
     cpu, wall = cpu_seconds_of(pid) - cpu, time.perf_counter() - wall
-    return {"probes": probes, "ok": ok, "cpu_seconds": round(cpu, 4),
-            "wall_seconds": round(wall, 3)}
+    return {
+        "probes": probes,
+        "ok": ok,
+        "cpu_seconds": round(cpu, 4),
+        "wall_seconds": round(wall, 3),
+    }
 
 
 def per_probe_ms(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     each = [r["cpu_seconds"] / r["probes"] * 1000 for r in rounds]
-    return {"median": round(statistics.median(each), 4), "rounds": [round(v, 4) for v in each],
-            "ok": sum(r["ok"] for r in rounds), "probes": sum(r["probes"] for r in rounds)}
+    return {
+        "median": round(statistics.median(each), 4),
+        "rounds": [round(v, 4) for v in each],
+        "ok": sum(r["ok"] for r in rounds),
+        "probes": sum(r["probes"] for r in rounds),
+    }
 
 
 def profile(runner: Runner, loop: asyncio.AbstractEventLoop, probes: int) -> list[dict[str, Any]]:
@@ -114,26 +131,36 @@ def profile(runner: Runner, loop: asyncio.AbstractEventLoop, probes: int) -> lis
     prof.disable()
     stats = pstats.Stats(prof)
     total = sum(v[2] for v in stats.stats.values())  # type: ignore[attr-defined]
-    rows = sorted(stats.stats.items(), key=lambda kv: kv[1][2],  # type: ignore[attr-defined]
-                  reverse=True)[:15]
+    rows = sorted(
+        stats.stats.items(),
+        key=lambda kv: kv[1][2],  # type: ignore[attr-defined]
+        reverse=True,
+    )[:15]
     out = []
     for (path, line, func), (_cc, calls, tottime, cumtime, _callers) in rows:
         short = path.split("site-packages/")[-1].split("/work/main/")[-1]
-        out.append({"function": f"{short}:{line}({func})", "calls_per_probe":
-                    round(calls / probes, 2), "own_share": round(tottime / total, 3),
-                    "cumulative_ms_per_probe": round(cumtime / probes * 1000, 4)})
+        out.append(
+            {
+                "function": f"{short}:{line}({func})",
+                "calls_per_probe": round(calls / probes, 2),
+                "own_share": round(tottime / total, 3),
+                "cumulative_ms_per_probe": round(cumtime / probes * 1000, 4),
+            }
+        )
     return out
 
 
 def run(probes: int, rounds: int) -> dict[str, Any]:
     binary = blackbox_binary()
     if binary is None:
-        raise SystemExit("blackbox_exporter is missing: apt-get install -y "
-                         "prometheus-blackbox-exporter")
-    version = subprocess.run([binary, "--version"], capture_output=True, text=True,
-                             check=False)
-    with simulator(fixed_latency_scenario(0.0)) as (sim_url, sim_pid), \
-            tempfile.TemporaryDirectory(prefix="provmon-bench-bb-") as folder:
+        raise SystemExit(
+            "blackbox_exporter is missing: apt-get install -y prometheus-blackbox-exporter"
+        )
+    version = subprocess.run([binary, "--version"], capture_output=True, text=True, check=False)
+    with (
+        simulator(fixed_latency_scenario(0.0)) as (sim_url, sim_pid),
+        tempfile.TemporaryDirectory(prefix="provmon-bench-bb-") as folder,
+    ):
         config = simulated_config(sim_url)
         provider = config.providers[config.provider_of(OFFERING)]
         target = f"{provider.base_url}/models/{config.offerings[OFFERING].provider_model}"
@@ -141,17 +168,28 @@ def run(probes: int, rounds: int) -> dict[str, Any]:
         config_file.write_text(yaml.safe_dump(blackbox_config("sim-lumenfall-key")))
         port = free_port(HOST)
         bb_log = (Path(folder) / "blackbox.log").open("w")
-        bb = subprocess.Popen([binary, f"--config.file={config_file}",
-                               f"--web.listen-address={HOST}:{port}", "--log.level=warn"],
-                              stdout=bb_log, stderr=subprocess.STDOUT)
+        bb = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={config_file}",
+                f"--web.listen-address={HOST}:{port}",
+                "--log.level=warn",
+            ],
+            stdout=bb_log,
+            stderr=subprocess.STDOUT,
+        )
         loop = asyncio.new_event_loop()
         runner = Runner(config)
         try:
             wait_for_port(port, proc=bb)
             probe_url = f"http://{HOST}:{port}/probe?" + urlencode(
-                {"target": target, "module": MODULE})
+                {"target": target, "module": MODULE}
+            )
             sides: dict[str, list[dict[str, Any]]] = {
-                "provmon": [], "provmon_new_connection": [], "blackbox_exporter": []}
+                "provmon": [],
+                "provmon_new_connection": [],
+                "blackbox_exporter": [],
+            }
             sim_cpu: dict[str, float] = dict.fromkeys(sides, 0.0)
             with httpx.Client(timeout=10, trust_env=False) as driver:
                 # warm-up: imports, first connections, Go's runtime
@@ -163,8 +201,9 @@ def run(probes: int, rounds: int) -> dict[str, Any]:
                         if side == "blackbox_exporter":
                             found = blackbox_round(driver, probe_url, bb.pid, probes)
                         else:
-                            found = loop.run_until_complete(provmon_round(
-                                runner, probes, new_connection=side != "provmon"))
+                            found = loop.run_until_complete(
+                                provmon_round(runner, probes, new_connection=side != "provmon")
+                            )
                         sim_cpu[side] += cpu_seconds_of(sim_pid) - before
                         sides[side].append(found)
             top = profile(runner, loop, probes)
@@ -173,13 +212,21 @@ def run(probes: int, rounds: int) -> dict[str, Any]:
             loop.close()
             stop_process(bb)
             bb_log.close()
-    return {"sides": sides, "sim_cpu": sim_cpu, "profile": top, "target_url": target,
-            "blackbox_version": version.stdout.splitlines()[0] if version.stdout else ""}
+    return {
+        "sides": sides,
+        "sim_cpu": sim_cpu,
+        "profile": top,
+        "target_url": target,
+        "blackbox_version": version.stdout.splitlines()[0] if version.stdout else "",
+    }
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(prog="python -m bench.cpu", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.cpu",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--probes", type=int, default=PROBES, help="probes per round")
     parser.add_argument("--rounds", type=int, default=ROUNDS)
     args = parser.parse_args(argv)
@@ -189,7 +236,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     per = {side: per_probe_ms(rounds) for side, rounds in found["sides"].items()}
     for side, total in found["sim_cpu"].items():
         per[side]["simulator_cpu_ms_per_probe"] = round(
-            total * 1000 / max(1, per[side]["probes"]), 4)
+            total * 1000 / max(1, per[side]["probes"]), 4
+        )
     bb = per["blackbox_exporter"]["median"]
     ratio = round(per["provmon"]["median"] / bb, 3) if bb else None
     ratio_new = round(per["provmon_new_connection"]["median"] / bb, 3) if bb else None
@@ -200,8 +248,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "probes_per_round": args.probes,
             "rounds": args.rounds,
             "kind": "control",
-            "target_url": found["target_url"].replace(found["target_url"].split("/openai")[0],
-                                                      "http://127.0.0.1:<port>"),
+            "target_url": found["target_url"].replace(
+                found["target_url"].split("/openai")[0], "http://127.0.0.1:<port>"
+            ),
             "injected_latency_seconds": 0.0,
             "blackbox_exporter": found["blackbox_version"],
             "blackbox_module": blackbox_config("<simulator key>")["modules"][MODULE],
@@ -210,8 +259,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "cpu_ms_per_probe": per,
         "ratio_provmon_to_blackbox": ratio,
         "ratio_provmon_new_connection_to_blackbox": ratio_new,
-        "target": {"description": "CPU per control probe, provmon / blackbox_exporter "
-                   "(product as shipped, keep-alive)", "max_ratio": 1.0},
+        "target": {
+            "description": "CPU per control probe, provmon / blackbox_exporter "
+            "(product as shipped, keep-alive)",
+            "max_ratio": 1.0,
+        },
         "met": ratio is not None and ratio <= 1.0,
         "profile_top": found["profile"],
         "notes": notes(per, ratio, ratio_new, found["profile"]),
@@ -219,17 +271,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     path = write_result(NAME, result)
     table = [["prober", "cpu ms/probe (median)", "rounds", "ok/probes"]]
     for side, p in per.items():
-        table.append([side, str(p["median"]), ", ".join(map(str, p["rounds"])),
-                      f"{p['ok']}/{p['probes']}"])
+        table.append(
+            [side, str(p["median"]), ", ".join(map(str, p["rounds"])), f"{p['ok']}/{p['probes']}"]
+        )
     print_table(table)
-    print(f"ratio provmon/blackbox {ratio} (new connection each probe: {ratio_new}); "
-          f"target <= 1.0: met={result['met']}")
+    print(
+        f"ratio provmon/blackbox {ratio} (new connection each probe: {ratio_new}); "
+        f"target <= 1.0: met={result['met']}"
+    )
     print(f"[{NAME}] wrote {path}")
     return result
 
 
-def notes(per: dict[str, Any], ratio: float | None, ratio_new: float | None,
-          top: list[dict[str, Any]]) -> list[str]:
+def notes(
+    per: dict[str, Any], ratio: float | None, ratio_new: float | None, top: list[dict[str, Any]]
+) -> list[str]:
     heaviest = ", ".join(f"{t['function']} {t['own_share']:.0%}" for t in top[:6])
     return [
         f"provmon {per['provmon']['median']} ms vs blackbox_exporter "

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from monitor import secrets
+from monitor.catalogs import demo_catalog
 from monitor.config import (
     Config,
     ConfigError,
@@ -44,7 +45,7 @@ out = Console()
 err = Console(stderr=True)
 
 ConfigOption = Annotated[
-    Path | None, typer.Option("--config", "-c", help="Config file (default: the Imagen 4 catalog)")
+    Path | None, typer.Option("--config", "-c", help="Config file (default: the live catalog)")
 ]
 
 
@@ -162,7 +163,7 @@ def demo(
         sim.start()
     except OSError as exc:
         fail(f"cannot start the simulator: {exc}")
-    base = load_config(None)
+    base = demo_catalog()  # the live catalog, and Imagen 4 as the example of retirement
     os.environ.update(simulator_credentials(base))
     folder = data_dir or Path(tempfile.mkdtemp(prefix="provmon-demo-"))
     cfg = point_at_simulator(

@@ -12,11 +12,9 @@ import os
 import re
 from collections.abc import Mapping
 from decimal import Decimal
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -26,6 +24,15 @@ from pydantic import (
     model_validator,
 )
 
+from monitor.catalogs import (
+    DEFAULT_CATALOG,
+    ExpectedUsage,
+    catalog_text,
+    load_catalog,
+    rates_problem,
+    yaml_data,
+)
+from monitor.interfaces import PriceUnit
 from probes import PROBES
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -126,11 +133,20 @@ class OfferingConfig(_Strict):
     params: dict[str, Any] = Field(default_factory=dict)
     expect: ExpectedImage
     listed_price_usd: Annotated[Decimal, Field(ge=0, le=100)] | None = None
+    #: USD per unit, for offerings priced by token, megapixel or run (see monitor.catalogs)
+    rates: dict[PriceUnit, Annotated[Decimal, Field(ge=0, le=100)]] = Field(default_factory=dict)
+    usage: ExpectedUsage | None = None
     pricing_sources: tuple[str, ...] = ()
     timeout_seconds: PositiveSeconds | None = None
     control: ScheduleConfig | None = None
     generate: ScheduleConfig | None = None
     enabled: bool = True
+
+    @model_validator(mode="after")
+    def _rates_priceable(self) -> OfferingConfig:
+        if problem := rates_problem(self.rates, self.usage, self.listed_price_usd):
+            raise ValueError(problem)
+        return self
 
 
 class PricingSourceConfig(_Strict):
@@ -386,27 +402,18 @@ def parse_config(data: Any, *, origin: str = "config") -> Config:
 
 
 def load_config(path: str | Path | None = None) -> Config:
-    """Load a config file, or the default Imagen 4 catalog when ``path`` is None."""
+    """Load a config file, or the default (live) catalog when ``path`` is None."""
     if path is None:
-        text = default_catalog_text()
-        origin = "default catalog"
-    else:
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-        origin = str(path)
+        return load_catalog(DEFAULT_CATALOG)
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark is not None else ""
-        raise ConfigError(f"{where}not valid YAML") from None
-    return parse_config(data, origin=origin)
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    return parse_config(yaml_data(text), origin=str(path))
 
 
 def default_catalog_text() -> str:
-    return resources.files("monitor").joinpath("catalog/imagen4.yaml").read_text("utf-8")
+    return catalog_text(DEFAULT_CATALOG)
 
 
 def _substitute(value: Any, sim_url: str) -> Any:

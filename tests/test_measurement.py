@@ -13,7 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from monitor.config import Config, load_config, point_at_simulator, simulator_credentials
+from monitor.catalogs import load_catalog
+from monitor.config import Config, point_at_simulator, simulator_credentials
 from monitor.interfaces import Kind, Outcome, Phase
 from monitor.runner import Runner
 from monitor.servers import free_port
@@ -109,7 +110,7 @@ async def test_measured_latency_equals_the_simulators_own_time_within_5ms(
     for the prober. Those may be a few percent at most, and every probe, stalled or not,
     stays within 20 ms.
     """
-    base = load_config(None)
+    base = load_catalog("imagen4")
     for name, value in simulator_credentials(base).items():
         monkeypatch.setenv(name, value)
     config: Config = point_at_simulator(base, separate_sim)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import load_config
+from monitor.catalogs import load_catalog
 from monitor.interfaces import Kind, Outcome, Phase, ProbeResult
 from monitor.status import (
     OfferingStatus,
@@ -75,7 +75,7 @@ def _results(offering: str, now: dt.datetime) -> list[ProbeResult]:
 
 def sample_data(now: dt.datetime) -> StatusData:
     """Every offering of the default catalog, with measurements summarised from results."""
-    config = load_config(None)
+    config = load_catalog("imagen4")
     items = []
     for key in config.enabled_offerings():
         entry = config.offerings[key]

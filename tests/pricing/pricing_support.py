@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from functools import cache
 
-from monitor.config import load_config
+from monitor.catalogs import load_catalog
 from monitor.pricing.base import PricingTarget, targets_for_offerings
 
 MODELS = (
@@ -31,6 +31,18 @@ PROVIDERS = {
     "lumenfall_page": ("vertex", "gemini", "fal", "replicate", "lumenfall"),
     "litellm_json": ("vertex", "gemini", "fal"),
 }
+#: sources of today's models: the live-catalog offerings each is asked to price
+LIVE = {
+    "gemini_tokens": (
+        "gemini/gemini-nano-banana-2.1",
+        "gemini/gemini-3-pro-image",
+        "gemini/gemini-3.1-flash-lite-image",
+    ),
+    "openai_model_page": ("openai/gpt-image-2",),
+    "openrouter_endpoints": ("openrouter/seedream-4.5",),
+    "bfl_pricing": ("bfl/flux-2-pro", "bfl/flux-2-klein-4b"),
+}
+LIVE_PROVIDER_MODELS = {"openrouter/seedream-4.5": "bytedance-seed/seedream-4.5"}
 OBSERVED = dt.datetime(2026, 2, 1, 12, 0, tzinfo=dt.UTC)
 
 
@@ -40,5 +52,7 @@ def targets(kind: str) -> list[PricingTarget]:
 
 @cache
 def _targets(kind: str) -> tuple[PricingTarget, ...]:
+    if kind in LIVE:
+        return tuple(targets_for_offerings(load_catalog("live"), LIVE[kind], LIVE_PROVIDER_MODELS))
     ids = [f"{p}/{m}" for p in PROVIDERS[kind] for m in MODELS]
-    return tuple(targets_for_offerings(load_config(), ids, PROVIDER_MODELS))
+    return tuple(targets_for_offerings(load_catalog("imagen4"), ids, PROVIDER_MODELS))
