@@ -25,7 +25,7 @@ from monitor.budget import Budget, BudgetPolicy
 from monitor.cadence import CadencePolicy, plan, plan_generate
 from monitor.config import Config
 from monitor.health import HealthBook, HealthPolicy, HealthState, Sample, incident_events
-from monitor.interfaces import Kind, Outcome, Phase, ProbeResult
+from monitor.interfaces import Kind, Outcome, Phase, PriceUnit, ProbeResult
 from monitor.metrics import GaugeRow, Metrics, StateRow
 from monitor.pricing.engine import HELP as PRICE_HELP
 from monitor.pricing.engine import PricingEngine
@@ -188,8 +188,11 @@ class Service:
         self.cadence = cadence_policy(config)
         self.recent = RecentResults()
         self.routing = RoutingEngine()
+        self.prices.on_usage_change = lambda o, s: self.metrics.price_changes.labels(o, s).inc()
         self.runner = Runner(
-            config, [self.writer, self.metrics, self.health_sink, self.recent], prices=self
+            config,
+            [self.writer, self.metrics, self.health_sink, self.recent, self.prices],
+            prices=self,
         )
         self.scheduler = ProbeScheduler(config, self.run_job, on_skip=self._skipped)
         self.metrics.watch_states(self.health_sink.rows, version=lambda: self.health.changes)
@@ -290,6 +293,10 @@ class Service:
     def price_of(self, offering: str) -> Decimal | None:
         """What a paid probe of the offering costs now (the runner's CostLookup)."""
         return self.prices.price_of(offering)
+
+    def rates_of(self, offering: str) -> Mapping[PriceUnit, Decimal]:
+        """The offering's listed rates by unit (the runner prices reported usage with them)."""
+        return self.prices.rates_of(offering)
 
     def state_of(self, offering: str) -> HealthState:
         return self.health.get(offering, self.config.vantage)

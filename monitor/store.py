@@ -102,7 +102,7 @@ class PriceQuoteRow(SQLModel, table=True):
     source: str = Field(max_length=100, index=True)
     amount: str = Field(max_length=40)
     currency: str = Field(max_length=8)
-    unit: str = Field(max_length=16)
+    unit: str = Field(max_length=32)
     observed_at: dt.datetime = _ts()
     source_url: str = Field(default="", max_length=1000)
     evidence: str = Field(default="", max_length=4000)
@@ -397,12 +397,16 @@ class Store:
         self._upsert(table, values, "url")
 
     def latest_price_events(self) -> list[PriceQuoteRow]:
-        """The newest row per (offering, source, status): the last ``accepted``, ``held`` and
-        ``removed`` of each, from which the pricing engine rebuilds its state at start."""
+        """The newest row per (offering, source, status, unit): the last ``accepted``, ``held``
+        and ``removed`` of each (per unit: token-priced offerings have several), from which
+        the pricing engine rebuilds its state at start."""
         newest = (
             select(sa.func.max(PriceQuoteRow.id))
             .group_by(
-                col(PriceQuoteRow.offering), col(PriceQuoteRow.source), col(PriceQuoteRow.status)
+                col(PriceQuoteRow.offering),
+                col(PriceQuoteRow.source),
+                col(PriceQuoteRow.status),
+                col(PriceQuoteRow.unit),
             )
             .scalar_subquery()
         )

@@ -197,10 +197,9 @@ class PricingEngine(PriceBook):
 
     def _covered(self, source: str, targets: Iterable[PricingTarget]) -> bool:
         """Every target has a current price or a removal: a 304 may then keep them."""
+        held = {k[:2] for k in self._pending}
         keys = [(t.offering, source) for t in targets]
-        return all(
-            (k in self._accepted or k in self._removed) and k not in self._pending for k in keys
-        )
+        return all((self.quotes(*k) or k in self._removed) and k not in held for k in keys)
 
     async def _read(
         self,
