@@ -39,15 +39,18 @@ class OpenAIModelPage(PriceSource):
         lines = [ln for ln in lines if ln and not re.fullmatch(r"[-: ]+", ln)]
         quotes: dict[str, list[PriceQuote]] = {}
         removed: list[str] = []
-        for target in targets:
-            title = next((i for i, ln in enumerate(lines) if target.provider_model in ln), None)
+        titles = {t.offering: _title(lines, t.provider_model) for t in targets}
+        # a page prices the model it names; it names none of them: all are missing
+        named = [t for t in targets if titles[t.offering] is not None] or list(targets)
+        for target in named:
+            title = titles[target.offering]
             if title is None:
-                continue  # another model's page: finish() reports it missing
+                continue  # finish() reports it missing
             if any(REMOVAL.search(ln) for ln in lines[title : title + 4]):
                 removed.append(target.offering)
                 continue
             quotes[target.offering] = self._read(lines, target, observed_at, url)
-        return self.finish(targets, quotes, removed)
+        return self.finish(named, quotes, removed)
 
     def _read(
         self, lines: list[str], target: PricingTarget, observed_at: dt.datetime, url: str
@@ -95,3 +98,8 @@ class OpenAIModelPage(PriceSource):
                 )
             )
         return out
+
+
+def _title(lines: list[str], model_id: str) -> int | None:
+    """The line naming the model by its id in backticks (not a longer id that contains it)."""
+    return next((i for i, line in enumerate(lines) if f"`{model_id}`" in line), None)

@@ -51,14 +51,16 @@ class OpenRouterEndpoints(PriceSource):
             raise PriceParseError(f"{self.kind}: no endpoints[] list in the answer")
         quotes: dict[str, list[PriceQuote]] = {}
         removed: list[str] = []
-        for target in targets:
-            if data.get("id") != target.provider_model:
+        # one model's page: it prices the targets it names (none named: all are missing)
+        named = [t for t in targets if _names(data.get("id"), t)] or list(targets)
+        for target in named:
+            if not _names(data.get("id"), target):
                 continue
             if not data["endpoints"]:
                 removed.append(target.offering)  # listed, but no provider serves it now
                 continue
             quotes[target.offering] = self._read(data["endpoints"][0], target, observed_at, url)
-        return self.finish(targets, quotes, removed)
+        return self.finish(named, quotes, removed)
 
     def _read(
         self, endpoint: Any, target: PricingTarget, observed_at: dt.datetime, url: str
@@ -95,3 +97,13 @@ class OpenRouterEndpoints(PriceSource):
                 ),
             )
         return list(found.values())
+
+
+def _names(model_id: object, target: PricingTarget) -> bool:
+    """The listing is the target's: its id is the provider model, or (a target without one,
+    ``provmon prices parse`` on an unconfigured kind) ends in the model id as the slug."""
+    if not isinstance(model_id, str):
+        return False
+    if model_id == target.provider_model:
+        return True
+    return target.provider_model == target.model and model_id.rpartition("/")[2] == target.model
