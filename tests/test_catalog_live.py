@@ -93,3 +93,38 @@ def test_a_listed_price_that_disagrees_with_rates_x_usage_is_rejected() -> None:
     data["offerings"]["gemini/gemini-3-pro-image"]["listed_price_usd"] = 0.24
     with pytest.raises(ConfigError, match=r"listed_price_usd 0.24 disagrees with rates x usage"):
         parse_config(data)
+
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+
+
+def test_the_readme_table_lists_every_live_offering_with_its_protocol_unit_and_source() -> None:
+    config = load_config(None)
+    section = README.split("## The live catalog", 1)[1].split("\n## ", 1)[0]
+    rows = {
+        cells[0].strip("` "): [c.strip("` ") for c in cells[1:]]
+        for line in section.splitlines()
+        if line.startswith("| `")
+        for cells in [line.strip("|").split("|")]
+    }
+    assert set(rows) == set(config.offerings)
+    for key, offering in config.offerings.items():
+        family, protocol, unit, listed, source = rows[key]
+        assert family == config.models[config.model_of(key)].family, key
+        assert protocol == config.providers[config.provider_of(key)].protocol, key
+        assert unit == (", ".join(u.value for u in offering.rates) or "image"), key
+        assert Decimal(listed) == offering.listed_price_usd, key
+        assert source == (offering.pricing_sources or ["catalog only"])[0], key
+
+
+def test_the_readme_add_an_offering_example_is_a_valid_offering() -> None:
+    import re
+
+    import yaml
+
+    section = README.split("## Add an offering", 1)[1].split("\n## ", 1)[0]
+    [block] = re.findall(r"```yaml\n(.*?)```", section, flags=re.S)
+    data = yaml_data(LIVE.read_text(encoding="utf-8"))
+    data["offerings"].update(yaml.safe_load(block))
+    config = parse_config(data)
+    assert "fal/gpt-image-2.5-sunburst" in config.offerings
