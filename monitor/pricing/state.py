@@ -119,6 +119,8 @@ class PriceBook:
         self._usage = {k: as_usage(o.usage) for k, o in config.offerings.items()}
         self._usage_pending: dict[str, Usage] = {}
         self._measured: dict[str, Decimal] = {}
+        #: the cost-per-image gauge rows, rebuilt only when prices, usage or measures move
+        self._cost_rows: list[GaugeRow] | None = None
         #: called with (offering, "usage") when tokens per image change at unchanged rates
         self.on_usage_change: Callable[[str, str], None] | None = None
         self._fetch: dict[str, FetchStateRow] = {}
@@ -140,7 +142,7 @@ class PriceBook:
     def _accepted(self, quotes: dict[QuoteKey, PriceQuote]) -> None:
         # replaced as a whole (restore, next_state): index it by (offering, source) once,
         # since prices are read per probe and per scrape
-        self._accepted_quotes, self._by_pair = quotes, {}
+        self._accepted_quotes, self._by_pair, self._cost_rows = quotes, {}, None
         for (offering, source, unit), quote in quotes.items():
             if quote.currency == "USD":
                 self._by_pair.setdefault((offering, source), {})[unit] = quote
@@ -272,6 +274,7 @@ class PriceBook:
         measured = per_image(result.measured_cost_usd, usage)
         if measured is not None:
             self._measured[offering] = measured
+            self._cost_rows = None
         change, held = judge_usage(
             offering,
             self.rates_of(offering),
@@ -285,6 +288,7 @@ class PriceBook:
             self._usage_pending[offering] = held
         if change is not None:
             self._usage[offering] = change.after
+            self._cost_rows = None
             if self.on_usage_change is not None:
                 self.on_usage_change(offering, USAGE_SOURCE)
         return change
@@ -315,19 +319,7 @@ class PriceBook:
                 stale = float(self.is_stale(offering, source))
                 labels = {"offering": offering, "source": source}
                 yield GaugeRow(name="provmon_price_stale", labels=labels, value=stale)
-        for offering in self.config.enabled_offerings():
-            provider, _, model = offering.partition("/")
-            labels = {"offering": offering, "provider": provider, "model": model}
-            for basis, value in (
-                ("listed", self.current_price(offering)),
-                ("measured", self._measured.get(offering)),
-            ):
-                if value is not None:
-                    yield GaugeRow(
-                        name="provmon_cost_per_image_usd",
-                        labels={**labels, "basis": basis},
-                        value=float(value),
-                    )
+        yield from self._cost_gauges()
         flagged = {d.offering for d in self.disagreements()}
         for offering in sorted({o for o, _ in self._url_of}):
             yield GaugeRow(
@@ -335,6 +327,28 @@ class PriceBook:
                 labels={"offering": offering},
                 value=float(offering in flagged),
             )
+
+    def _cost_gauges(self) -> list[GaugeRow]:
+        """Listed and measured cost per image per offering (two series at most each)."""
+        if self._cost_rows is None:
+            rows = []
+            for offering in self.config.enabled_offerings():
+                provider, _, model = offering.partition("/")
+                labels = {"offering": offering, "provider": provider, "model": model}
+                for basis, value in (
+                    ("listed", self.current_price(offering)),
+                    ("measured", self._measured.get(offering)),
+                ):
+                    if value is not None:
+                        rows.append(
+                            GaugeRow(
+                                name="provmon_cost_per_image_usd",
+                                labels={**labels, "basis": basis},
+                                value=float(value),
+                            )
+                        )
+            self._cost_rows = rows
+        return self._cost_rows
 
     def status(self, key: Key) -> str:
         if any(k[:2] == key for k in self._pending):

@@ -25,10 +25,11 @@ FIXTURES = Path(__file__).parent.parent / "fixtures" / "pricing"
 PROVMON = [sys.executable, "-m", "monitor.cli"]
 
 
+@pytest.mark.parametrize("catalogs", [("live",), ("live", "imagen4")], ids=["run", "demo"])
 async def test_the_live_catalogs_refresh_reads_every_source_from_the_simulator(
-    sim_url: str, monkeypatch: pytest.MonkeyPatch, store: Store
+    sim_url: str, monkeypatch: pytest.MonkeyPatch, store: Store, catalogs: tuple[str, ...]
 ) -> None:
-    base = load_catalog("live")
+    base = load_catalog(*catalogs)  # the demo's merged catalog reads the same pages
     for name, value in simulator_credentials(base).items():
         monkeypatch.setenv(name, value)
     config = point_at_simulator(base, sim_url)

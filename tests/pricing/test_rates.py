@@ -123,6 +123,7 @@ def test_until_a_source_is_read_the_catalogs_rates_price_the_image() -> None:
 
 def test_listed_and_measured_cost_per_image_are_exported_per_offering() -> None:
     book = _book_with_pages()
+    assert not [r for r in book.gauges() if r.labels.get("basis") == "measured"]
     book.observe(_result(PRO, Usage(output_image_tokens=1120), measured=Decimal("0.1344")))
     rows = {
         (r.labels["offering"], r.labels["basis"]): r.value
