@@ -128,3 +128,38 @@ def test_the_readme_add_an_offering_example_is_a_valid_offering() -> None:
     data["offerings"].update(yaml.safe_load(block))
     config = parse_config(data)
     assert "fal/gpt-image-2.5-sunburst" in config.offerings
+
+
+@pytest.mark.parametrize(
+    "offering",
+    [
+        "fal/gemini-nano-banana-2.1",
+        "fal/gpt-image-2",
+        "fal/flux-2-pro",
+        "fal/seedream-4.5",
+        "fal/grok-imagine-image",
+        "fal/mai-image-2.7",
+        "fal/qwen-image",
+        "replicate/flux-2-pro",
+    ],
+)
+async def test_live_offerings_of_existing_fakes_generate_ok_against_the_simulator(
+    sim_url: str, monkeypatch: pytest.MonkeyPatch, offering: str
+) -> None:
+    from monitor.config import point_at_simulator, simulator_credentials
+    from monitor.interfaces import Kind, Outcome
+    from monitor.runner import Runner
+
+    base = load_catalog("live")
+    for name, value in simulator_credentials(base).items():
+        monkeypatch.setenv(name, value)
+    runner = Runner(point_at_simulator(base, sim_url))
+    try:
+        result = await runner.run_probe(offering, Kind.GENERATE)
+        control = await runner.run_probe(offering, Kind.CONTROL)
+    finally:
+        await runner.aclose()
+    assert result.outcome == Outcome.OK, result.error
+    assert result.image is not None and (result.image.width, result.image.height) == (1024, 1024)
+    assert result.cost_usd == base.offerings[offering].listed_price_usd
+    assert control.outcome == Outcome.OK, control.error
