@@ -193,3 +193,24 @@ def test_a_unit_no_longer_read_goes_once_the_new_reading_is_accepted() -> None:
     accepted, pending = next_state(accepted, pending, second)
     assert {k[2] for k in accepted} == {PriceUnit.IMAGE_OUTPUT_TOKEN, PriceUnit.OUTPUT_TOKEN}
     assert pending == {}
+
+
+def test_the_cost_gauges_are_valid_exposition_with_help_and_two_series_per_offering() -> None:
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from monitor.metrics import Metrics
+    from monitor.pricing.state import HELP
+
+    book = _book_with_pages()
+    book.observe(_result(PRO, Usage(output_image_tokens=1290), measured=Decimal("0.1548")))
+    metrics = Metrics(CollectorRegistry(auto_describe=True))
+    metrics.add_gauges(book.gauges, HELP)
+    families = {f.name: f for f in text_string_to_metric_families(metrics.render().decode())}
+    family = families["provmon_cost_per_image_usd"]
+    assert family.type == "gauge" and family.documentation
+    values = {(s.labels["offering"], s.labels["basis"]): s.value for s in family.samples}
+    assert values[(PRO, "listed")] == 0.1344  # one answer does not move the listed price
+    assert values[(PRO, "measured")] == 0.1548
+    assert len([k for k in values if k[0] == PRO]) == 2
+    assert len(values) == len(load_catalog("live").enabled_offerings()) + 1
