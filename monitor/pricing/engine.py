@@ -120,6 +120,7 @@ class PricingEngine(PriceBook):
         intervals = [s.interval_seconds for s in config.pricing_sources.values()] or [3600.0]
         self.lease_ttl = dt.timedelta(seconds=2 * min(intervals))
         self.leader = False
+        self._usage_loaded = False
         self._locks: dict[str, asyncio.Lock] = {}
         for source in self.sources.values():
             self._credential(source)
@@ -131,6 +132,11 @@ class PricingEngine(PriceBook):
         events = await asyncio.to_thread(self.store.latest_price_events)
         states = await asyncio.to_thread(self.store.fetch_states)
         self.restore(events, states)
+        if not self._usage_loaded:  # once: the book keeps what answers report afterwards
+            self._usage_loaded = True
+            recent = partial(self.store.recent_results, kind="generate", limit=2)
+            newest = {o: await asyncio.to_thread(recent, offering=o) for o in self.usage_watched()}
+            self.restore_usage(newest)
 
     # -- refreshing -------------------------------------------------------------------------
 

@@ -259,6 +259,33 @@ class PriceBook:
         """The last paid probe answer's measured cost per image, if one reported usage."""
         return self._measured.get(offering)
 
+    def usage_watched(self) -> list[str]:
+        """Offerings whose image price depends on usage (the catalog gives one)."""
+        return [k for k, o in self.config.offerings.items() if o.usage is not None]
+
+    def restore_usage(self, newest_first: Mapping[str, Iterable[ProbeResult]]) -> None:
+        """Start from what the last answers reported (a restart must not count a usage
+        change again): per offering, its newest paid results, newest first. The newest
+        measured cost is kept; two newest usages that agree become the pricing usage."""
+        for offering, results in newest_first.items():
+            if offering not in self._usage:
+                continue
+            reported = [r for r in results if r.kind == Kind.GENERATE and r.usage is not None]
+            if reported and (
+                measured := per_image(reported[0].measured_cost_usd, reported[0].usage)
+            ):
+                self._measured[offering] = measured
+            if len(reported) >= 2:
+                newest, before = reported[0].usage, reported[1].usage
+                assert newest is not None and before is not None
+                rates = self.rates_of(offering)
+                change, _ = judge_usage(
+                    offering, rates, self._usage[offering], newest, pending=before
+                )
+                if change is not None:
+                    self._usage[offering] = change.after
+        self._cost_rows = None
+
     def accept(self, result: ProbeResult) -> None:
         """A runner result sink: :meth:`observe`."""
         self.observe(result)

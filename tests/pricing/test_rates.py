@@ -214,3 +214,21 @@ def test_the_cost_gauges_are_valid_exposition_with_help_and_two_series_per_offer
     assert values[(PRO, "measured")] == 0.1548
     assert len([k for k in values if k[0] == PRO]) == 2
     assert len(values) == len(load_catalog("live").enabled_offerings()) + 1
+
+
+async def test_a_restarted_engine_prices_from_the_last_answers_usage_without_a_new_change(
+    store: Any,
+) -> None:
+    config = load_catalog("live")
+    more = Usage(output_image_tokens=1290, output_text_tokens=0)
+    for _ in range(2):
+        assert store.save_result(_result(PRO, more, measured=Decimal("0.1548")))
+    engine = PricingEngine(config, store, now=lambda: OBSERVED)
+    changes: list[tuple[str, str]] = []
+    engine.on_usage_change = lambda o, s: changes.append((o, s))
+    await engine.load()
+    assert engine.price_of(PRO) == Decimal("0.1548")  # catalog rates x the answers' usage
+    assert engine.measured_per_image(PRO) == Decimal("0.1548")
+    assert engine.price_of(GPT) == Decimal("0.00606")  # no answers: the catalog's usage
+    assert engine.observe(_result(PRO, more)) is None  # already the usage: no change
+    assert changes == []
