@@ -24,14 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from monitor.catalogs import (
-    DEFAULT_CATALOG,
-    ExpectedUsage,
-    catalog_text,
-    load_catalog,
-    rates_problem,
-    yaml_data,
-)
+from monitor import catalogs
 from monitor.interfaces import PriceUnit
 from probes import PROBES
 
@@ -135,7 +128,7 @@ class OfferingConfig(_Strict):
     listed_price_usd: Annotated[Decimal, Field(ge=0, le=100)] | None = None
     #: USD per unit, for offerings priced by token, megapixel or run (see monitor.catalogs)
     rates: dict[PriceUnit, Annotated[Decimal, Field(ge=0, le=100)]] = Field(default_factory=dict)
-    usage: ExpectedUsage | None = None
+    usage: catalogs.ExpectedUsage | None = None
     pricing_sources: tuple[str, ...] = ()
     timeout_seconds: PositiveSeconds | None = None
     control: ScheduleConfig | None = None
@@ -144,7 +137,7 @@ class OfferingConfig(_Strict):
 
     @model_validator(mode="after")
     def _rates_priceable(self) -> OfferingConfig:
-        if problem := rates_problem(self.rates, self.usage, self.listed_price_usd):
+        if problem := catalogs.rates_problem(self.rates, self.usage, self.listed_price_usd):
             raise ValueError(problem)
         return self
 
@@ -404,16 +397,16 @@ def parse_config(data: Any, *, origin: str = "config") -> Config:
 def load_config(path: str | Path | None = None) -> Config:
     """Load a config file, or the default (live) catalog when ``path`` is None."""
     if path is None:
-        return load_catalog(DEFAULT_CATALOG)
+        return catalogs.load_catalog(catalogs.DEFAULT_CATALOG)
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    return parse_config(yaml_data(text), origin=str(path))
+    return parse_config(catalogs.yaml_data(text), origin=str(path))
 
 
 def default_catalog_text() -> str:
-    return catalog_text(DEFAULT_CATALOG)
+    return catalogs.catalog_text(catalogs.DEFAULT_CATALOG)
 
 
 def _substitute(value: Any, sim_url: str) -> Any:

@@ -11,8 +11,15 @@ from pathlib import Path
 import pytest
 
 import monitor
-from monitor.catalogs import as_usage, demo_catalog, load_catalog, merge_catalogs, rates_price
-from monitor.config import ConfigError, load_config, parse_config, yaml_data
+from monitor.catalogs import (
+    as_usage,
+    demo_catalog,
+    load_catalog,
+    merge_catalogs,
+    rates_price,
+    yaml_data,
+)
+from monitor.config import ConfigError, load_config, parse_config
 
 LIVE = Path(monitor.__file__).parent / "catalog" / "live.yaml"
 
