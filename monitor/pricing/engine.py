@@ -326,10 +326,10 @@ class PricingEngine(PriceBook):
                 self._removed.setdefault(key, now)
             else:
                 self._removed.pop(key, None)
-        if self._on_change is not None:
-            for j in judgements:
-                if j.verdict is Verdict.CHANGED or j in gone:
-                    self._on_change(j.offering, source.name)
+        if self._on_change is not None:  # once per offering: its units may move together
+            changed = [j.offering for j in judgements if j.verdict is Verdict.CHANGED or j in gone]
+            for offering in dict.fromkeys(changed):
+                self._on_change(offering, source.name)
         return judgements, digest
 
     def _save(self, fresh: list[PriceQuote], held: list[PriceQuote], digest: str) -> None:

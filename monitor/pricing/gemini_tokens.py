@@ -8,6 +8,12 @@ with the text-and-thinking rate and the image rate in one cell ("$12.00 (text an
 $120.00 (images)*"). An image rate printed only as "$0.039 per image*" is read from the
 section's footnote ("Image output is priced at $30 per 1,000,000 tokens"). Rates are stored
 per single token: $120 per 1M is 0.00012 per ``image_output_token``.
+
+The footnote also says what the smallest image costs ("Output images up to 1024x1024px (1K)
+... consume 1120 tokens and are equivalent to $0.134 per image"): that first per-image
+equivalent is kept as an ``image`` quote. When Google changes the tokens an image takes at
+an unchanged rate, this is the quote that moves, so the change is judged (and counted) as a
+price change like any other.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from monitor.pricing.normalise import SANE_MAX, clean
 
 MILLION = Decimal(1_000_000)
 _AMOUNT = re.compile(r"\$\s*(?P<amount>\d+(?:\.\d+)?)\s*(?P<what>\([^)]*\))?")
+_EQUIVALENT = re.compile(r"equivalent to \$\s*(?P<amount>\d+(?:\.\d+)?) per image", re.I)
 _FOOTNOTE = re.compile(
     r"image output is priced at \$\s*(?P<amount>\d+(?:\.\d+)?) per 1,?000,?000 tokens",
     re.IGNORECASE,
@@ -76,11 +83,16 @@ class GeminiTokens(PriceSource):
                         rates[PriceUnit.IMAGE_OUTPUT_TOKEN] = (amount, evidence)
                     elif "per image" not in cell.casefold() or what:
                         rates[PriceUnit.OUTPUT_TOKEN] = (amount, evidence)
+                    else:  # "$0.0336 per image*": the per-image equivalent in the cell
+                        rates[PriceUnit.IMAGE] = (amount * MILLION, evidence)
         footnote = _FOOTNOTE.search(section)
         if PriceUnit.IMAGE_OUTPUT_TOKEN not in rates and footnote is not None:
             rates[PriceUnit.IMAGE_OUTPUT_TOKEN] = (Decimal(footnote["amount"]), footnote[0])
         if PriceUnit.IMAGE_OUTPUT_TOKEN not in rates:
             raise PriceParseError(f"{self.kind}: {target.provider_model}: no image output rate")
+        equivalent = _EQUIVALENT.search(section)
+        if equivalent is not None:  # the first (smallest) image's price, as the page says
+            rates[PriceUnit.IMAGE] = (Decimal(equivalent["amount"]) * MILLION, equivalent[0])
         out = []
         for unit, (per_million, evidence) in rates.items():
             if not 0 < per_million <= SANE_MAX * MILLION:
@@ -93,7 +105,11 @@ class GeminiTokens(PriceSource):
                     observed_at=observed_at,
                     url=url,
                     evidence=evidence,
-                    listed_text=f"${per_million} per 1M {unit.value}s",
+                    listed_text=(
+                        f"${per_million / MILLION} per image"
+                        if unit is PriceUnit.IMAGE
+                        else f"${per_million} per 1M {unit.value}s"
+                    ),
                 )
             )
         return out

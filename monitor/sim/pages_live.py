@@ -95,7 +95,8 @@ def gemini_sections(state: PageState) -> str:
             f"| Input price | Not available | ${input_rate} (text/image) |\n"
             f"| Output price | Not available | {text}${per_m:.2f} (images)\\* |\n\n"
             f"\\*Image output is priced at ${per_m:.2f} per 1,000,000 tokens. Output images "
-            f"up to 1024x1024px (1K) consume 1120 tokens.\n\n"
+            f"up to 1024x1024px (1K) consume 1120 tokens and are equivalent to "
+            f"${per_m * 1120 / M:.4f} per image.\n\n"
         )
     return "".join(out)
 

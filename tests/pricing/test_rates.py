@@ -108,6 +108,7 @@ def test_multi_unit_quotes_survive_the_store_on_sqlite_and_postgresql(store: Any
         PriceUnit.INPUT_TOKEN,
         PriceUnit.OUTPUT_TOKEN,
         PriceUnit.IMAGE_OUTPUT_TOKEN,
+        PriceUnit.IMAGE,  # the page's "equivalent to $0.134 per image", not added on top
     }
     shown = {(r.offering, r.unit) for r in book.rows_for_show() if r.offering == PRO}
     assert ("gemini/gemini-3-pro-image", "image_output_token") in shown
@@ -232,3 +233,28 @@ async def test_a_restarted_engine_prices_from_the_last_answers_usage_without_a_n
     assert engine.price_of(GPT) == Decimal("0.00606")  # no answers: the catalog's usage
     assert engine.observe(_result(PRO, more)) is None  # already the usage: no change
     assert changes == []
+
+
+def test_more_tokens_per_image_on_the_page_at_the_same_rate_is_judged_a_price_change() -> None:
+    from monitor.pricing.judge import judge, next_state, quote_key
+
+    config = load_catalog("live")
+    targets = [t for t in targets_for(config, "gemini_tokens") if t.offering == PRO]
+    page = (FIXTURES / "gemini_tokens" / "normal.md.txt").read_text(encoding="utf-8")
+    # Google's footnote now says a 1K image takes 1290 tokens: the rate itself is unchanged
+    more = page.replace(
+        "consume 1120 tokens and are equivalent to $0.134",
+        "consume 1290 tokens and are equivalent to $0.155",
+    )
+    source = SOURCES["gemini_tokens"]()
+    before = source.parse(page, targets=targets, observed_at=OBSERVED, url="u")
+    after = source.parse(more, targets=targets, observed_at=OBSERVED, url="u")
+    accepted, _ = next_state({}, {}, judge({}, before, source="gemini_tokens"))
+    verdicts = {
+        j.quote.unit: j.verdict
+        for j in judge(accepted, after, source="gemini_tokens")
+        if j.quote is not None
+    }
+    assert verdicts[PriceUnit.IMAGE_OUTPUT_TOKEN].value == "unchanged"
+    assert verdicts[PriceUnit.IMAGE].value == "changed"  # $0.134 -> $0.155 per image
+    assert all(k == quote_key(q, "gemini_tokens") for k, q in accepted.items())
