@@ -24,7 +24,8 @@ import httpx
 import yaml
 
 from monitor import outcomes
-from monitor.config import Config, load_config, point_at_simulator, simulator_credentials
+from monitor.catalogs import load_catalog
+from monitor.config import Config, point_at_simulator, simulator_credentials
 from monitor.http import build_client
 from monitor.metrics import Metrics, pieces
 from monitor.runner import ResultSink, Runner
@@ -157,7 +158,7 @@ def simulated_config(sim_url: str, *, interval: float = 3600.0, timeout: float =
 
     Intervals and the timeout are large, so the runner's deadline never cuts a probe short.
     """
-    base = load_config(None)
+    base = load_catalog("imagen4")
     os.environ.update(simulator_credentials(base))
     schedule = {"interval_seconds": interval, "jitter_seconds": 0}
     defaults = {

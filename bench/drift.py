@@ -50,9 +50,9 @@ from bench._common import (
     summary_ms,
     write_result,
 )
+from monitor.catalogs import load_catalog
 from monitor.config import (
     Config,
-    load_config,
     parse_config,
     point_at_simulator,
     simulator_credentials,
@@ -71,7 +71,7 @@ SECONDS = 45.0
 
 def thousand_offerings(sim_url: str, count: int = OFFERINGS) -> Config:
     """``count`` control-only offerings of one provider, aimed at ``sim_url``."""
-    base = load_config(None)
+    base = load_catalog("imagen4")
     os.environ.update(simulator_credentials(base))
     template = base.offerings[OFFERING].model_dump(mode="json")
     template["pricing_sources"] = []  # the bench config has no pricing sources

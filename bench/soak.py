@@ -64,7 +64,8 @@ from bench._common import (
     summary_ms,
     write_result,
 )
-from monitor.config import Config, load_config, parse_config, point_at_simulator
+from monitor.catalogs import load_catalog
+from monitor.config import Config, parse_config, point_at_simulator
 from monitor.config import simulator_credentials as sim_credentials
 from monitor.interfaces import Kind, ProbeResult
 from monitor.scheduler import job_id
@@ -96,7 +97,7 @@ def soak_config(
     sim_url: str, models: int = MODELS, providers: tuple[str, ...] = PROVIDERS
 ) -> Config:
     """``models`` x ``providers`` offerings aimed at ``sim_url`` (see the module docstring)."""
-    base = load_config(None)
+    base = load_catalog("imagen4")
     os.environ.update(sim_credentials(base))
     simulated = point_at_simulator(base, sim_url)
     offerings: dict[str, Any] = {}

@@ -17,6 +17,7 @@ import typer
 from rich.table import Table
 
 from monitor import cli_checks
+from monitor.catalogs import demo_catalog
 from monitor.cli_catalog import catalog_app
 from monitor.cli_common import ConfigOption, err, fail, out, setup_logging
 from monitor.cli_common import database as _database
@@ -26,7 +27,6 @@ from monitor.cli_prices import prices_app
 from monitor.config import (
     Config,
     json_schema,
-    load_config,
     point_at_simulator,
     simulator_credentials,
 )
@@ -144,7 +144,7 @@ def demo(
         sim.start()
     except (ListenError, OSError) as exc:
         fail(f"cannot start the simulator: {exc}")
-    base = load_config(None)
+    base = demo_catalog()  # the live catalog, and Imagen 4 as the example of retirement
     os.environ.update(simulator_credentials(base))
     # the database every other command reads (PROVMON_DATABASE_URL, PROVMON_DATA_DIR,
     # ./data), so `provmon route` and `prices show` see what the demo measured

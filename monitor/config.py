@@ -12,7 +12,6 @@ import os
 import re
 from collections.abc import Mapping
 from decimal import Decimal
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from monitor import catalogs
 from monitor.config_checks import (
     MAX_CONFIG_BYTES,
     DuplicateKeyError,
@@ -37,6 +37,7 @@ from monitor.config_checks import (
     iso_date,
     url_problems,
 )
+from monitor.interfaces import PriceUnit
 from probes import PROBES
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -139,11 +140,20 @@ class OfferingConfig(_Strict):
     params: dict[str, Any] = Field(default_factory=dict)
     expect: ExpectedImage
     listed_price_usd: Annotated[Decimal, Field(ge=0, le=100)] | None = None
+    #: USD per unit, for offerings priced by token, megapixel or run (see monitor.catalogs)
+    rates: dict[PriceUnit, Annotated[Decimal, Field(ge=0, le=100)]] = Field(default_factory=dict)
+    usage: catalogs.ExpectedUsage | None = None
     pricing_sources: tuple[str, ...] = ()
     timeout_seconds: PositiveSeconds | None = None
     control: ScheduleConfig | None = None
     generate: ScheduleConfig | None = None
     enabled: bool = True
+
+    @model_validator(mode="after")
+    def _rates_priceable(self) -> OfferingConfig:
+        if problem := catalogs.rates_problem(self.rates, self.usage, self.listed_price_usd):
+            raise ValueError(problem)
+        return self
 
 
 class PricingSourceConfig(_Strict):
@@ -396,23 +406,21 @@ def parse_config(data: Any, *, origin: str = "config") -> Config:
 
 
 def load_config(path: str | Path | None = None) -> Config:
-    """Load a config file, or the default Imagen 4 catalog when ``path`` is None."""
+    """Load a config file, or the default (live) catalog when ``path`` is None."""
     if path is None:
-        text = default_catalog_text()
-        origin = "default catalog"
-    else:
-        try:
-            with Path(path).open("rb") as handle:
-                raw = handle.read(MAX_CONFIG_BYTES + 1)
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-        if len(raw) > MAX_CONFIG_BYTES:
-            raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES // 2**20} MiB")
-        try:
-            text = decode(raw)
-        except ValueError as exc:
-            raise ConfigError(f"{path}: {exc}") from None
-        origin = str(path)
+        return catalogs.load_catalog(catalogs.DEFAULT_CATALOG)
+    try:
+        with Path(path).open("rb") as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES // 2**20} MiB")
+    try:
+        text = decode(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    origin = str(path)
     try:
         data = yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
     except DuplicateKeyError as exc:
@@ -425,7 +433,7 @@ def load_config(path: str | Path | None = None) -> Config:
 
 
 def default_catalog_text() -> str:
-    return resources.files("monitor").joinpath("catalog/imagen4.yaml").read_text("utf-8")
+    return catalogs.catalog_text(catalogs.DEFAULT_CATALOG)
 
 
 def _substitute(value: Any, sim_url: str) -> Any:

@@ -152,11 +152,15 @@ class ResultPipeline:
         health: HealthBook,
         recent: RecentResults,
         on_state_change: StateHook | None = None,
+        observers: Sequence[Sink] = (),
     ) -> None:
         self.config = config
         self.store, self.incidents, self.metrics = store, incidents, metrics
         self.health, self.recent = health, recent
         self.on_state_change = on_state_change
+        #: also told of every result: the price book (usage per image), the lifecycle
+        #: watch (served models)
+        self.observers = list(observers)
 
     def accept(self, result: ProbeResult) -> None:
         self.store.accept(result)
@@ -164,6 +168,8 @@ class ResultPipeline:
         if not result.cancelled and result.vantage == self.config.vantage:
             self.health.observe(result.offering, result.vantage, sample_of(result))
         self.recent.accept(result)
+        for observer in self.observers:
+            observer.accept(result)
 
     def observe_passive(self, offering: str, vantage: str, sample: Sample) -> None:
         """A sample of real traffic (``POST /api/samples``): health only."""

@@ -14,14 +14,14 @@ import datetime as dt
 import logging
 import os
 import socket
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
 from monitor.budget import Budget, BudgetPolicy
 from monitor.config import Config
 from monitor.health import HealthBook, HealthState, Sample
-from monitor.interfaces import Gauge, GaugeRow, Kind, ProbeResult
+from monitor.interfaces import Gauge, GaugeRow, Kind, PriceUnit, ProbeResult
 from monitor.job import ProbeJob
 from monitor.metrics import Metrics
 from monitor.pipeline import (
@@ -94,6 +94,7 @@ class Service:
         self.cadence = cadence_policy(config)
         self.recent = RecentResults()
         self.routing = RoutingEngine()
+        self.prices.on_usage_change = lambda o, s: self.metrics.price_changes.labels(o, s).inc()
         self.pipeline = ResultPipeline(
             config,
             store=self.writer,
@@ -101,6 +102,7 @@ class Service:
             metrics=self.metrics,
             health=self.health,
             recent=self.recent,
+            observers=[self.prices],
         )
         self.runner = Runner(config, [self.pipeline], prices=self)
         self.scheduler = ProbeScheduler(config, self.run_job, on_skip=self._skipped)
@@ -216,6 +218,10 @@ class Service:
     def price_of(self, offering: str) -> Decimal | None:
         """What a paid probe of the offering costs now (the runner's CostLookup)."""
         return self.prices.price_of(offering)
+
+    def rates_of(self, offering: str) -> Mapping[PriceUnit, Decimal]:
+        """The offering's listed rates by unit (the runner prices reported usage with them)."""
+        return self.prices.rates_of(offering)
 
     def state_of(self, offering: str) -> HealthState:
         return self.health.get(offering, self.config.vantage)

@@ -14,7 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from monitor.config import Config, load_config, point_at_simulator, simulator_credentials
+from monitor.catalogs import load_catalog
+from monitor.config import Config, point_at_simulator, simulator_credentials
 from monitor.servers import ThreadedServer, free_port
 from monitor.sim.app import build_app
 
@@ -49,7 +50,7 @@ def set_behaviour(sim_url: str, target: str, **behaviour: Any) -> None:
 @pytest.fixture()
 def sim_config(sim_url: str, monkeypatch: pytest.MonkeyPatch) -> Config:
     """The default catalog aimed at the simulator, with its fake credentials set."""
-    base = load_config(None)
+    base = load_catalog("imagen4")
     for name, value in simulator_credentials(base).items():
         monkeypatch.setenv(name, value)
     return point_at_simulator(base, sim_url)

@@ -83,9 +83,9 @@ def test_db_upgrade_creates_the_sqlite_database(tmp_path: Path) -> None:
 
 
 def test_probe_prints_a_result_from_the_simulator(sim_url: str) -> None:
-    proc = provmon(
+    proc = provmon(  # an offering of the default (live) catalog
         "probe",
-        "lumenfall/imagen-4.0-generate-001",
+        "fal/flux-2-pro",
         "--kind",
         "generate",
         "--json",
@@ -99,10 +99,10 @@ def test_probe_prints_a_result_from_the_simulator(sim_url: str) -> None:
 
 
 def test_probe_exits_non_zero_when_the_probe_fails(sim_url: str) -> None:
-    set_behaviour(sim_url, "openai:imagen-4.0-ultra-generate-001", outage="error")
+    set_behaviour(sim_url, "fal:fal-ai/flux-2-pro", outage="error")
     proc = provmon(
         "probe",
-        "lumenfall/imagen-4.0-ultra-generate-001",
+        "fal/flux-2-pro",
         "--kind",
         "generate",
         "--json",

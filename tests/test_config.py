@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from monitor.catalogs import demo_catalog, load_catalog
 from monitor.config import (
     ConfigError,
     default_catalog_text,
@@ -113,8 +114,8 @@ def test_the_minimal_valid_config_loads_with_defaults() -> None:
     assert config.timeout_for("p1/m1") == 120
 
 
-def test_the_default_catalog_describes_imagen_4() -> None:
-    config = load_config(None)
+def test_the_imagen4_catalog_describes_imagen_4() -> None:
+    config = load_catalog("imagen4")
     assert set(config.models) == {
         "imagen-4.0-generate-001",
         "imagen-4.0-fast-generate-001",
@@ -128,7 +129,7 @@ def test_the_default_catalog_describes_imagen_4() -> None:
 
 
 def test_the_demo_catalog_is_the_same_catalog_aimed_at_the_simulator() -> None:
-    base = load_config(None)
+    base = demo_catalog()
     sim = point_at_simulator(base, "http://127.0.0.1:9999")
     assert set(sim.offerings) == set(base.offerings)
     for provider in sim.providers.values():

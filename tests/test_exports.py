@@ -19,7 +19,7 @@ import jsonschema
 import pytest
 import yaml
 
-from monitor.config import load_config
+from monitor.catalogs import load_catalog
 from monitor.exports import (
     FORMATS,
     litellm_config,
@@ -99,7 +99,7 @@ def _offline_litellm(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _views(down: str = "gemini") -> Iterator[OfferingView]:
-    config = load_config(None)
+    config = load_catalog("imagen4")
     for offering, entry in config.offerings.items():
         provider, _, model = offering.partition("/")
         errors = 3 if provider == "fal" else 0
@@ -138,7 +138,7 @@ def test_litellm_config_loads_in_litellms_router_and_picks_the_first_choice(
 ) -> None:
     from litellm import Router
 
-    targets = targets_from_config(load_config(None))
+    targets = targets_from_config(load_catalog("imagen4"))
     route = routes(policy)[0]
     config = litellm_config([route], targets)
     text = render(config, "yaml")
@@ -159,7 +159,7 @@ def test_litellm_config_loads_in_litellms_router_and_picks_the_first_choice(
 def test_litellm_model_names_follow_each_providers_litellm_prefix() -> None:
     import litellm
 
-    targets = targets_from_config(load_config(None))
+    targets = targets_from_config(load_catalog("imagen4"))
     models = {
         d["model_info"]["id"].partition("/")[0]: d["litellm_params"]
         for d in litellm_config(routes(PolicyName.COST), targets)["model_list"]
@@ -181,7 +181,7 @@ def test_litellm_model_names_follow_each_providers_litellm_prefix() -> None:
 def test_litellm_gemini_deployment_uses_the_gemini_prefix_when_up() -> None:
     engine = RoutingEngine()
     engine.evaluate(Snapshot(at=T0, offerings=tuple(_views(down="fal"))))
-    targets = targets_from_config(load_config(None))
+    targets = targets_from_config(load_catalog("imagen4"))
     config = litellm_config(engine.routes(policy=PolicyName.COST, model=MODEL), targets)
     names = {d["litellm_params"]["model"] for d in config["model_list"]}
     assert "gemini/imagen-4.0-generate-001" in names
@@ -189,7 +189,7 @@ def test_litellm_gemini_deployment_uses_the_gemini_prefix_when_up() -> None:
 
 @pytest.mark.parametrize("policy", list(PolicyName))
 def test_openrouter_provider_object_matches_the_documented_fields(policy: PolicyName) -> None:
-    targets = targets_from_config(load_config(None))
+    targets = targets_from_config(load_catalog("imagen4"))
     config = openrouter_config(routes(policy, model=None), targets)
     assert len(config) == 3
     for body in config.values():
@@ -202,7 +202,7 @@ def test_openrouter_provider_object_matches_the_documented_fields(policy: Policy
 
 @pytest.mark.parametrize("policy", list(PolicyName))
 def test_portkey_config_matches_the_gateway_schema(policy: PolicyName) -> None:
-    targets = targets_from_config(load_config(None))
+    targets = targets_from_config(load_catalog("imagen4"))
     config = portkey_config(routes(policy, model=None), targets)
     text = render(config)
     no_secrets(text)
@@ -215,7 +215,7 @@ def test_portkey_config_matches_the_gateway_schema(policy: PolicyName) -> None:
 
 
 def test_portkey_balanced_route_nests_a_weighted_loadbalance_group() -> None:
-    targets = targets_from_config(load_config(None))
+    targets = targets_from_config(load_catalog("imagen4"))
     config = portkey_config(routes(PolicyName.BALANCED), targets)[MODEL]
     group = config["targets"][0]
     assert group["strategy"] == {"mode": "loadbalance"}
@@ -225,7 +225,7 @@ def test_portkey_balanced_route_nests_a_weighted_loadbalance_group() -> None:
 
 def test_portkey_env_credentials_are_placeholders_never_values() -> None:
     os.environ.setdefault("LUMENFALL_API_KEY", "sk-should-not-appear")
-    targets = targets_from_config(load_config(None))
+    targets = targets_from_config(load_catalog("imagen4"))
     config = portkey_config(routes(PolicyName.COST), targets, credentials="env")
     keys = {t.get("api_key") for t in config[MODEL]["targets"]}
     assert "${LUMENFALL_API_KEY}" in keys
@@ -233,7 +233,7 @@ def test_portkey_env_credentials_are_placeholders_never_values() -> None:
 
 
 def test_every_cli_format_renders_as_json() -> None:
-    targets = targets_from_config(load_config(None))
+    targets = targets_from_config(load_catalog("imagen4"))
     for name, build in FORMATS.items():
         data = json.loads(render(build(routes(PolicyName.COST), targets)))
         assert data, name

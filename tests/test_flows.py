@@ -28,7 +28,8 @@ import jsonschema
 import pytest
 import yaml
 
-from monitor.config import Config, load_config
+from monitor.catalogs import load_catalog
+from monitor.config import Config
 from monitor.interfaces import Kind
 from monitor.routing import DEFAULT_POLICIES
 from monitor.servers import Server
@@ -42,6 +43,18 @@ from tests.test_exports import _PORTKEY_TARGET, OPENROUTER_PROVIDER_SCHEMA, no_s
 T = TypeVar("T")
 
 PROVMON = [sys.executable, "-m", "monitor.cli"]
+#: these flows exercise the Imagen 4 catalog (the CLI's default is the live one)
+IMAGEN4 = Path(__file__).parent.parent / "monitor" / "catalog" / "imagen4.yaml"
+_TAKES_CONFIG = ("run", "probe", "prices", "route", "catalog", "db")
+
+
+def with_catalog(args: tuple[str, ...]) -> list[str]:
+    """The command line, given the Imagen 4 catalog when the command takes a config."""
+    if args and args[0] in _TAKES_CONFIG and "--config" not in args:
+        return [*PROVMON, *args, "--config", str(IMAGEN4)]
+    return [*PROVMON, *args]
+
+
 PRICING_FIXTURES = Path(__file__).parent / "fixtures" / "pricing"
 MODEL = "imagen-4.0-generate-001"
 LUMENFALL = f"lumenfall/{MODEL}"
@@ -200,7 +213,7 @@ def cli_env(env: dict[str, str] | None) -> dict[str, str]:
 
 def provmon(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*PROVMON, *args], capture_output=True, text=True, env=cli_env(env), timeout=120
+        with_catalog(args), capture_output=True, text=True, env=cli_env(env), timeout=120
     )
 
 
@@ -209,7 +222,7 @@ def run_all(commands: dict[str, tuple[str, ...]], env: dict[str, str]) -> dict[s
     standard outputs by name. Each must succeed."""
     procs = {
         name: subprocess.Popen(
-            [*PROVMON, *args],
+            with_catalog(args),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -344,7 +357,7 @@ def test_prices_refresh_then_show_from_the_command_line(
     shown = provmon("prices", "show", "--json", env=env)
     assert shown.returncode == 0, shown.stderr
     rows = json.loads(shown.stdout)
-    catalog = load_config(None)
+    catalog = load_catalog("imagen4")
     listed = {(o, s) for o, entry in catalog.offerings.items() for s in entry.pricing_sources}
     assert {(r["offering"], r["source"]) for r in rows} == listed
     for row in rows:
@@ -658,13 +671,13 @@ def _check_gateway_exports(outputs: dict[str, str], monkeypatch: pytest.MonkeyPa
     assert orders[REPLICATE] == 1 and sorted(orders.values()) == list(range(1, len(orders) + 1))
 
     bodies = json.loads(outputs["openrouter"])
-    assert set(bodies) == set(load_config(None).models)
+    assert set(bodies) == set(load_catalog("imagen4").models)
     for body in bodies.values():
         jsonschema.validate(body["provider"], OPENROUTER_PROVIDER_SCHEMA)
 
     no_secrets(outputs["portkey"])
     configs = json.loads(outputs["portkey"])
-    assert set(configs) == set(load_config(None).models)
+    assert set(configs) == set(load_catalog("imagen4").models)
     for body in configs.values():
         jsonschema.validate(body, _PORTKEY_TARGET)
         assert body["strategy"]["mode"] == "fallback"

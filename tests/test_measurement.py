@@ -12,7 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from monitor.config import Config, load_config, point_at_simulator, simulator_credentials
+from monitor.catalogs import load_catalog
+from monitor.config import Config, point_at_simulator, simulator_credentials
 from monitor.interfaces import Kind, Outcome, Phase
 from monitor.runner import Runner
 from monitor.servers import free_port
@@ -82,7 +83,7 @@ async def test_measured_latency_is_the_simulators_own_time_within_a_few_ms(
     takes the cores). The tails (p99 at 200 in flight, against the injected delay and the
     stamp) are ``bench/overhead.py``'s.
     """
-    base = load_config(None)
+    base = load_catalog("imagen4")
     for name, value in simulator_credentials(base).items():
         monkeypatch.setenv(name, value)
     config: Config = point_at_simulator(base, separate_sim)

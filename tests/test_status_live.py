@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from monitor.config import load_config
+from monitor.catalogs import load_catalog
 from tests.conftest import sample, wait_for
 from tests.test_status_page import _chromium, _Rows
 
@@ -19,7 +19,7 @@ def test_the_live_status_page_shows_every_default_offering_with_numbers(  # type
     demo, tmp_path: Path
 ) -> None:
     url, _, _ = demo
-    offerings = load_config(None).enabled_offerings()
+    offerings = load_catalog("imagen4").enabled_offerings()
 
     def every_offering_generated() -> bool:
         metrics = httpx.get(url + "/metrics").text

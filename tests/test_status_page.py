@@ -12,7 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from monitor.config import Config, load_config
+from monitor.catalogs import load_catalog
+from monitor.config import Config
 from monitor.interfaces import Kind, Outcome, Phase, ProbeResult
 from monitor.servers import Server
 from monitor.service import Service
@@ -80,7 +81,7 @@ def _results(offering: str, now: dt.datetime) -> list[ProbeResult]:
 
 def sample_data(now: dt.datetime) -> StatusData:
     """Every offering of the default catalog, with measurements summarised from results."""
-    config = load_config(None)
+    config = load_catalog("imagen4")
     items = []
     for key in config.enabled_offerings():
         entry = config.offerings[key]

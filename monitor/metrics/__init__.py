@@ -98,6 +98,11 @@ GAUGES: dict[Gauge, tuple[str, str]] = {
         "provmon_database_up",
         "1 while the database answers, 0 while it is away (results buffered)",
     ),
+    Gauge.COST_PER_IMAGE: (
+        "provmon_cost_per_image_usd",
+        "What one image of the offering's probe request costs: basis=listed (rates x "
+        "expected usage) or measured (the last answer's reported usage)",
+    ),
     Gauge.LIFECYCLE: (
         "provmon_offering_lifecycle",
         "1 for the offering's lifecycle state (live, deprecated, retired, unlisted)",

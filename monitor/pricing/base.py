@@ -129,13 +129,14 @@ class PriceSource(ABC):
     def finish(
         self,
         targets: Sequence[PricingTarget],
-        quotes: Mapping[str, PriceQuote],
+        quotes: Mapping[str, PriceQuote | Sequence[PriceQuote]],
         removed: Iterable[str],
         *,
         covered: Iterable[str] = (),
     ) -> ParseResult:
         """Check every target is priced or removed; ``covered`` are groups whose section was
-        found, so a target of that group with no row counts as removed (its row is gone)."""
+        found, so a target of that group with no row counts as removed (its row is gone).
+        A target priced in several units (token rates) has a sequence of quotes."""
         gone, seen = set(removed), set(covered)
         out_removed: list[str] = []
         missing: list[str] = []
@@ -150,7 +151,10 @@ class PriceSource(ABC):
             raise PriceParseError(
                 f"{self.kind}: expected {self.expects}; found none for {', '.join(missing)}"
             )
-        ordered = [quotes[t.offering] for t in targets if t.offering in quotes]
+        ordered: list[PriceQuote] = []
+        for target in targets:
+            found = quotes.get(target.offering, ())
+            ordered += [found] if isinstance(found, PriceQuote) else found
         return ParseResult(quotes=ordered, removed=out_removed)
 
 

@@ -121,6 +121,7 @@ class PricingEngine(PriceBook):
         intervals = [s.interval_seconds for s in config.pricing_sources.values()] or [3600.0]
         self.lease_ttl = dt.timedelta(seconds=2 * min(intervals))
         self.leader = False
+        self._usage_loaded = False
         self._locks: dict[str, asyncio.Lock] = {}
         for source in self.sources.values():
             self._credential(source)
@@ -132,6 +133,11 @@ class PricingEngine(PriceBook):
         events = await asyncio.to_thread(self.store.latest_price_events)
         states = await asyncio.to_thread(self.store.fetch_states)
         self.restore(events, states)
+        if not self._usage_loaded:  # once: the book keeps what answers report afterwards
+            self._usage_loaded = True
+            recent = partial(self.store.recent_results, kind="generate", limit=2)
+            newest = {o: await asyncio.to_thread(recent, offering=o) for o in self.usage_watched()}
+            self.restore_usage(newest)
 
     # -- refreshing -------------------------------------------------------------------------
 
@@ -198,10 +204,9 @@ class PricingEngine(PriceBook):
 
     def _covered(self, source: str, targets: Iterable[PricingTarget]) -> bool:
         """Every target has a current price or a removal: a 304 may then keep them."""
+        held = {k[:2] for k in self._pending}
         keys = [(t.offering, source) for t in targets]
-        return all(
-            (k in self._accepted or k in self._removed) and k not in self._pending for k in keys
-        )
+        return all((self.quotes(*k) or k in self._removed) and k not in held for k in keys)
 
     async def _read(
         self,
@@ -322,10 +327,10 @@ class PricingEngine(PriceBook):
                 self._removed.setdefault(key, now)
             else:
                 self._removed.pop(key, None)
-        if self._on_change is not None:
-            for j in judgements:
-                if j.verdict is Verdict.CHANGED or j in gone:
-                    self._on_change(j.offering, source.name)
+        if self._on_change is not None:  # once per offering: its units may move together
+            changed = [j.offering for j in judgements if j.verdict is Verdict.CHANGED or j in gone]
+            for offering in dict.fromkeys(changed):
+                self._on_change(offering, source.name)
         return judgements, digest
 
     def _save(self, fresh: list[PriceQuote], held: list[PriceQuote], digest: str) -> None:

@@ -1,9 +1,11 @@
 """Price change detection and judgement: pure functions over quotes, no I/O and no clock.
 
-Per (offering, source): a first quote is ``new``; the same amount and unit is ``unchanged``;
-a move within ``max_jump`` (default ±50 %) is ``changed``; a bigger move, or a change of unit
-or currency, is ``held`` until the same value is read twice in a row (a misread page must
-not move a price gauge or a route); an offering the page shows as gone is ``removed``.
+Per (offering, source, unit): a first quote is ``new``; the same amount is ``unchanged``; a
+move within ``max_jump`` (default ±50 %) is ``changed``; a bigger move, or a change of unit
+(a page that priced the offering in other units no longer does) or currency, is ``held``
+until the same value is read twice in a row (a misread page must not move a price gauge or
+a route); an offering the page shows as gone is ``removed`` (in every unit). Token-priced
+offerings have a quote per unit (image output, text output, input tokens), each judged.
 Staleness and cross-source disagreement are judged here too.
 """
 
@@ -23,6 +25,12 @@ DEFAULT_TOLERANCE = Decimal("0.02")
 
 #: (offering, source)
 Key = tuple[str, str]
+#: (offering, source, unit): one accepted or held quote
+QuoteKey = tuple[str, str, PriceUnit]
+
+
+def quote_key(quote: PriceQuote, source: str | None = None) -> QuoteKey:
+    return (quote.offering, source or quote.source, quote.unit)
 
 
 class Verdict(StrEnum):
@@ -99,36 +107,42 @@ def judge_one(
 
 
 def judge(
-    previous: Mapping[Key, PriceQuote],
+    previous: Mapping[QuoteKey, PriceQuote],
     result: ParseResult,
     *,
     source: str,
-    pending: Mapping[Key, PriceQuote] | None = None,
+    pending: Mapping[QuoteKey, PriceQuote] | None = None,
     max_jump: Decimal = DEFAULT_MAX_JUMP,
 ) -> list[Judgement]:
-    """Judge every offering in one parse of ``source`` against the accepted quotes.
+    """Judge every quote in one parse of ``source`` against the accepted quotes.
 
     ``pending`` holds quotes judged ``held`` on the previous reading; the caller keeps it
-    (see :func:`next_state`). Offerings in ``result.removed`` are ``removed`` whether or not
-    they had a price.
+    (see :func:`next_state`). A quote in a unit the offering had no price in, while its
+    accepted units are no longer read, is compared with one of those (a unit change, held).
+    Offerings in ``result.removed`` are ``removed`` whether or not they had a price.
     """
     held = pending or {}
-    out = [
-        judge_one(
-            previous.get((q.offering, source)),
-            q,
-            pending=held.get((q.offering, source)),
-            max_jump=max_jump,
+    read = {(q.offering, q.unit) for q in result.quotes}
+    out = []
+    for q in result.quotes:
+        prev = previous.get((q.offering, source, q.unit))
+        if prev is None:  # a unit change: compare with an accepted unit not read now
+            dropped = [
+                p
+                for (o, s, unit), p in sorted(previous.items())
+                if o == q.offering and s == source and (o, unit) not in read
+            ]
+            prev = dropped[0] if dropped else None
+        out.append(
+            judge_one(prev, q, pending=held.get((q.offering, source, q.unit)), max_jump=max_jump)
         )
-        for q in result.quotes
-    ]
     out += [
         Judgement(
             offering=o,
             source=source,
             verdict=Verdict.REMOVED,
             quote=None,
-            previous=previous.get((o, source)),
+            previous=next((p for k, p in sorted(previous.items()) if k[:2] == (o, source)), None),
             reason="the page shows it as removed",
         )
         for o in result.removed
@@ -137,21 +151,38 @@ def judge(
 
 
 def next_state(
-    accepted: Mapping[Key, PriceQuote],
-    pending: Mapping[Key, PriceQuote],
+    accepted: Mapping[QuoteKey, PriceQuote],
+    pending: Mapping[QuoteKey, PriceQuote],
     judgements: Iterable[Judgement],
-) -> tuple[dict[Key, PriceQuote], dict[Key, PriceQuote]]:
-    """The accepted and pending quotes after applying ``judgements``."""
+) -> tuple[dict[QuoteKey, PriceQuote], dict[QuoteKey, PriceQuote]]:
+    """The accepted and pending quotes after applying ``judgements``. An offering whose
+    reading was accepted in full keeps only the units read now (a unit it is no longer
+    priced in goes); one with a held quote keeps its accepted units until confirmed."""
     new_accepted, new_pending = dict(accepted), dict(pending)
-    for j in judgements:
-        key = (j.offering, j.source)
-        new_pending.pop(key, None)
+    judged = list(judgements)
+    read: dict[Key, set[PriceUnit]] = {}
+    held: set[Key] = set()
+    for j in judged:
+        pair = (j.offering, j.source)
         if j.verdict is Verdict.REMOVED:
-            new_accepted.pop(key, None)
-        elif j.verdict is Verdict.HELD and j.quote is not None:
+            for key in [k for k in (*new_accepted, *new_pending) if k[:2] == pair]:
+                new_accepted.pop(key, None)
+                new_pending.pop(key, None)
+            continue
+        if j.quote is None:
+            continue
+        key = (j.offering, j.source, j.quote.unit)
+        new_pending.pop(key, None)
+        read.setdefault(pair, set()).add(j.quote.unit)
+        if j.verdict is Verdict.HELD:
             new_pending[key] = j.quote
-        elif j.accepted and j.quote is not None:
+            held.add(pair)
+        elif j.accepted:
             new_accepted[key] = j.quote
+    for pair, units in read.items():
+        if pair not in held:
+            for key in [k for k in new_accepted if k[:2] == pair and k[2] not in units]:
+                del new_accepted[key]
     return new_accepted, new_pending
 
 

@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from monitor.sim import models
 from monitor.sim._common import Sim, apply_transport_fault, wait
 from monitor.sim.files import data_uri
 from monitor.sim.images import size_for_aspect
@@ -38,6 +39,7 @@ ENDPOINTS = {
     "fal-ai/imagen4/preview/fast": "0.02",
     "fal-ai/imagen4/preview": "0.04",
     "fal-ai/imagen4/preview/ultra": "0.06",
+    **models.FAL,
 }
 MAX_JOBS = 10_000
 _ASPECTS = ("1:1", "16:9", "9:16", "3:4", "4:3")
@@ -282,7 +284,8 @@ def routes(sim: Sim) -> list[Route]:
             return key
         job = jobs.get(request.path_params["request_id"])
         owner_app = f"{request.path_params['owner']}/{request.path_params['app']}/"
-        if job is None or not job.endpoint.startswith(owner_app):
+        # an endpoint without a subpath (owner/app) is its own owner/app
+        if job is None or not f"{job.endpoint}/".startswith(owner_app):
             return JSONResponse({"status": "NOT_FOUND", "detail": "Request not found"}, 404)
         if job.key is not None and key != job.key:  # only its submitter may see a request
             return _error(403, "Not allowed to access this request")

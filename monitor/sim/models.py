@@ -127,3 +127,19 @@ BFL: dict[str, BflModel] = {
     "flux-2-klein-4b": BflModel(usd_per_megapixel=Decimal("0.014")),
     "flux-2-klein-9b": BflModel(usd_per_megapixel=Decimal("0.015")),
 }
+
+
+# -- the live catalog at the fakes that already existed (fal, Replicate) --
+
+#: fal endpoint id -> listed USD per unit (the fake's platform API answers it per image)
+FAL = {
+    "google/nano-banana-2.1": "0.04",
+    "openai/gpt-image-2": "0.02",
+    "fal-ai/flux-2-pro": "0.03",
+    "fal-ai/bytedance/seedream/v4.5/text-to-image": "0.04",
+    "xai/grok-imagine-image": "0.02",
+    "microsoft/mai-image-2.7/text-to-image": "0.0348",
+    "fal-ai/qwen-image": "0.02",
+}
+#: Replicate official models (``owner/name``)
+REPLICATE = ("black-forest-labs/flux-2-pro",)

@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from monitor.pricing import SOURCES
+from monitor.sim import pages_live
 from monitor.sim._common import Sim
 
 FAKE = "fal"
@@ -90,7 +91,8 @@ class PageState:
         if (source, offering) in self.prices:
             return self.prices[(source, offering)]
         model = offering.partition("/")[2]
-        default = next((m.default for m in MODELS if m.model == model), Decimal("0.04"))
+        live = pages_live.DEFAULTS.get((source, offering), Decimal("0.04"))
+        default = next((m.default for m in MODELS if m.model == model), live)
         return _QUIRKS.get((source, offering), default)
 
     def rows(self, source: str, provider: str) -> list[tuple[PageModel, Decimal]]:
@@ -173,6 +175,7 @@ def gemini_markdown(state: PageState) -> str:
         "|  | Free Tier | Paid Tier, per 1M tokens in USD |\n|---|---|---|\n"
         "| Output price | Not available | $30.00 |\n\n"
         f"## Imagen 4\n\n*{ids}*\n\nOur latest image generation model.\n\n{table}\n\n"
+        f"{pages_live.gemini_sections(state)}"
         "## Veo 3\n\n|  | Free Tier | Paid Tier, per second in USD |\n|---|---|---|\n"
         "| Video with audio price | Not available | $0.40 |\n"
     )
@@ -239,7 +242,7 @@ def fal_prices(state: PageState, endpoints: list[str]) -> dict[str, Any]:
         {"endpoint_id": m.fal, "unit_price": float(p), "unit": "image", "currency": "USD"}
         for m, p in state.rows("fal_pricing_api", "fal")
         if m.fal in endpoints
-    ]
+    ] + pages_live.fal_prices(state, endpoints)
     return {"prices": prices, "has_more": False, "next_cursor": None}
 
 
@@ -361,6 +364,7 @@ def litellm(state: PageState) -> dict[str, Any]:
                     "output_cost_per_image": float(price),
                     "litellm_provider": provider,
                 }
+    out |= pages_live.litellm_entries(state)
     if state.broken("litellm_json"):
         return {"models": [{"key": k, **v} for k, v in out.items()]}
     return out
@@ -434,7 +438,8 @@ def routes(sim: Sim) -> list[Route]:
     async def lumenfall_txt(request: Request) -> Response:
         model = _model(model=request.path_params["model"])
         if model is None:
-            return not_found()
+            live = pages_live.lumenfall_llms(state, request.path_params["model"])
+            return not_found() if live is None else page("lumenfall_llms", text, lambda: live)
         return page("lumenfall_llms", text, lambda: lumenfall_llms(state, model))
 
     async def lumenfall_page(request: Request) -> Response:
@@ -521,6 +526,7 @@ def routes(sim: Sim) -> list[Route]:
         Route("/pages/lumenfall/models/google/{model}/providers", lumenfall_page, methods=["GET"]),
         Route("/pages/lumenfall/models/google/{model}", lumenfall_page, methods=["GET"]),
         Route("/pages/litellm/model_prices_and_context_window.json", litellm_file, methods=["GET"]),
+        *pages_live.routes(state, page),
         Route("/_sim/price", set_price, methods=["POST"]),
         Route("/_sim/page", set_page, methods=["POST"]),
     ]

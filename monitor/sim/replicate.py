@@ -26,13 +26,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from monitor.sim import models
 from monitor.sim._common import Sim, apply_transport_fault, wait
 from monitor.sim.files import data_uri
 from monitor.sim.images import size_for_aspect
 from monitor.sim.scenario import Decision, Fault
 
 FAKE = "replicate"
-MODELS = ("google/imagen-4-fast", "google/imagen-4", "google/imagen-4-ultra")
+MODELS = ("google/imagen-4-fast", "google/imagen-4", "google/imagen-4-ultra", *models.REPLICATE)
 MAX_PREDICTIONS = 10_000
 _INPUTS = {
     "aspect_ratio": ("1:1", "9:16", "16:9", "3:4", "4:3"),

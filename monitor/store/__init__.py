@@ -215,12 +215,16 @@ class Store(LedgerStore):
 
     @_translated
     def latest_price_events(self) -> list[PriceQuoteRow]:
-        """The newest row per (offering, source, status): the last ``accepted``, ``held`` and
-        ``removed`` of each, from which the pricing engine rebuilds its state at start."""
+        """The newest row per (offering, source, status, unit): the last ``accepted``, ``held``
+        and ``removed`` of each (per unit: token-priced offerings have several), from which
+        the pricing engine rebuilds its state at start."""
         newest = (
             select(sa.func.max(PriceQuoteRow.id))
             .group_by(
-                col(PriceQuoteRow.offering), col(PriceQuoteRow.source), col(PriceQuoteRow.status)
+                col(PriceQuoteRow.offering),
+                col(PriceQuoteRow.source),
+                col(PriceQuoteRow.status),
+                col(PriceQuoteRow.unit),
             )
             .scalar_subquery()
         )

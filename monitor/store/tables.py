@@ -88,7 +88,7 @@ class PriceQuoteRow(SQLModel, table=True):
     source: str = Field(max_length=100, index=True)
     amount: str = Field(max_length=40)
     currency: str = Field(max_length=8)
-    unit: str = Field(max_length=16)
+    unit: str = Field(max_length=32)
     observed_at: dt.datetime = _ts()
     source_url: str = Field(default="", max_length=1000)
     evidence: str = Field(default="", max_length=4000)

@@ -16,7 +16,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from monitor.config import Config, load_config, parse_config
+from monitor.catalogs import load_catalog
+from monitor.config import Config, parse_config
 from monitor.interfaces import Gauge, PriceParseError
 from monitor.metrics import GAUGES
 from monitor.pricing.engine import PricingEngine, parse_saved
@@ -105,7 +106,7 @@ class Clock:
 
 def config_for(base: str, **sources: tuple[str, str, tuple[str, ...]]) -> Config:
     """The default catalog with only ``sources`` (name: kind, path, providers priced)."""
-    data = load_config().model_dump(mode="json")
+    data = load_catalog("imagen4").model_dump(mode="json")
     data["pricing_sources"] = {
         name: {"kind": kind, "url": base + path, "interval_seconds": 3600}
         for name, (kind, path, _) in sources.items()

@@ -1,6 +1,7 @@
 """Every saved page under tests/fixtures/pricing/<kind>/ parses to its exact expected result.
 
-Each ``<case>.<ext>`` has a ``<case>.expected.json``: ``{"quotes": {offering: "amount unit"},
+Each ``<case>.<ext>`` has a ``<case>.expected.json``: ``{"quotes": {offering: "amount unit"
+or ["amount unit", ...] for an offering priced in several units},
 "removed": [...]}`` or ``{"error": "<text the PriceParseError message contains>"}``, with an
 optional ``"url"`` (per-model pages) and ``"next_cursor"``.
 """
@@ -52,8 +53,12 @@ def test_saved_page_parses_to_its_expected_result(page: Path) -> None:
         assert str(expected["error"]) in str(caught.value)
         return
     result = source.parse(text, targets=targets(kind), observed_at=OBSERVED, url=url)
-    got = {q.offering: f"{q.amount} {q.unit}" for q in result.quotes}
-    assert got == expected["quotes"]
+    # an offering priced in several units (token rates) expects a list of "amount unit"
+    got: dict[str, list[str]] = {}
+    for q in result.quotes:
+        got.setdefault(q.offering, []).append(f"{q.amount} {q.unit}")
+    want = {o: sorted(v) if isinstance(v, list) else [v] for o, v in expected["quotes"].items()}
+    assert {o: sorted(v) for o, v in got.items()} == want
     assert sorted(result.removed) == sorted(expected["removed"])
     assert result.next_cursor == expected.get("next_cursor")
     for quote in result.quotes:

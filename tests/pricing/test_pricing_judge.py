@@ -9,6 +9,7 @@ from decimal import Decimal
 from monitor.interfaces import PriceQuote, PriceUnit
 from monitor.pricing.base import ParseResult
 from monitor.pricing.judge import (
+    QuoteKey,
     Verdict,
     disagreements,
     is_stale,
@@ -36,10 +37,10 @@ def q(
 
 
 def verdicts(
-    previous: dict[tuple[str, str], PriceQuote],
+    previous: dict[QuoteKey, PriceQuote],
     *quotes: PriceQuote,
     removed: tuple[str, ...] = (),
-    pending: dict[tuple[str, str], PriceQuote] | None = None,
+    pending: dict[QuoteKey, PriceQuote] | None = None,
 ) -> dict[str, Verdict]:
     result = ParseResult(quotes=list(quotes), removed=list(removed))
     return {
@@ -53,43 +54,48 @@ def test_a_first_price_is_new() -> None:
 
 
 def test_the_same_price_again_is_unchanged_even_with_other_trailing_zeros() -> None:
-    assert verdicts({(STD, "gemini_page"): q("0.04")}, q("0.040")) == {STD: Verdict.UNCHANGED}
+    assert verdicts({(STD, "gemini_page", PriceUnit.IMAGE): q("0.04")}, q("0.040")) == {
+        STD: Verdict.UNCHANGED
+    }
 
 
 def test_a_move_within_half_is_a_change() -> None:
-    prev = {(STD, "gemini_page"): q("0.04")}
+    prev = {(STD, "gemini_page", PriceUnit.IMAGE): q("0.04")}
     assert verdicts(prev, q("0.05")) == {STD: Verdict.CHANGED}
     assert verdicts(prev, q("0.06")) == {STD: Verdict.CHANGED}  # exactly +50 % is allowed
 
 
 def test_a_jump_beyond_half_is_held_until_read_twice_in_a_row() -> None:
-    accepted = {(STD, "gemini_page"): q("0.04")}
+    accepted = {(STD, "gemini_page", PriceUnit.IMAGE): q("0.04")}
     first = judge(accepted, ParseResult(quotes=[q("0.40")]), source="gemini_page")
     assert [j.verdict for j in first] == [Verdict.HELD]
     assert not first[0].accepted
     accepted, pending = next_state(accepted, {}, first)
-    assert accepted[(STD, "gemini_page")].amount == Decimal("0.04")
+    assert accepted[(STD, "gemini_page", PriceUnit.IMAGE)].amount == Decimal("0.04")
     second = judge(accepted, ParseResult(quotes=[q("0.40")]), source="gemini_page", pending=pending)
     assert [j.verdict for j in second] == [Verdict.CHANGED]
     accepted, pending = next_state(accepted, pending, second)
-    assert accepted[(STD, "gemini_page")].amount == Decimal("0.40")
+    assert accepted[(STD, "gemini_page", PriceUnit.IMAGE)].amount == Decimal("0.40")
     assert pending == {}
 
 
 def test_a_held_jump_followed_by_a_different_value_stays_held() -> None:
-    prev = {(STD, "gemini_page"): q("0.04")}
-    assert verdicts(prev, q("0.002"), pending={(STD, "gemini_page"): q("0.40")}) == {
-        STD: Verdict.HELD
-    }
+    prev = {(STD, "gemini_page", PriceUnit.IMAGE): q("0.04")}
+    assert verdicts(
+        prev, q("0.002"), pending={(STD, "gemini_page", PriceUnit.IMAGE): q("0.40")}
+    ) == {STD: Verdict.HELD}
 
 
 def test_a_unit_change_is_held_like_a_jump() -> None:
-    prev = {(STD, "gemini_page"): q("0.04")}
+    prev = {(STD, "gemini_page", PriceUnit.IMAGE): q("0.04")}
     assert verdicts(prev, q("0.04", unit=PriceUnit.MEGAPIXEL)) == {STD: Verdict.HELD}
 
 
 def test_removed_offerings_are_removed_and_leave_the_accepted_prices() -> None:
-    accepted = {(STD, "gemini_page"): q("0.04"), (FAST, "gemini_page"): q("0.02", FAST)}
+    accepted = {
+        (STD, "gemini_page", PriceUnit.IMAGE): q("0.04"),
+        (FAST, "gemini_page", PriceUnit.IMAGE): q("0.02", FAST),
+    }
     judgements = judge(
         accepted, ParseResult(quotes=[q("0.04")], removed=[FAST]), source="gemini_page"
     )
@@ -99,7 +105,7 @@ def test_removed_offerings_are_removed_and_leave_the_accepted_prices() -> None:
     }
     assert [j.is_change for j in judgements] == [False, True]
     new_accepted, _ = next_state(accepted, {}, judgements)
-    assert set(new_accepted) == {(STD, "gemini_page")}
+    assert set(new_accepted) == {(STD, "gemini_page", PriceUnit.IMAGE)}
 
 
 def test_staleness() -> None:

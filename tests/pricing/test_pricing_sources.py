@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pricing_support import MODELS, OBSERVED, PROVIDER_MODELS, targets
 
-from monitor.config import load_config
+from monitor.catalogs import load_catalog
 from monitor.interfaces import PriceUnit
 from monitor.pricing import SOURCES
 from monitor.pricing.base import match_label
@@ -47,6 +47,10 @@ def test_every_source_kind_is_registered_under_its_own_name() -> None:
         "lumenfall_llms",
         "lumenfall_page",
         "litellm_json",
+        "gemini_tokens",
+        "openai_model_page",
+        "openrouter_endpoints",
+        "bfl_pricing",
     }
     for kind, source in SOURCES.items():
         assert source.kind == kind
@@ -54,7 +58,7 @@ def test_every_source_kind_is_registered_under_its_own_name() -> None:
 
 
 def test_targets_come_from_the_catalog_with_display_names() -> None:
-    config = load_config()
+    config = load_catalog("imagen4")
     [fast] = targets_for_offerings(config, ["fal/imagen-4.0-fast-generate-001"], PROVIDER_MODELS)
     assert fast.provider == "fal"
     assert fast.model == "imagen-4.0-fast-generate-001"
@@ -66,7 +70,7 @@ def test_targets_come_from_the_catalog_with_display_names() -> None:
 
 
 def test_targets_for_a_source_are_the_offerings_naming_it() -> None:
-    config = load_config()
+    config = load_catalog("imagen4")
     data = config.model_dump(mode="json")
     data["pricing_sources"]["lf"] = {"kind": "lumenfall_llms", "url": "https://x.test/llms.txt"}
     data["offerings"]["lumenfall/imagen-4.0-generate-001"]["pricing_sources"] = ["lf"]

@@ -34,7 +34,8 @@ import pytest
 import yaml
 
 from monitor import secrets
-from monitor.config import Config, load_config, parse_config, point_at_simulator
+from monitor.catalogs import load_catalog
+from monitor.config import Config, parse_config, point_at_simulator
 from monitor.exports import FORMATS
 from monitor.interfaces import Kind, Outcome
 from monitor.servers import Server, ThreadedServer
@@ -113,7 +114,7 @@ def hostile() -> Iterator[HostileServer]:
 def canary_config(sim_url: str, hostile_url: str) -> Config:
     """The simulated catalog, two echoing providers, and a fal pricing source that answers
     with the echo (its error must not carry the key either)."""
-    data = point_at_simulator(load_config(None), sim_url).model_dump(mode="json")
+    data = point_at_simulator(load_catalog("imagen4"), sim_url).model_dump(mode="json")
     for name, (protocol, env) in ECHOES.items():
         data["providers"][name] = {
             "protocol": protocol,
