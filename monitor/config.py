@@ -176,7 +176,7 @@ class HealthConfig(_Strict):
     window: Annotated[int, Field(ge=1)] = 20
     min_samples: Annotated[int, Field(ge=1)] = 5
     down_error_ratio: Annotated[float, Field(gt=0, le=1)] = 0.5
-    degraded_error_ratio: Annotated[float, Field(gt=0, le=1)] = 0.2
+    degraded_error_ratio: Annotated[float, Field(gt=0, le=1)] = 0.25
     latency_objective_seconds: PositiveSeconds | None = 60.0
     #: vantages that must agree before the combined state changes
     quorum: Annotated[int, Field(ge=1)] = 1

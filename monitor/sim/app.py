@@ -11,12 +11,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from monitor.sim import control, fal, files, google, openai, pages, replicate
+from monitor.sim import control, fal, feeds, files, google, openai, pages, replicate
 from monitor.sim._common import Sim
 from monitor.sim.scenario import Scenario, SimState
 
 #: one ``routes(sim)`` per fake; adding a provider's fake is one line here
-FAKES = (openai, google, fal, replicate, pages, files, control)
+FAKES = (openai, google, fal, replicate, pages, files, control, feeds)
 
 
 class ServerTiming:
@@ -69,6 +69,7 @@ def build_app(
                     "/replicate/v1",
                     "/pages",
                     "/files",
+                    "/status",
                     "/_sim",
                 ],
             }
