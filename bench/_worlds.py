@@ -259,7 +259,7 @@ def scenarios(scale: float) -> list[Scenario]:
         ),
         Scenario(
             name="group_flaky_week_lying_feed",
-            trials=max(2, round(3 * scale)),
+            trials=max(2, round(2 * scale)),
             members=group,
             warmup_s=0,
             spread_s=0,

@@ -39,10 +39,10 @@ class CadencePolicy:
     #: while generation is down: paid probes this often (failed ones are not billed)
     generate_down_s: float = 120.0
     #: confirm this fast while several members of the offering's upstream fail together
-    generate_group_confirm_s: float = 5.0
+    generate_group_confirm_s: float = 2.0
     #: how much of its regular interval a group member may probe early to fill the
     #: group's next slot (:func:`monitor.fate.stagger_at`)
-    stagger_early_share: float = 0.5
+    stagger_early_share: float = 0.75
     #: stable paid probes in a row before each back-off step (0: never), and its factor.
     #: Off by default: the budget already bounds the spend, and backing off to the upper
     #: bound made a generation-only outage take 1.5 h at p95 to see (issue 17)
@@ -153,19 +153,36 @@ def plan_generate(
         # a real generation that worked is as good a sample as a paid one: the next paid
         # probe is due a regular interval after the later of the two
         seen = max(last or now, health.last_passive_at or now)
-        return Plan(at=_after(seen, regular, now), reason="passive traffic shows generation")
+        at = _stagger(_after(seen, regular, now), seen, regular, policy, now, fate)
+        return Plan(at=at, reason="passive traffic shows generation")
     confirm = _confirm_wait(health, policy)
     # passive traffic stands in for confirmation, except of a failure streak or an outage
     if confirm is not None and (not passive or tier.failures or tier.state == State.DOWN):
         return Plan(at=_after(last, confirm, now), purpose=Purpose.CONFIRM, reason="confirming")
     at = _after(last, regular, now)
-    if fate is not None and fate.stagger_at is not None and tier.state == State.UP:
-        # the group's next slot: later than our own turn if a sibling just probed, or up
-        # to ``stagger_early_share`` of our interval earlier to fill a gap in the group's
-        # sampling (the budget's pacing evens out what an early probe spends)
-        soonest = _after(last, regular * (1 - policy.stagger_early_share), now)
-        at = max(soonest, fate.stagger_at)
+    if tier.state == State.UP:
+        at = _stagger(at, last, regular, policy, now, fate)
     return Plan(at=at, reason="regular")
+
+
+def _stagger(
+    at: dt.datetime,
+    last: dt.datetime | None,
+    regular: float,
+    policy: CadencePolicy,
+    now: dt.datetime,
+    fate: FateView | None,
+) -> dt.datetime:
+    """The group's next slot instead of our own turn: later if a sibling just probed, or
+    up to ``stagger_early_share`` of our interval earlier to fill a gap in the group's
+    sampling (the budget's pacing evens out what an early probe spends)."""
+    if fate is None or fate.stagger_at is None:
+        return at
+    soonest = _after(last, regular * (1 - policy.stagger_early_share), now)
+    # members eligible for the same slot: the one whose own turn is earliest goes first
+    # (within a second), so no member is starved of slots by the others
+    tie = max(-0.5, min(0.5, (at - fate.stagger_at).total_seconds() * 1e-3))
+    return max(soonest, fate.stagger_at + dt.timedelta(seconds=tie))
 
 
 def _fate_plan(

@@ -92,11 +92,13 @@ def test_staggered_members_fill_the_group_s_slots() -> None:
     assert slot == T0 + dt.timedelta(seconds=INTERVAL / 5)
     state = feed(HealthState(), Outcome.OK, at=T0 - dt.timedelta(seconds=INTERVAL * 0.6))
     fate = view("fal/" + MODEL, {"fal/" + MODEL: state}, POLICY, T0, stagger=slot)
-    # due in 0.4 intervals, but half an interval early is allowed: it takes the slot
-    assert plan_generate(state, CADENCE, T0, INTERVAL, fate).at == slot
+    # due in 0.4 intervals, but probing early by a share of it is allowed: it takes the slot
+    taken = plan_generate(state, CADENCE, T0, INTERVAL, fate).at
+    assert abs((taken - slot).total_seconds()) <= 0.5
     just_probed = feed(HealthState(), Outcome.OK, at=T0)
     fate = view("fal/" + MODEL, {"fal/" + MODEL: just_probed}, POLICY, T0, stagger=slot)
-    assert plan_generate(just_probed, CADENCE, T0, INTERVAL, fate).delay_s(T0) == INTERVAL / 2
+    soonest = INTERVAL * (1 - CADENCE.stagger_early_share)
+    assert plan_generate(just_probed, CADENCE, T0, INTERVAL, fate).delay_s(T0) == soonest
 
 
 def test_verdict_tells_an_upstream_outage_from_a_single_provider() -> None:
@@ -119,3 +121,16 @@ def test_a_feed_incident_asks_one_early_probe_and_decides_nothing() -> None:
     later = T0 + dt.timedelta(seconds=10)
     assert plan_generate(checked, CADENCE, later, INTERVAL, fate).purpose == Purpose.REGULAR
     assert checked.state.value == "up"
+
+
+def test_the_most_overdue_member_takes_a_shared_slot_first() -> None:
+    slot = T0 + dt.timedelta(seconds=60)
+    overdue = feed(HealthState(), Outcome.OK, at=T0 - dt.timedelta(seconds=INTERVAL))
+    barely = feed(HealthState(), Outcome.OK, at=T0 - dt.timedelta(seconds=INTERVAL * 0.8))
+    plans = {
+        name: plan_generate(
+            s, CADENCE, T0, INTERVAL, view(name, {name: s}, POLICY, T0, stagger=slot)
+        )
+        for name, s in (("overdue", overdue), ("barely", barely))
+    }
+    assert plans["overdue"].at < plans["barely"].at
