@@ -226,34 +226,34 @@ def scenarios(scale: float) -> list[Scenario]:
             during=fail_fast(Outcome.MODEL_UNAVAILABLE),
             detect=frozenset({State.RETIRED}),
         ),
-        Scenario(name="group_generation_outage", trials=n(40), **grouped),  # type: ignore[arg-type]
+        Scenario(name="group_generation_outage", trials=n(30), **grouped),  # type: ignore[arg-type]
         Scenario(
             name="group_generation_outage_passive10",
-            trials=n(40),
+            trials=n(30),
             passive_per_hour=10.0,
             **grouped,  # type: ignore[arg-type]
         ),
         Scenario(
             name="group_generation_outage_passive60",
-            trials=n(40),
+            trials=n(30),
             passive_per_hour=60.0,
             **grouped,  # type: ignore[arg-type]
         ),
         Scenario(
             name="group_generation_outage_feed",
-            trials=n(40),
+            trials=n(30),
             feed="honest",
             **grouped,  # type: ignore[arg-type]
         ),
         Scenario(
             name="group_generation_outage_lying_feed",
-            trials=n(40),
+            trials=n(30),
             feed="silent",
             **grouped,  # type: ignore[arg-type]
         ),
         Scenario(
             name="single_reseller_generation_outage",
-            trials=n(40),
+            trials=n(30),
             hit=frozenset({"fal"}),
             **grouped,  # type: ignore[arg-type]
         ),

@@ -238,8 +238,9 @@ def plan(
     policy: CadencePolicy,
     now: dt.datetime,
     budget_interval_s: float = 0.0,
+    fate: FateView | None = None,
 ) -> Plan:
     """:func:`plan_control` or :func:`plan_generate` by probe kind."""
     if kind == Kind.CONTROL:
         return plan_control(health, policy, now)
-    return plan_generate(health, policy, now, budget_interval_s)
+    return plan_generate(health, policy, now, budget_interval_s, fate)

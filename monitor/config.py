@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from monitor.feeds import StatusFeedConfig
 from probes import PROBES
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -69,6 +70,8 @@ class ModelConfig(_Strict):
     """A canonical model: what pricing pages call it, and whether it is still sold."""
 
     family: str = ""
+    #: what its offerings share fate with (monitor.fate); empty: the family, else the model
+    upstream: str = ""
     display_names: tuple[str, ...] = ()
     retired_after: str | None = None
 
@@ -243,6 +246,8 @@ class Config(_Strict):
     providers: dict[str, ProviderConfig]
     offerings: dict[str, OfferingConfig]
     pricing_sources: dict[str, PricingSourceConfig] = Field(default_factory=dict)
+    #: provider status feeds whose incidents ask for early confirmation (monitor.feeds)
+    status_feeds: dict[str, StatusFeedConfig] = Field(default_factory=dict)
 
     @field_validator("models", "providers", "pricing_sources")
     @classmethod
@@ -277,6 +282,11 @@ class Config(_Strict):
             for source in offering.pricing_sources:
                 if source not in self.pricing_sources:
                     problems.append(f"offerings.{key}.pricing_sources: unknown source {source!r}")
+        for name, feed in self.status_feeds.items():
+            for component, served in feed.pairs():
+                if served not in self.offerings:
+                    where = f"status_feeds.{name}.components.{component}"
+                    problems.append(f"{where}: unknown offering {served!r}")
         if problems:
             raise ValueError("; ".join(problems))
         return self

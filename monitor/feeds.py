@@ -28,12 +28,29 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class FeedKind(StrEnum):
     STATUSPAGE = "statuspage"
     GOOGLE_CLOUD = "google_cloud"
+
+
+class StatusFeedConfig(BaseModel):
+    """``status_feeds.<name>`` in the config: where a feed is, its shape, and which
+    offerings each of its components (name or id, as the feed spells it) serves."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: FeedKind
+    url: Annotated[str, Field(pattern=r"^https?://")]
+    interval_seconds: Annotated[float, Field(ge=10, le=3600)] = 60.0
+    components: dict[str, tuple[str, ...]]
+
+    def pairs(self) -> list[tuple[str, str]]:
+        return [(c, o) for c, offerings in self.components.items() for o in offerings]
 
 
 class FeedError(ValueError):

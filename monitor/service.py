@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import logging
 import os
 import socket
@@ -24,6 +25,7 @@ from types import MappingProxyType
 from monitor.budget import Budget, BudgetPolicy
 from monitor.cadence import CadencePolicy, plan, plan_generate
 from monitor.config import Config
+from monitor.fate_hooks import SharedFate
 from monitor.health import HealthBook, HealthPolicy, HealthState, Sample, incident_events
 from monitor.interfaces import Kind, Outcome, Phase, ProbeResult
 from monitor.metrics import GaugeRow, Metrics, StateRow
@@ -192,6 +194,8 @@ class Service:
             config, [self.writer, self.metrics, self.health_sink, self.recent], prices=self
         )
         self.scheduler = ProbeScheduler(config, self.run_job, on_skip=self._skipped)
+        # issue 17: upstream groups and status feeds (monitor/fate_hooks.py)
+        self.fate = SharedFate(config, self.state_of, self.price_of, self.budget.regular_interval)
         self.metrics.watch_states(self.health_sink.rows, version=lambda: self.health.changes)
         self.metrics.add_gauges(self.prices.gauges, PRICE_HELP)
         self.metrics.add_gauges(
@@ -233,6 +237,8 @@ class Service:
             self.scheduler.start()
             self._every(self.config.routing.evaluate_seconds, self._evaluate_routes_async)
             self._every(60.0, self._refresh_budget)
+            for name, feed in self.config.status_feeds.items():
+                self._every(feed.interval_seconds, functools.partial(self.poll_feed, name))
         self.started = True
 
     async def stop(self, grace: float = 10.0) -> None:
@@ -269,6 +275,7 @@ class Service:
                 await self.prices.release()
         await self.writer.stop()
         await self.runner.aclose()
+        await self.fate.aclose()
         self.store.dispose()
         self.started = False
 
@@ -310,7 +317,9 @@ class Service:
                 self.metrics.skipped.labels(offering, "no_price").inc()
                 return None
             interval = self.budget.regular_interval(offering, price, now)
-            purpose = plan_generate(self.state_of(offering), self.cadence, now, interval).purpose
+            fate = self.fate.view(offering, now)
+            state = self.state_of(offering)
+            purpose = plan_generate(state, self.cadence, now, interval, fate).purpose
             try:
                 reservation = await asyncio.to_thread(
                     self.budget.reserve,
@@ -329,6 +338,7 @@ class Service:
                 self.metrics.skipped.labels(offering, "budget").inc()
                 self.scheduler.move(offering, kind, now + dt.timedelta(seconds=300))
                 return None
+            self.fate.sent(offering, now)
             if self._stopping:  # shutdown began while the money was being reserved
                 await asyncio.to_thread(self.budget.settle, reservation, False, now)
                 return None
@@ -355,6 +365,7 @@ class Service:
                 # left reserved, it expires as spent: never release money that was billed
                 log.warning("could not settle the probe of %s: %s", offering, exc)
         self.replan(offering)
+        self.replan_siblings(offering)
         return result
 
     async def probe_once(self, offering: str, kind: Kind) -> ProbeResult | None:
@@ -376,13 +387,29 @@ class Service:
         for kind in Kind:
             if not self.config.schedule_for(offering, kind.value).enabled:
                 continue
-            at = plan(kind, state, self.cadence, now, interval).at
+            fate = self.fate.view(offering, now) if kind == Kind.GENERATE else None
+            at = plan(kind, state, self.cadence, now, interval, fate).at
             # the job calling this is still running: never fire into max_instances
             self.scheduler.move(offering, kind, max(at, now + dt.timedelta(seconds=0.2)))
 
     def observe_passive(self, offering: str, vantage: str, sample: Sample) -> None:
         self.health.observe(offering, vantage, sample)
         self.replan(offering)
+        self.replan_siblings(offering)
+
+    # -- issue 17: shared fate and status feeds (decisions in monitor/fate.py, feeds.py) --
+
+    def replan_siblings(self, offering: str) -> None:
+        """A sample of one member can ask its siblings for an early probe (or move their
+        staggered turn): the same scheduler moves as :meth:`replan`."""
+        for sibling in self.fate.siblings(offering):
+            self.replan(sibling)
+
+    async def poll_feed(self, name: str) -> None:
+        """Read one status feed; offerings an incident newly covers are re-planned (one
+        early paid confirmation each), never marked down by it."""
+        for offering in sorted(await self.fate.poll(name)):
+            self.replan(offering)
 
     def _skipped(self, offering: str, reason: str) -> None:
         self.metrics.skipped.labels(offering, reason).inc()
