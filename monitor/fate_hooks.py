@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 
 import httpx
@@ -22,11 +22,16 @@ from monitor.fate import FatePolicy, FateView, Verdict, groups, stagger_at, verd
 from monitor.feeds import FeedError, FeedIncident, parse, suspicion
 from monitor.health import HealthState
 from monitor.http import build_client
+from monitor.metrics import GaugeRow
 
 log = logging.getLogger(__name__)
 
 #: a feed body larger than this is not a status feed
 MAX_FEED_BYTES = 2_000_000
+FEED_HELP = {
+    "provmon_status_feed_incident": "1 while a configured status feed lists an active "
+    "incident covering the offering: a claim provmon confirms, never a state",
+}
 
 
 def upstream_of(config: Config, offering: str) -> str:
@@ -108,6 +113,21 @@ class SharedFate:
         changed = set(covered) ^ set(self.feed_since)
         self.feed_since = covered
         return changed
+
+    def gauges(self) -> Iterable[GaugeRow]:
+        """``provmon_status_feed_incident``: one series per configured feed and offering it
+        maps (labels from the config, never from the feed's text)."""
+        for name, feed in self.config.status_feeds.items():
+            active = suspicion(self.incidents.get(name, []), feed.components)
+            for offering in sorted({o for _, o in feed.pairs()}):
+                labels = {
+                    "offering": offering,
+                    "provider": self.config.provider_of(offering),
+                    "model": self.config.model_of(offering),
+                    "feed": name,
+                }
+                value = 1.0 if offering in active else 0.0
+                yield GaugeRow(name="provmon_status_feed_incident", labels=labels, value=value)
 
     async def poll(self, name: str, now: dt.datetime | None = None) -> set[str]:
         """Read one configured feed; a failed or malformed read keeps the last good one

@@ -25,7 +25,7 @@ from types import MappingProxyType
 from monitor.budget import Budget, BudgetPolicy
 from monitor.cadence import CadencePolicy, plan, plan_generate
 from monitor.config import Config
-from monitor.fate_hooks import SharedFate
+from monitor.fate_hooks import FEED_HELP, SharedFate
 from monitor.health import HealthBook, HealthPolicy, HealthState, Sample, incident_events
 from monitor.interfaces import Kind, Outcome, Phase, ProbeResult
 from monitor.metrics import GaugeRow, Metrics, StateRow
@@ -196,6 +196,7 @@ class Service:
         self.scheduler = ProbeScheduler(config, self.run_job, on_skip=self._skipped)
         # issue 17: upstream groups and status feeds (monitor/fate_hooks.py)
         self.fate = SharedFate(config, self.state_of, self.price_of, self.budget.regular_interval)
+        self.metrics.add_gauges(self.fate.gauges, FEED_HELP)
         self.metrics.watch_states(self.health_sink.rows, version=lambda: self.health.changes)
         self.metrics.add_gauges(self.prices.gauges, PRICE_HELP)
         self.metrics.add_gauges(

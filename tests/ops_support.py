@@ -38,6 +38,8 @@ DESIGN_METRICS = frozenset(
         "provmon_probe_budget_remaining_usd",
         "provmon_probe_timeout_seconds",
         "provmon_results_dropped_total",
+        # DESIGN.md's second wave: status-feed incidents (issue 17)
+        "provmon_status_feed_incident",
     }
 )
 HISTOGRAMS = frozenset({"provmon_probe_duration_seconds"})

@@ -115,6 +115,8 @@ async def test_a_feed_incident_asks_one_early_probe_and_downs_nothing(
         await until(all_up, 20)
         await service.poll_feed("fal")
         assert service.fate.feed_since == {}
+        text = await metrics_of(api)
+        assert sample(text, "provmon_status_feed_incident", offering=FAL, feed="fal") == 0.0
         before = await generate_probes(api, FAL)
         try:
             # the feed lies: an incident while nothing is wrong
@@ -125,6 +127,9 @@ async def test_a_feed_incident_asks_one_early_probe_and_downs_nothing(
             made.raise_for_status()
             await service.poll_feed("fal")
             assert set(service.fate.feed_since) == {FAL}
+            # the board's annotation reads this series
+            text = await metrics_of(api)
+            assert sample(text, "provmon_status_feed_incident", offering=FAL, feed="fal") == 1.0
 
             async def confirmed() -> bool:
                 return await generate_probes(api, FAL) == before + 1
