@@ -7,14 +7,15 @@ the model's ``family``); :func:`groups` turns that into groups of offerings.
 
 Three decisions, all functions over the members' :class:`~monitor.health.HealthState`:
 
-- **sibling confirmation** (:func:`view`): when one member's paid probe fails, up to
-  ``confirmers`` siblings (on other providers first, the longest unprobed first) send an
-  early paid probe now; once ``group_failing`` members fail together, every member
-  confirms at ``generate_group_confirm_s`` — failed probes are not billed, so an upstream
-  outage is confirmed everywhere within seconds at no cost;
-- **staggering** (:func:`stagger_at`): members' regular paid probes are spread over the
-  group's combined interval, so the group as a whole samples every ``1 / sum(1 / I)``
-  seconds instead of all members probing in the same minute;
+- **sibling confirmation** (:func:`view`): when one member's paid probe fails, the
+  members at the same provider and ``confirmers`` at other providers (the longest
+  unprobed first) send an early paid probe now; once members at ``group_failing``
+  providers fail together, every member confirms now and then every
+  ``generate_group_confirm_s`` — failed probes are not billed, so an upstream outage is
+  confirmed everywhere within seconds at no cost;
+- **staggering** (:func:`stagger_at`): members' regular paid probes fill the group's
+  slots, one every ``1 / sum(1 / I)`` seconds (``I``: each member's budget interval), so
+  the group as a whole samples that often instead of all members in the same minute;
 - **verdict** (:func:`verdict`): members down at two or more providers are an upstream
   outage (one incident for the group); down at one provider only, a single provider's.
 
