@@ -366,14 +366,15 @@ class Service:
                 # left reserved, it expires as spent: never release money that was billed
                 log.warning("could not settle the probe of %s: %s", offering, exc)
         self.replan(offering)
-        self.replan_siblings(offering)
+        if kind == Kind.GENERATE:  # the group reads generate tiers and paid sends only
+            self.replan_siblings(offering)
         return result
 
     async def probe_once(self, offering: str, kind: Kind) -> ProbeResult | None:
         """One probe now, drawing on the budget like a scheduled one."""
         return await self.run_job(offering, kind)
 
-    def replan(self, offering: str) -> None:
+    def replan(self, offering: str, kinds: tuple[Kind, ...] = tuple(Kind)) -> None:
         """Move the offering's next probes to when the cadence says (adaptive cadence)."""
         if not self.scheduler.running:
             return
@@ -385,7 +386,7 @@ class Service:
             if price
             else self.cadence.generate_max_interval_s
         )
-        for kind in Kind:
+        for kind in kinds:
             if not self.config.schedule_for(offering, kind.value).enabled:
                 continue
             fate = self.fate.view(offering, now) if kind == Kind.GENERATE else None
@@ -404,7 +405,7 @@ class Service:
         """A sample of one member can ask its siblings for an early probe (or move their
         staggered turn): the same scheduler moves as :meth:`replan`."""
         for sibling in self.fate.siblings(offering):
-            self.replan(sibling)
+            self.replan(sibling, (Kind.GENERATE,))
 
     async def poll_feed(self, name: str) -> None:
         """Read one status feed; offerings an incident newly covers are re-planned (one
