@@ -209,6 +209,10 @@ def _confirm_wait(health: HealthState, policy: CadencePolicy) -> float | None:
     tier, control = health.generate, health.control
     if tier.state == State.DOWN:
         return policy.generate_confirm_s if tier.successes else policy.generate_down_s
+    if tier.state == State.DEGRADED and tier.recovering:
+        # a fast answer after a slowdown: one more ends it (monitor.health), so confirm it
+        # now rather than a regular interval later
+        return policy.generate_confirm_s
     if tier.failures:
         # a failure streak on its way to the threshold: confirm it (the budget's confirm
         # slice bounds what a partial outage can make this spend)

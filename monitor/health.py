@@ -105,6 +105,8 @@ class TierState:
     last_at: dt.datetime | None = None
     #: the last sample failed, or was healthy but over the latency objective
     suspect: bool = False
+    #: slow (degraded) until this sample, which was fast: one more proves the end
+    recovering: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -195,6 +197,12 @@ def step_tier(policy: HealthPolicy, tier: TierState, sample: Sample) -> TierStat
         objective = policy.latency_objective_s
         slow = objective is not None and sample.latency_s > objective
         latencies = _forget_slow_spell(policy, tier, latencies)
+    recovering = (
+        tier.state == State.DEGRADED
+        and healthy
+        and not slow
+        and _slow(policy, tier.latencies) is not None
+    )
     counted = replace(
         tier,
         failures=0 if healthy else tier.failures + 1,
@@ -205,6 +213,7 @@ def step_tier(policy: HealthPolicy, tier: TierState, sample: Sample) -> TierStat
         latencies=latencies,
         last_at=sample.at,
         suspect=slow or not healthy,
+        recovering=recovering,
     )
     new, reason = _judge(policy, tier.state, tier.reason, counted, sample.outcome)
     if tier.state in (State.DOWN, State.RETIRED) and new not in (State.DOWN, State.RETIRED):

@@ -56,3 +56,19 @@ def test_an_error_ratio_forgets_failures_older_than_the_time_window() -> None:
     soon = T0 + dt.timedelta(seconds=30 * 10 + 60)
     kept = step(ratio, degraded, Sample(outcome=Outcome.OK, at=soon, kind="control"))
     assert kept.state == State.DEGRADED
+
+
+def test_a_fast_answer_after_a_slowdown_is_confirmed_at_once() -> None:
+    from monitor.budget import Purpose
+    from monitor.cadence import CadencePolicy, plan_generate
+
+    cadence = CadencePolicy()
+    slow = run(HealthState(), *[(Outcome.OK, 8.0)] * 3, *[(Outcome.OK, 50.0)] * 5)
+    assert slow.state == State.DEGRADED and not slow.generate.recovering
+    now = T0 + dt.timedelta(hours=1)
+    regular = plan_generate(slow, cadence, now, 4937.0)
+    assert regular.purpose == Purpose.REGULAR
+    fast = step(POLICY, slow, Sample(outcome=Outcome.OK, at=now, latency_s=8.0))
+    assert fast.state == State.DEGRADED and fast.generate.recovering
+    plan = plan_generate(fast, cadence, now, 4937.0)
+    assert plan.purpose == Purpose.CONFIRM and plan.delay_s(now) == cadence.generate_confirm_s
