@@ -168,3 +168,45 @@ def test_a_lying_feed_neither_downs_a_healthy_group_nor_hides_an_outage() -> Non
     )
     for offering, trace in silent.traces.items():
         assert trace.changes[-1][1] == State.DOWN, offering
+
+
+@pytest.mark.parametrize(
+    ("feed", "message"),
+    [
+        (
+            {
+                "kind": "statuspage",
+                "url": "https://s.example/api/v2/summary.json",
+                "components": {"Image API": ["fal/no-such-model"]},
+            },
+            "status_feeds.fal.components.Image API: unknown offering 'fal/no-such-model'",
+        ),
+        (
+            {"kind": "rss", "url": "https://s.example/feed", "components": {}},
+            "status_feeds.fal.kind",
+        ),
+        (
+            {"kind": "statuspage", "url": "file:///etc/passwd", "components": {}},
+            "status_feeds.fal.url",
+        ),
+    ],
+)
+def test_a_bad_status_feed_config_names_its_key(feed: dict[str, object], message: str) -> None:
+    from monitor.config import ConfigError, load_config, parse_config
+
+    data = load_config(None).model_dump(mode="json")
+    data["status_feeds"] = {"fal": feed}
+    with pytest.raises(ConfigError) as err:
+        parse_config(data, origin="test.yaml")
+    assert message in str(err.value)
+
+
+def test_models_share_fate_by_upstream_else_family() -> None:
+    from monitor.config import load_config, parse_config
+    from monitor.fate_hooks import upstream_of
+
+    data = load_config(None).model_dump(mode="json")
+    data["models"]["imagen-4.0-ultra-generate-001"]["upstream"] = "imagen-4-ultra-pool"
+    config = parse_config(data, origin="test.yaml")
+    assert upstream_of(config, "fal/imagen-4.0-generate-001") == "imagen-4"
+    assert upstream_of(config, "fal/imagen-4.0-ultra-generate-001") == "imagen-4-ultra-pool"
