@@ -1,22 +1,28 @@
 """Outage detection against probe spend, replayed in virtual time.
 
-One offering at $0.04 per image is watched through scripted scenarios by two monitors in
-the same run:
+Two monitors watch the same scripted worlds in one run:
 
-- ``provmon``: the product's own decision code — :func:`monitor.health.step` (two tiers),
-  :func:`monitor.cadence.plan_control` / :func:`~monitor.cadence.plan_generate` (free
-  control probes every 30 s, paid probes at the budget's cadence, early confirmation) and
-  :class:`monitor.budget.Budget` on a :class:`~monitor.budget.MemoryLedger` ($1 per day);
-- ``baseline``: the common default of existing monitors — a paid generation every 60 s,
-  ``down`` after 3 consecutive failures (any non-success, 429 included), ``up`` after 2
-  successes (Gatus' thresholds), no budget.
+- ``provmon``: the product's own decision code over a group of offerings
+  (:mod:`bench._replay`): :func:`monitor.health.step`, the cadence
+  (:func:`monitor.cadence.plan_control` / :func:`~monitor.cadence.plan_generate`), shared
+  fate (:func:`monitor.fate.view`: sibling confirmations, staggered paid probes), status
+  feeds (:func:`monitor.feeds.suspicion`) and :class:`monitor.budget.Budget` on a
+  :class:`~monitor.budget.MemoryLedger` ($1 per offering per UTC day);
+- ``baseline``: the common default of existing monitors — a paid generation every 60 s
+  per offering, ``down`` after 3 consecutive failures (any non-success, 429 included),
+  ``up`` after 2 successes (Gatus' thresholds), no budget.
 
-Time is virtual (an event queue; nothing sleeps), so a simulated week takes seconds.
-Scenarios: ``hard_outage`` (every call fails fast), ``generation_outage`` (control calls
-still succeed) with and without passive traffic from a gateway, ``partial_outage`` (30%
-errors), ``latency_degradation`` (images take 6x longer than usual), ``rate_limit_storm``
-(an hour of 429s), ``flaky_week`` (2% random errors for 7 days) and ``retirement`` (the
-model answers 404 from then on). Outage starts are drawn at random over many trials.
+Single-offering worlds (:mod:`bench._worlds`): ``hard_outage``, ``generation_outage``
+(control calls still succeed) with and without passive traffic, ``partial_outage`` (30%
+errors), ``latency_degradation`` (6x slower), ``rate_limit_storm``, ``flaky_week`` (2%
+errors for 7 days), ``retirement``. Group worlds (the ``imagen-4`` upstream, 15 offerings
+at 5 resellers): ``group_generation_outage`` with 0, 10 and 60 passive samples an hour,
+with an honest status feed and with one that stays silent; ``single_reseller_generation
+_outage`` (fal only); ``group_flaky_week_lying_feed`` (2% errors, a feed posting an
+incident a day while nothing is wrong). Outage starts are drawn at random per trial.
+
+A group outage is detected when *every* affected offering is in the detect state, and
+recovered when every one is ``up`` again.
 
 Run alone: ``python -m bench.detection`` (``--trials`` scales the trial counts).
 """
@@ -24,343 +30,106 @@ Run alone: ``python -m bench.detection`` (``--trials`` scales the trial counts).
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import heapq
-import math
 import random
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from bench._common import machine, print_table, quantile, write_result
-from monitor.budget import Budget, BudgetPolicy, MemoryLedger, Purpose, keeps_reservation
-from monitor.cadence import CadencePolicy, plan_control, plan_generate
-from monitor.health import BAD, HealthPolicy, HealthState, Sample, State, step
+from bench._replay import CADENCE, DAILY_CAP, FATE, HEALTH, HOUR, Member, Trace, World, run_provmon
+from bench._worlds import Scenario, feed_script, make_world, scenarios
+from monitor.budget import BudgetPolicy, keeps_reservation
+from monitor.fate import Verdict
+from monitor.health import BAD, State
 from monitor.interfaces import Outcome
 
 NAME = "detection"
-OFFERING = "fal/imagen-4.0-generate-001"
-PRICE = Decimal("0.04")
-DAILY_CAP = Decimal(1)
-T0 = dt.datetime(2026, 11, 23, tzinfo=dt.UTC)
-HOUR = 3600.0
 #: entering a bad state this long after an outage ended still belongs to it
 GRACE_S = 900.0
-#: retry a paid probe this long after the budget refused it
-BUDGET_RETRY_S = 300.0
-HEALTH = HealthPolicy(latency_objective_s=30.0)
-CADENCE = CadencePolicy()
 BASELINE_INTERVAL_S = 60.0
 
-World = Callable[[str, float, random.Random], tuple[Outcome, float]]
 
-
-def healthy(kind: str, rng: random.Random) -> tuple[Outcome, float]:
-    if kind == "control":
-        return Outcome.OK, rng.uniform(0.05, 0.3)
-    return Outcome.OK, rng.lognormvariate(math.log(8.0), 0.25)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Scenario:
-    name: str
-    trials: int
-    #: (warm-up before the earliest start, spread of start times, outage length, after)
-    warmup_s: float
-    spread_s: float
-    outage_s: float
-    after_s: float
-    #: what a call returns during the outage
-    during: Callable[[str, random.Random], tuple[Outcome, float]]
-    detect: frozenset[State] = frozenset({State.DOWN})
-    baseline_detect: frozenset[State] = frozenset({State.DOWN})
-    #: passive samples per hour of real traffic reported by a gateway (0: none)
-    passive_per_hour: float = 0.0
-    #: calls outside the outage fail at this rate (the flaky week)
-    background_error: float = 0.0
-    expect_outage: bool = True
-
-
-def fail_fast(outcome: Outcome) -> Callable[[str, random.Random], tuple[Outcome, float]]:
-    return lambda kind, rng: (outcome, rng.uniform(0.02, 0.1))
-
-
-def generation_fails(kind: str, rng: random.Random) -> tuple[Outcome, float]:
-    if kind == "control":
-        return healthy(kind, rng)
-    return Outcome.SERVER_ERROR, rng.uniform(0.5, 2.0)
-
-
-def partial(kind: str, rng: random.Random) -> tuple[Outcome, float]:
-    if rng.random() < 0.3:
-        return Outcome.SERVER_ERROR, rng.uniform(0.1, 1.0)
-    return healthy(kind, rng)
-
-
-def slow(kind: str, rng: random.Random) -> tuple[Outcome, float]:
-    outcome, latency = healthy(kind, rng)
-    return outcome, latency * 6 if kind != "control" else latency
-
-
-BAD_OR_DOWN = frozenset({State.DEGRADED, State.DOWN})
-
-
-def scenarios(scale: float) -> list[Scenario]:
-    def n(count: int) -> int:
-        return max(3, round(count * scale))
-
-    week = 7 * 24 * HOUR
-    return [
-        Scenario(
-            name="hard_outage",
-            trials=n(300),
-            warmup_s=HOUR,
-            spread_s=HOUR,
-            outage_s=600,
-            after_s=1800,
-            during=fail_fast(Outcome.CONNECT_ERROR),
-        ),
-        Scenario(
-            name="generation_outage",
-            trials=n(60),
-            warmup_s=2 * HOUR,
-            spread_s=6 * HOUR,
-            outage_s=6 * HOUR,
-            after_s=4 * HOUR,
-            during=generation_fails,
-        ),
-        Scenario(
-            name="generation_outage_passive",
-            trials=n(60),
-            warmup_s=2 * HOUR,
-            spread_s=6 * HOUR,
-            outage_s=6 * HOUR,
-            after_s=4 * HOUR,
-            during=generation_fails,
-            passive_per_hour=60.0,
-        ),
-        Scenario(
-            name="partial_outage",
-            trials=n(60),
-            warmup_s=2 * HOUR,
-            spread_s=HOUR,
-            outage_s=2 * HOUR,
-            after_s=2 * HOUR,
-            during=partial,
-            detect=BAD_OR_DOWN,
-        ),
-        Scenario(
-            name="latency_degradation",
-            trials=n(60),
-            warmup_s=2 * HOUR,
-            spread_s=6 * HOUR,
-            outage_s=8 * HOUR,
-            after_s=8 * HOUR,
-            during=slow,
-            detect=BAD_OR_DOWN,
-            baseline_detect=BAD_OR_DOWN,
-        ),
-        Scenario(
-            name="rate_limit_storm",
-            trials=n(60),
-            warmup_s=2 * HOUR,
-            spread_s=HOUR,
-            outage_s=HOUR,
-            after_s=2 * HOUR,
-            during=fail_fast(Outcome.RATE_LIMITED),
-            expect_outage=False,
-        ),
-        Scenario(
-            name="flaky_week",
-            trials=max(2, round(6 * scale)),
-            warmup_s=0,
-            spread_s=0,
-            outage_s=0,
-            after_s=week,
-            during=healthy_during,
-            background_error=0.02,
-            expect_outage=False,
-        ),
-        Scenario(
-            name="retirement",
-            trials=n(60),
-            warmup_s=HOUR,
-            spread_s=HOUR,
-            outage_s=12 * HOUR,
-            after_s=0,
-            during=fail_fast(Outcome.MODEL_UNAVAILABLE),
-            detect=frozenset({State.RETIRED}),
-        ),
-    ]
-
-
-def healthy_during(kind: str, rng: random.Random) -> tuple[Outcome, float]:
-    return healthy(kind, rng)
-
-
-@dataclass
-class Trace:
-    """What one monitor did in one trial: state changes and money."""
-
-    changes: list[tuple[float, State]] = field(default_factory=list)
-    spend: Decimal = Decimal(0)
-    #: spend per UTC day: the budget's promise is about these
-    by_day: dict[dt.date, Decimal] = field(default_factory=dict)
-    paid_probes: int = 0
-    skipped_budget: int = 0
-
-    def bill(self, t: float) -> None:
-        self.spend += PRICE
-        day = at(t).date()
-        self.by_day[day] = self.by_day.get(day, Decimal(0)) + PRICE
-
-    def record(self, t: float, state: State) -> None:
-        if not self.changes or self.changes[-1][1] != state:
-            self.changes.append((t, state))
-
-
-def make_world(sc: Scenario, start: float, end: float) -> World:
-    def world(kind: str, t: float, rng: random.Random) -> tuple[Outcome, float]:
-        if start <= t < end:
-            return sc.during(kind, rng)
-        if sc.background_error and rng.random() < sc.background_error:
-            return Outcome.SERVER_ERROR, rng.uniform(0.1, 1.0)
-        return healthy(kind, rng)
-
-    return world
-
-
-def at(t: float) -> dt.datetime:
-    return T0 + dt.timedelta(seconds=t)
-
-
-def run_provmon(world: World, sc: Scenario, horizon: float, rng: random.Random) -> Trace:
-    """The product's logic on an event queue: a job per kind, re-planned after every sample."""
-    budget = Budget(BudgetPolicy(offering_daily_usd=DAILY_CAP), MemoryLedger(), [OFFERING])
-    trace, health = Trace(), HealthState()
-    queue: list[tuple[float, int, str, Any]] = []
-    token = {"control": 0, "generate": 0}
-    busy = {"control": False, "generate": False}
-    seq = 0
-
-    def push(t: float, what: str, data: Any = None) -> None:
-        nonlocal seq
-        seq += 1
-        heapq.heappush(queue, (t, seq, what, data))
-
-    def schedule(kind: str, t: float) -> None:
-        token[kind] += 1
-        push(t, kind, token[kind])
-
-    def replan(now: float) -> None:
-        if not busy["control"]:
-            schedule("control", _secs(plan_control(health, CADENCE, at(now)).at))
-        if not busy["generate"]:
-            interval = budget.regular_interval(OFFERING, PRICE, at(now))
-            planned = plan_generate(health, CADENCE, at(now), interval)
-            schedule("generate", _secs(planned.at))
-
-    schedule("control", rng.uniform(0, CADENCE.control_interval_s))
-    schedule("generate", rng.uniform(0, 5.0))
-    if sc.passive_per_hour:
-        push(rng.expovariate(sc.passive_per_hour / HOUR), "passive")
-    while queue:
-        t, _, what, data = heapq.heappop(queue)
-        if t > horizon:
-            break
-        if what in ("control", "generate"):
-            if data != token[what] or busy[what]:
-                continue
-            reservation = None
-            if what == "generate":
-                interval = budget.regular_interval(OFFERING, PRICE, at(t))
-                purpose = plan_generate(health, CADENCE, at(t), interval).purpose
-                reservation = budget.reserve(OFFERING, "fal", PRICE, "bench", at(t), purpose)
-                if reservation is None:
-                    trace.skipped_budget += 1
-                    schedule(what, t + BUDGET_RETRY_S)
-                    continue
-                trace.paid_probes += 1
-            outcome, latency = world(what, t, rng)
-            busy[what] = True
-            push(t + latency, "result", (what, outcome, latency, t, reservation))
-        elif what == "passive":
-            outcome, latency = world("generate", t, rng)
-            push(
-                t + latency,
-                "sample",
-                Sample(outcome=outcome, at=at(t), latency_s=latency, kind="passive"),
-            )
-            push(t + rng.expovariate(sc.passive_per_hour / HOUR), "passive")
-        else:
-            if what == "result":
-                kind, outcome, latency, sent, reservation = data
-                busy[kind] = False
-                if reservation is not None:
-                    billed = keeps_reservation(outcome)
-                    budget.settle(reservation, billed, at(t))
-                    if billed:
-                        trace.bill(sent)
-                sample = Sample(outcome=outcome, at=at(sent), latency_s=latency, kind=kind)
+def run_baseline(
+    members: tuple[Member, ...], world: World, horizon: float, rng: random.Random
+) -> dict[str, Trace]:
+    """Per offering: a paid probe every 60 s; down after 3 failures in a row, up after 2
+    successes."""
+    traces = {}
+    for m in members:
+        trace, state, fails, oks = Trace(price=m.price), State.UNKNOWN, 0, 0
+        t = rng.uniform(0, BASELINE_INTERVAL_S)
+        while t <= horizon:
+            outcome, latency = world(m.offering, "generate", t, rng)
+            trace.paid_probes += 1
+            if keeps_reservation(outcome):
+                trace.bill(t)
+            if outcome == Outcome.OK:
+                fails, oks = 0, oks + 1
+                if state != State.DOWN or oks >= 2:
+                    state = State.UP
             else:
-                sample = data
-            health = step(HEALTH, health, sample)
-            trace.record(t, health.state)
-            replan(t)
-    return trace
-
-
-def _secs(when: dt.datetime) -> float:
-    return (when - T0).total_seconds()
-
-
-def run_baseline(world: World, horizon: float, rng: random.Random) -> Trace:
-    """A paid probe every 60 s; down after 3 failures in a row, up after 2 successes."""
-    trace, state, fails, oks = Trace(), State.UNKNOWN, 0, 0
-    t = rng.uniform(0, BASELINE_INTERVAL_S)
-    while t <= horizon:
-        outcome, latency = world("generate", t, rng)
-        trace.paid_probes += 1
-        if keeps_reservation(outcome):
-            trace.bill(t)
-        if outcome == Outcome.OK:
-            fails, oks = 0, oks + 1
-            if state != State.DOWN or oks >= 2:
-                state = State.UP
-        else:
-            fails, oks = fails + 1, 0
-            if fails >= 3:
-                state = State.DOWN
-        trace.record(t + latency, state)
-        t += BASELINE_INTERVAL_S
-    return trace
+                fails, oks = fails + 1, 0
+                if fails >= 3:
+                    state = State.DOWN
+            trace.record(t + latency, state)
+            t += BASELINE_INTERVAL_S
+        traces[m.offering] = trace
+    return traces
 
 
 def measure(
-    trace: Trace, sc: Scenario, start: float, end: float, detect: frozenset[State], horizon: float
+    traces: dict[str, Trace],
+    sc: Scenario,
+    start: float,
+    end: float,
+    detect: frozenset[State],
+    horizon: float,
 ) -> dict[str, Any]:
-    detected = recovered = None
+    """One trial: detected when every affected offering was in ``detect``, recovered when
+    every one was up again; a bad state elsewhere (or outside the outage) is false."""
+    affected = sc.affected()
+    detected: list[float | None] = []
+    recovered: list[float | None] = []
     false_down = false_any = 0
-    for t, state in trace.changes:
-        inside = sc.expect_outage and start <= t < end + GRACE_S
-        if state in BAD and not inside:
-            false_any += 1
-            false_down += state == State.DOWN
-        if detected is None and sc.expect_outage and start <= t and state in detect:
-            detected = t - start
-        if detected is not None and recovered is None and t >= end and state == State.UP:
-            recovered = t - end
+    for offering, trace in traces.items():
+        hit = offering in affected
+        seen = back = None
+        before_end = [state for t, state in trace.changes if t < end]
+        up_at_end = bool(before_end) and before_end[-1] == State.UP
+        for t, state in trace.changes:
+            inside = hit and start <= t < end + GRACE_S
+            if state in BAD and not inside:
+                false_any += 1
+                false_down += state == State.DOWN
+            if hit and seen is None and start <= t and state in detect:
+                seen = t - start
+            if seen is not None and back is None and t >= end and state == State.UP:
+                back = t - end
+        if seen is not None and seen < end - start and back is None and up_at_end:
+            back = 0.0  # already back up when the outage ended
+        if hit:
+            detected.append(seen)
+            recovered.append(back)
+    days = horizon / (24 * HOUR)
     return {
-        "detect_s": detected,
-        "recover_s": recovered,
+        "detect_s": _last(detected),
+        "recover_s": _last(recovered),
         "false_down": false_down,
         "false_alarms": false_any,
-        "spend_per_day": float(trace.spend) / (horizon / (24 * HOUR)),
-        "max_day_spend": float(max(trace.by_day.values(), default=Decimal(0))),
-        "paid_probes": trace.paid_probes,
-        "skipped_budget": trace.skipped_budget,
+        "spend_per_day": float(sum(t.spend for t in traces.values())) / days / len(traces),
+        "max_day_spend": float(
+            max((v for t in traces.values() for v in t.by_day.values()), default=Decimal(0))
+        ),
+        "paid_probes": sum(t.paid_probes for t in traces.values()) / len(traces),
+        "skipped_budget": sum(t.skipped_budget for t in traces.values()) / len(traces),
+        "offering_weeks": len(traces) * horizon / (7 * 24 * HOUR),
     }
+
+
+def _last(values: list[float | None]) -> float | None:
+    """When the last of them happened (None when any never did)."""
+    if not values or any(v is None for v in values):
+        return None
+    return max(v for v in values if v is not None)
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -377,11 +146,14 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "max": round(values[-1], 2),
         }
 
+    weeks = sum(r["offering_weeks"] for r in rows)
+    false_alarms = sum(r["false_alarms"] for r in rows)
     return {
         "detect_s": dist("detect_s"),
         "recover_s": dist("recover_s"),
         "false_down": sum(r["false_down"] for r in rows),
-        "false_alarms": sum(r["false_alarms"] for r in rows),
+        "false_alarms": false_alarms,
+        "false_alarms_per_offering_week": round(false_alarms / weeks, 3) if weeks else None,
         "spend_per_day_usd": round(sum(r["spend_per_day"] for r in rows) / len(rows), 3),
         "max_spend_in_one_utc_day_usd": round(max(r["max_day_spend"] for r in rows), 3),
         "paid_probes_per_trial": round(sum(r["paid_probes"] for r in rows) / len(rows), 1),
@@ -391,23 +163,41 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def run_scenario(sc: Scenario, seed: int) -> dict[str, Any]:
     rows: dict[str, list[dict[str, Any]]] = {"provmon": [], "baseline": []}
+    verdicts: dict[str, int] = {}
+    members = sc.members()
     for trial in range(sc.trials):
         rng = random.Random(f"{seed}:{sc.name}:{trial}")
         start = sc.warmup_s + rng.uniform(0, sc.spread_s)
         end = start + sc.outage_s
         horizon = end + sc.after_s
         world = make_world(sc, start, end)
+        feed = feed_script(sc, start, end, horizon, rng)
         for who in rows:
             trial_rng = random.Random(f"{seed}:{sc.name}:{trial}:{who}")
             if who == "provmon":
-                trace = run_provmon(world, sc, horizon, trial_rng)
-                detect = sc.detect
+                replay = run_provmon(
+                    members,
+                    world,
+                    horizon,
+                    trial_rng,
+                    passive_per_hour=sc.passive_per_hour,
+                    feed=feed,
+                    affected=sc.affected() if len(members) > 1 else frozenset(),
+                )
+                traces, detect = replay.traces, sc.detect
+                if replay.verdict is not None:
+                    verdicts[replay.verdict] = verdicts.get(replay.verdict, 0) + 1
             else:
-                trace = run_baseline(world, horizon, trial_rng)
-                detect = sc.baseline_detect
-            rows[who].append(measure(trace, sc, start, end, detect, horizon))
+                traces, detect = (
+                    run_baseline(members, world, horizon, trial_rng),
+                    sc.baseline_detect,
+                )
+            rows[who].append(measure(traces, sc, start, end, detect, horizon))
     out: dict[str, Any] = {who: summarise(r) for who, r in rows.items()}
     out["trials"] = sc.trials
+    out["offerings"] = len(members)
+    if len(members) > 1 and sc.expect_outage:
+        out["provmon"]["verdicts"] = verdicts
     out["ratios"] = ratios(out["provmon"], out["baseline"])
     return out
 
@@ -446,8 +236,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "name": NAME,
         "machine": machine(),
         "parameters": parameters(args.seed),
-        "target": "hard outage down within 30 s at p95; paid probes <= $1 per offering per "
-        "day at $0.04; no false down over the flaky week",
+        "target": "issue 17: hard outage <= 30 s p95; group generation outage <= 600 s p95 "
+        "(<= 300 s with 10 passive samples an hour); generation outage and latency "
+        "degradation <= 1,800 s p95; recovery <= 900 s p95; <= 1 false alarm per "
+        "offering-week; all at <= $1 per offering per UTC day with 0 false down",
         "target_checks": checks,
         "met": all(c["met"] for c in checks),
         "scenarios": results,
@@ -457,45 +249,66 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     return data
 
 
+def _check(name: str, target: float, measured: float | None, met: bool) -> dict[str, Any]:
+    return {"check": name, "target": target, "measured": measured, "met": met}
+
+
+def _p95_check(results: dict[str, Any], scenario: str, key: str, target: float) -> dict[str, Any]:
+    dist = results[scenario]["provmon"][key]
+    p95 = dist.get("p95")
+    met = dist.get("missed") == 0 and p95 is not None and p95 <= target
+    return _check(f"{scenario} {key.removesuffix('_s')} p95 (s)", target, p95, met)
+
+
 def target_checks(results: dict[str, Any]) -> list[dict[str, Any]]:
-    hard = results["hard_outage"]["provmon"]["detect_s"]
-    flaky = results["flaky_week"]["provmon"]
+    """Issue 17's targets, each at <= $1 per offering in every UTC day and 0 false down."""
+    checks = [_p95_check(results, "hard_outage", "detect_s", 30.0)]
+    for name in results:
+        if name.startswith("group_generation_outage"):
+            limit = 300.0 if name.endswith("passive10") else 600.0
+            checks.append(_p95_check(results, name, "detect_s", limit))
+    checks.append(_p95_check(results, "generation_outage", "detect_s", 1800.0))
+    checks.append(_p95_check(results, "latency_degradation", "detect_s", 1800.0))
+    for name, res in results.items():
+        if res["provmon"]["recover_s"].get("count"):
+            checks.append(_p95_check(results, name, "recover_s", 900.0))
     spend = max(r["provmon"]["max_spend_in_one_utc_day_usd"] for r in results.values())
-    return [
-        {
-            "check": "hard_outage detect p95 (s)",
-            "target": 30.0,
-            "measured": hard.get("p95"),
-            "met": hard.get("missed") == 0 and hard.get("p95", math.inf) <= 30.0,
-        },
-        {
-            "check": "paid spend in any one UTC day, every trial of every scenario (USD)",
-            "target": 1.0,
-            "measured": spend,
-            "met": spend <= 1.0,
-        },
-        {
-            "check": "false down over the flaky week",
-            "target": 0,
-            "measured": flaky["false_down"],
-            "met": flaky["false_down"] == 0,
-        },
-    ]
+    checks.append(
+        _check("paid spend of any offering in any one UTC day (USD)", 1.0, spend, spend <= 1.0)
+    )
+    false_down = sum(r["provmon"]["false_down"] for r in results.values())
+    checks.append(_check("false down, every scenario", 0, false_down, false_down == 0))
+    for name, res in results.items():
+        verdicts = res["provmon"].get("verdicts")
+        if verdicts is not None:
+            want = Verdict.SINGLE if name.startswith("single_") else Verdict.UPSTREAM
+            right = verdicts.get(want, 0)
+            checks.append(
+                _check(
+                    f"{name} verdict {want} (trials)", res["trials"], right, right == res["trials"]
+                )
+            )
+    for name in ("flaky_week", "group_flaky_week_lying_feed"):
+        rate = results[name]["provmon"]["false_alarms_per_offering_week"]
+        checks.append(_check(f"{name} false alarms per offering-week", 1.0, rate, rate <= 1.0))
+    return checks
 
 
 def parameters(seed: int) -> dict[str, Any]:
     return {
         "seed": seed,
-        "price_usd_per_image": str(PRICE),
         "budget_usd_per_offering_per_day": str(DAILY_CAP),
         "confirm_share": str(BudgetPolicy().confirm_share),
-        "health_policy": {k: v for k, v in vars(HEALTH).items()},
-        "cadence_policy": {k: v for k, v in vars(CADENCE).items()},
-        "baseline": "paid probe every 60 s, down after 3 consecutive failures (429 "
-        "included), up after 2 successes, no latency objective",
+        "health_policy": dict(vars(HEALTH)),
+        "cadence_policy": dict(vars(CADENCE)),
+        "fate_policy": dict(vars(FATE)),
+        "baseline": "paid probe every 60 s per offering, down after 3 consecutive failures "
+        "(429 included), up after 2 successes, no latency objective",
         "healthy_latency": "control 0.05-0.3 s; generate lognormal median 8 s, sigma 0.25",
         "grace_after_outage_s": GRACE_S,
-        "purpose_confirm": Purpose.CONFIRM.value,
+        "worlds": "single: fal/imagen-4.0-generate-001 at $0.04; group: imagen-4 Fast/"
+        "Standard/Ultra ($0.02/$0.04/$0.06) at vertex, gemini, fal, replicate, lumenfall; "
+        "the feed covers vertex and gemini and posts 300-1200 s after an outage begins",
     }
 
 

@@ -19,6 +19,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from monitor.budget import Purpose
+from monitor.fate import FateView
 from monitor.health import HealthState, State
 from monitor.interfaces import Kind
 
@@ -37,8 +38,15 @@ class CadencePolicy:
     generate_confirm_s: float = 30.0
     #: while generation is down: paid probes this often (failed ones are not billed)
     generate_down_s: float = 120.0
-    #: stable paid probes in a row before each back-off step, and the step's factor
-    backoff_after: int = 6
+    #: confirm this fast while several members of the offering's upstream fail together
+    generate_group_confirm_s: float = 2.0
+    #: how much of its regular interval a group member may probe early to fill the
+    #: group's next slot (:func:`monitor.fate.stagger_at`)
+    stagger_early_share: float = 0.75
+    #: stable paid probes in a row before each back-off step (0: never), and its factor.
+    #: Off by default: the budget already bounds the spend, and backing off to the upper
+    #: bound made a generation-only outage take 1.5 h at p95 to see (issue 17)
+    backoff_after: int = 0
     backoff_factor: float = 1.5
     #: passive samples this recent stand in for paid confirmation and regular probes
     passive_fresh_s: float = 600.0
@@ -110,13 +118,18 @@ def _passive_fresh(health: HealthState, policy: CadencePolicy, now: dt.datetime)
 
 
 def plan_generate(
-    health: HealthState, policy: CadencePolicy, now: dt.datetime, budget_interval_s: float
+    health: HealthState,
+    policy: CadencePolicy,
+    now: dt.datetime,
+    budget_interval_s: float,
+    fate: FateView | None = None,
 ) -> Plan:
     """When to send the next paid generate probe, and from which budget slice.
 
     ``budget_interval_s`` is what the budget allows for regular probes of this offering
     (:meth:`monitor.budget.Budget.regular_interval`). The caller still reserves money for
-    the probe; a refused reservation is a skipped probe (reason ``budget``).
+    the probe; a refused reservation is a skipped probe (reason ``budget``). ``fate`` is
+    what the offering's upstream group and status feeds ask (:func:`monitor.fate.view`).
     """
     control, tier, last = health.control, health.generate, health.last_paid_at
     passive = _passive_fresh(health, policy, now)
@@ -131,21 +144,79 @@ def plan_generate(
     if tier.state == State.RETIRED:
         wait = policy.generate_max_interval_s
         return Plan(at=_after(last, wait, now), reason="model retired")
+    # the group and the feeds first: fresh passive traffic at one member says little
+    # about a failure its siblings just saw
+    early = _fate_plan(health, policy, now, fate) if fate is not None else None
+    if early is not None:
+        return early
     if passive and tier.state == State.UP and not tier.suspect:
-        wait = policy.generate_max_interval_s
-        return Plan(at=_after(last, wait, now), reason="passive traffic shows generation")
+        # a real generation that worked is as good a sample as a paid one: the next paid
+        # probe is due a regular interval after the later of the two
+        seen = max(last or now, health.last_passive_at or now)
+        at = _stagger(_after(seen, regular, now), seen, regular, policy, now, fate)
+        return Plan(at=at, reason="passive traffic shows generation")
     confirm = _confirm_wait(health, policy)
     # fresh passive traffic stands in for a confirmation only when it shows generation
-    # working; failing passive samples are a claim that a probe must confirm (issue 13)
-    if confirm is not None and (not passive or health.passive_suspect):
+    # working: failing passive samples are a claim a probe must confirm (issue 13), and a
+    # failure streak or an outage is confirmed by a probe too (issue 17)
+    if confirm is not None and (
+        not passive or health.passive_suspect or tier.failures or tier.state == State.DOWN
+    ):
         return Plan(at=_after(last, confirm, now), purpose=Purpose.CONFIRM, reason="confirming")
-    return Plan(at=_after(last, regular, now), reason="regular")
+    at = _after(last, regular, now)
+    if tier.state == State.UP:
+        at = _stagger(at, last, regular, policy, now, fate)
+    return Plan(at=at, reason="regular")
+
+
+def _stagger(
+    at: dt.datetime,
+    last: dt.datetime | None,
+    regular: float,
+    policy: CadencePolicy,
+    now: dt.datetime,
+    fate: FateView | None,
+) -> dt.datetime:
+    """The group's next slot instead of our own turn: later if a sibling just probed, or
+    up to ``stagger_early_share`` of our interval earlier to fill a gap in the group's
+    sampling (the budget's pacing evens out what an early probe spends)."""
+    if fate is None or fate.stagger_at is None:
+        return at
+    soonest = _after(last, regular * (1 - policy.stagger_early_share), now)
+    # members eligible for the same slot: the one whose own turn is earliest goes first
+    # (within a second), so no member is starved of slots by the others
+    tie = max(-0.5, min(0.5, (at - fate.stagger_at).total_seconds() * 1e-3))
+    return max(soonest, fate.stagger_at + dt.timedelta(seconds=tie))
+
+
+def _fate_plan(
+    health: HealthState, policy: CadencePolicy, now: dt.datetime, fate: FateView
+) -> Plan | None:
+    """An early paid probe the offering's group or a status feed asks for (see
+    :mod:`monitor.fate`): one probe per sibling failure or feed incident, then the
+    offering's own streak decides; a feed incident alone never changes a state."""
+    tier, last = health.generate, health.last_paid_at
+    if tier.state == State.DOWN:
+        return None
+    if fate.group_failing and tier.failures:
+        wait = policy.generate_group_confirm_s
+        return Plan(at=_after(last, wait, now), purpose=Purpose.CONFIRM, reason="group failing")
+    if fate.confirm_since is not None:
+        return Plan(at=now, purpose=Purpose.CONFIRM, reason="confirming a sibling's failure")
+    feed = fate.feed_since
+    if feed is not None and (last is None or last < feed):
+        return Plan(at=now, purpose=Purpose.CONFIRM, reason="status feed incident")
+    return None
 
 
 def _confirm_wait(health: HealthState, policy: CadencePolicy) -> float | None:
     tier, control = health.generate, health.control
     if tier.state == State.DOWN:
         return policy.generate_confirm_s if tier.successes else policy.generate_down_s
+    if tier.state == State.DEGRADED and tier.recovering:
+        # a fast answer after a slowdown: one more ends it (monitor.health), so confirm it
+        # now rather than a regular interval later
+        return policy.generate_confirm_s
     if tier.failures:
         # a failure streak on its way to the threshold: confirm it (the budget's confirm
         # slice bounds what a partial outage can make this spend)
@@ -175,8 +246,9 @@ def plan(
     policy: CadencePolicy,
     now: dt.datetime,
     budget_interval_s: float = 0.0,
+    fate: FateView | None = None,
 ) -> Plan:
     """:func:`plan_control` or :func:`plan_generate` by probe kind."""
     if kind == Kind.CONTROL:
         return plan_control(health, policy, now)
-    return plan_generate(health, policy, now, budget_interval_s)
+    return plan_generate(health, policy, now, budget_interval_s, fate)

@@ -37,6 +37,7 @@ from monitor.config_checks import (
     iso_date,
     url_problems,
 )
+from monitor.feeds import StatusFeedConfig
 from monitor.interfaces import PriceUnit
 from probes import PROBES
 
@@ -81,6 +82,8 @@ class ModelConfig(_Strict):
     """A canonical model: what pricing pages call it, and whether it is still sold."""
 
     family: str = ""
+    #: what its offerings share fate with (monitor.fate); empty: the family, else the model
+    upstream: str = ""
     display_names: tuple[str, ...] = ()
     retired_after: str | None = None
 
@@ -235,7 +238,7 @@ class HealthConfig(_Strict):
     window: Annotated[int, Field(ge=1)] = 20
     min_samples: Annotated[int, Field(ge=1)] = 5
     down_error_ratio: Annotated[float, Field(gt=0, le=1)] = 0.5
-    degraded_error_ratio: Annotated[float, Field(gt=0, le=1)] = 0.2
+    degraded_error_ratio: Annotated[float, Field(gt=0, le=1)] = 0.25
     latency_objective_seconds: PositiveSeconds | None = 60.0
     #: vantages that must agree before the combined state changes
     quorum: Annotated[int, Field(ge=1)] = 1
@@ -310,6 +313,8 @@ class Config(_Strict):
     pricing_sources: dict[str, PricingSourceConfig] = Field(default_factory=dict)
     lifecycle_sources: dict[str, LifecycleSourceConfig] = Field(default_factory=dict)
     discovery: DiscoveryConfig = DiscoveryConfig()
+    #: provider status feeds whose incidents ask for early confirmation (monitor.feeds)
+    status_feeds: dict[str, StatusFeedConfig] = Field(default_factory=dict)
 
     @field_validator("models", "providers", "pricing_sources", "lifecycle_sources")
     @classmethod
@@ -348,6 +353,11 @@ class Config(_Strict):
             for source in offering.pricing_sources:
                 if source not in self.pricing_sources:
                     problems.append(f"offerings.{key}.pricing_sources: unknown source {source!r}")
+        for name, feed in self.status_feeds.items():
+            for component, served in feed.pairs():
+                if served not in self.offerings:
+                    where = f"status_feeds.{name}.components.{component}"
+                    problems.append(f"{where}: unknown offering {served!r}")
         if problems:
             raise ValueError("; ".join(problems))
         return self

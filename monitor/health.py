@@ -57,9 +57,12 @@ class HealthPolicy:
     #: consecutive ``model_unavailable`` answers that make a tier ``retired``
     retire_threshold: int = 2
     window: int = 20
+    #: samples older than this (seconds) leave the error-ratio window too: after an
+    #: outage the ratio forgets it in minutes, not after ``window`` more samples
+    window_s: float | None = 600.0
     min_samples: int = 5
     down_error_ratio: float = 0.5
-    degraded_error_ratio: float = 0.2
+    degraded_error_ratio: float = 0.25
     #: the ``latency_quantile`` of the last ``latency_window`` healthy samples above this
     #: (seconds) makes the tier degraded; the median of few samples, since paid probes are
     #: sparse and one slow image must not page anyone
@@ -93,11 +96,15 @@ class TierState:
     unavailable: int = 0
     #: healthy? flags of the recent samples, oldest first, at most ``policy.window``
     recent: tuple[bool, ...] = ()
+    #: when each of ``recent`` was sampled (same order)
+    recent_at: tuple[dt.datetime, ...] = ()
     #: latencies of the recent healthy samples, at most ``policy.latency_window``
     latencies: tuple[float, ...] = ()
     last_at: dt.datetime | None = None
     #: the last sample failed, or was healthy but over the latency objective
     suspect: bool = False
+    #: slow (degraded) until this sample, which was fast: one more proves the end
+    recovering: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -161,8 +168,8 @@ def _step(policy: HealthPolicy, state: HealthState, sample: Sample) -> HealthSta
         )
     tier = tier_of(sample.kind)
     new_tier = step_tier(policy, state.tier(tier), sample)
-    control = new_tier if tier == Tier.CONTROL else state.control
-    generate = new_tier if tier == Tier.GENERATE else state.generate
+    control = new_tier if tier == Tier.CONTROL else _expire(policy, state.control, sample.at)
+    generate = new_tier if tier == Tier.GENERATE else _expire(policy, state.generate, sample.at)
     overall = worst((control.state, generate.state))
     # the reason of the tier that decided, so "down" says which tier saw it
     deciding = control if SEVERITY[control.state] >= SEVERITY[generate.state] else generate
@@ -266,28 +273,40 @@ def step_passive(policy: HealthPolicy, state: HealthState, sample: Sample) -> He
 def step_tier(policy: HealthPolicy, tier: TierState, sample: Sample) -> TierState:
     """One tier's state after one non-neutral sample of that tier."""
     healthy = sample.outcome in HEALTHY
-    recent = (*tier.recent, healthy)[-policy.window :]
+    recent, recent_at = _window(policy, tier, healthy, sample.at)
     latencies = tier.latencies
     slow = False
     if healthy and sample.latency_s is not None:
         latencies = (*latencies, sample.latency_s)[-policy.latency_window :]
         objective = policy.latency_objective_s
         slow = objective is not None and sample.latency_s > objective
+        latencies = _forget_slow_spell(policy, tier, latencies)
+    recovering = (
+        tier.state == State.DEGRADED
+        and healthy
+        and not slow
+        and _slow(policy, tier.latencies) is not None
+    )
     counted = replace(
         tier,
         failures=0 if healthy else tier.failures + 1,
         successes=tier.successes + 1 if healthy else 0,
         unavailable=tier.unavailable + 1 if sample.outcome == Outcome.MODEL_UNAVAILABLE else 0,
         recent=recent,
+        recent_at=recent_at,
         latencies=latencies,
         last_at=sample.at,
         suspect=slow or not healthy,
+        recovering=recovering,
     )
     new, reason = _judge(policy, tier.state, tier.reason, counted, sample.outcome)
     if tier.state in (State.DOWN, State.RETIRED) and new not in (State.DOWN, State.RETIRED):
         # the outage's failures say nothing about the recovered provider: without this
         # reset it would sit "degraded" until they leave the window
-        counted = replace(counted, recent=(True,) * counted.successes)
+        keep = counted.successes
+        counted = replace(
+            counted, recent=(True,) * keep, recent_at=counted.recent_at[-keep:] if keep else ()
+        )
     return replace(counted, state=new, reason=reason)
 
 
@@ -301,12 +320,14 @@ def _judge(
     enough = len(tier.recent) >= policy.min_samples
     if tier.failures >= policy.fail_threshold:
         return State.DOWN, f"{tier.failures} consecutive failures, last {outcome}"
-    if enough and ratio >= policy.down_error_ratio:
-        return State.DOWN, f"error ratio {ratio:.0%} over the last {len(tier.recent)} samples"
     if before in (State.DOWN, State.RETIRED):
+        # recovery is judged by time, not by the outage's failures diluting out of the
+        # window: ``recover_threshold`` successes in a row end the spell (issue 17, lever 4)
         if tier.successes < policy.recover_threshold:
             return before, before_reason
         return State.UP, f"recovered: {tier.successes} successes in a row"
+    if enough and ratio >= policy.down_error_ratio:
+        return State.DOWN, f"error ratio {ratio:.0%} over the last {len(tier.recent)} samples"
     if before == State.UNKNOWN and not tier.successes:
         return State.UNKNOWN, f"first samples failed, last {outcome}"
     if enough and ratio >= policy.degraded_error_ratio:
@@ -318,6 +339,54 @@ def _judge(
         # one failure proves nothing yet: keep the state (and its reason) until a threshold
         return before, before_reason
     return State.UP, "samples succeed"
+
+
+def _expire(policy: HealthPolicy, tier: TierState, now: dt.datetime) -> TierState:
+    """A tier ``degraded`` by its error ratio whose last sample left the time window has
+    no failures left in it: it is ``up`` again, judged by time (paid probes may be
+    paused by the budget meanwhile). Slowness and outages never expire this way."""
+    if tier.state != State.DEGRADED or policy.window_s is None or tier.last_at is None:
+        return tier
+    if (now - tier.last_at).total_seconds() <= policy.window_s:
+        return tier
+    if _slow(policy, tier.latencies) is not None:
+        return tier
+    return replace(
+        tier,
+        state=State.UP,
+        reason=f"no failure in the last {policy.window_s:.0f}s",
+        recent=(),
+        recent_at=(),
+    )
+
+
+def _window(
+    policy: HealthPolicy, tier: TierState, healthy: bool, at: dt.datetime
+) -> tuple[tuple[bool, ...], tuple[dt.datetime, ...]]:
+    """The error-ratio window after one more sample: the last ``window`` samples, of
+    which only those within ``window_s`` of this one."""
+    recent = (*tier.recent, healthy)[-policy.window :]
+    if len(tier.recent_at) != len(tier.recent):  # a state built without times
+        return recent, ()
+    recent_at = (*tier.recent_at, at)[-policy.window :]
+    if policy.window_s is not None:
+        cut = at - dt.timedelta(seconds=policy.window_s)
+        drop = sum(1 for when in recent_at if when < cut)
+        recent, recent_at = recent[drop:], recent_at[drop:]
+    return recent, recent_at
+
+
+def _forget_slow_spell(
+    policy: HealthPolicy, tier: TierState, latencies: tuple[float, ...]
+) -> tuple[float, ...]:
+    """After a slowdown, ``recover_threshold`` fast answers in a row end it: the slow
+    latencies before them are dropped instead of waiting to leave the window."""
+    objective, keep = policy.latency_objective_s, policy.recover_threshold
+    if tier.state != State.DEGRADED or objective is None or len(latencies) < keep:
+        return latencies
+    if all(value <= objective for value in latencies[-keep:]):
+        return latencies[-keep:]
+    return latencies
 
 
 def _slow(policy: HealthPolicy, latencies: tuple[float, ...]) -> str | None:

@@ -55,6 +55,18 @@ def build_client(
     )
 
 
+def build_sync_client(*, timeout: float = 10.0) -> httpx.Client:
+    """A blocking client for integrations that run in another program's thread (the
+    LiteLLM callback posting passive samples): same User-Agent, TLS and no redirects."""
+    return httpx.Client(
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+        headers={"User-Agent": USER_AGENT},
+        follow_redirects=False,
+        verify=_tls_context(),
+        trust_env=False,
+    )
+
+
 #: httpcore's trace events for "response headers received" (HTTP/1.1, HTTP/2)
 _HEADERS_READ = (
     "http11.receive_response_headers.complete",

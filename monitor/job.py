@@ -16,15 +16,20 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from monitor.budget import Budget, Reservation
 from monitor.cadence import CadencePolicy, plan, plan_generate
 from monitor.config import Config
+from monitor.fate import FateView
 from monitor.health import HealthState
 from monitor.interfaces import Kind, ProbeResult
 from monitor.runner import Runner
 from monitor.scheduler import ProbeScheduler
 from monitor.store import StoreError
+
+if TYPE_CHECKING:
+    from monitor.fate_hooks import SharedFate
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +65,7 @@ class ProbeJob:
         price_of: Callable[[str], Decimal | None],
         state_of: Callable[[str], HealthState],
         on_skip: Callable[[str, str], None],
+        fate: SharedFate | None = None,
     ) -> None:
         self.config = config
         self.runner = runner
@@ -70,6 +76,8 @@ class ProbeJob:
         self.price_of = price_of
         self.state_of = state_of
         self.on_skip = on_skip
+        #: the offering's upstream group and status feeds (issue 17), when configured
+        self.fate = fate
         self.stopping = False
 
     def snapshot(self, offering: str, now: dt.datetime) -> PriceSnapshot | None:
@@ -98,6 +106,8 @@ class ProbeJob:
                 self.on_skip(offering, "budget")
                 self.scheduler.move(offering, kind, now + BUDGET_RETRY)
                 return None
+            if self.fate is not None:  # the group's staggered turn moves on
+                self.fate.sent(offering, now)
             if self.stopping:  # shutdown began while the money was being reserved
                 await asyncio.to_thread(self.budget.settle, reservation, False, now)
                 return None
@@ -115,12 +125,15 @@ class ProbeJob:
         if reservation is not None:
             await self._settle(reservation, result)
         self.replan(offering, price)
+        if kind == Kind.GENERATE:  # the group reads generate tiers and paid sends only
+            self.replan_siblings(offering)
         return result
 
     async def _reserve(self, snapshot: PriceSnapshot, now: dt.datetime) -> Reservation | None:
         offering = snapshot.offering
         interval = self.budget.regular_interval(offering, snapshot.amount, now)
-        purpose = plan_generate(self.state_of(offering), self.cadence, now, interval).purpose
+        fate = self._fate(offering, now)
+        purpose = plan_generate(self.state_of(offering), self.cadence, now, interval, fate).purpose
         try:
             return await asyncio.to_thread(
                 self.budget.reserve,
@@ -149,7 +162,19 @@ class ProbeJob:
             # left reserved, it expires as spent: never release money that was billed
             log.warning("could not settle the probe of %s: %s", reservation.offering, exc)
 
-    def replan(self, offering: str, price: Decimal | None = None) -> None:
+    def _fate(self, offering: str, now: dt.datetime) -> FateView | None:
+        return self.fate.view(offering, now) if self.fate is not None else None
+
+    def replan_siblings(self, offering: str) -> None:
+        """A sample of one member can ask its siblings for an early paid probe (or move
+        their staggered turn)."""
+        if self.fate is not None:
+            for sibling in self.fate.siblings(offering):
+                self.replan(sibling, kinds=(Kind.GENERATE,))
+
+    def replan(
+        self, offering: str, price: Decimal | None = None, *, kinds: tuple[Kind, ...] = tuple(Kind)
+    ) -> None:
         """Move the offering's next probes to when the cadence says (adaptive cadence);
         ``price``: the job's snapshot, else the price now."""
         if not self.scheduler.running:
@@ -162,9 +187,10 @@ class ProbeJob:
             if price
             else self.cadence.generate_max_interval_s
         )
-        for kind in Kind:
+        for kind in kinds:
             if not self.config.schedule_for(offering, kind.value).enabled:
                 continue
-            at = plan(kind, state, self.cadence, now, interval).at
+            fate = self._fate(offering, now) if kind == Kind.GENERATE else None
+            at = plan(kind, state, self.cadence, now, interval, fate).at
             # the job calling this is still running: never fire into max_instances
             self.scheduler.move(offering, kind, max(at, now + dt.timedelta(seconds=0.2)))

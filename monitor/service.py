@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import logging
 import os
 import socket
@@ -20,6 +21,7 @@ from decimal import Decimal
 
 from monitor.budget import Budget, BudgetPolicy
 from monitor.config import Config
+from monitor.fate_hooks import SharedFate
 from monitor.health import HealthBook, HealthState, Sample
 from monitor.interfaces import Gauge, GaugeRow, Kind, PriceUnit, ProbeResult
 from monitor.job import ProbeJob
@@ -106,6 +108,8 @@ class Service:
         )
         self.runner = Runner(config, [self.pipeline], prices=self)
         self.scheduler = ProbeScheduler(config, self.run_job, on_skip=self._skipped)
+        # issue 17: upstream groups and status feeds (monitor/fate_hooks.py)
+        self.fate = SharedFate(config, self.state_of, self.price_of, self.budget.regular_interval)
         self.job = ProbeJob(
             config=config,
             runner=self.runner,
@@ -116,12 +120,14 @@ class Service:
             price_of=self.price_of,
             state_of=self.state_of,
             on_skip=self._skipped,
+            fate=self.fate,
         )
         self.metrics.watch_states(self.pipeline.state_rows, version=lambda: self.health.changes)
         self.metrics.add_gauges(self.prices.gauges)
         self.metrics.add_gauges(self.routing.gauges, version=lambda: self.routing.generation)
         self.metrics.add_gauges(self.budget_gauges)
         self.metrics.add_gauges(self.database_gauges)
+        self.metrics.add_gauges(self.fate.gauges)
         self.metrics.init_offerings(config, self.runner.deadline_seconds)
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -147,6 +153,8 @@ class Service:
             self.scheduler.start()
             self._every(self.config.routing.evaluate_seconds, self._evaluate_routes_async)
             self._every(60.0, self._refresh_budget)
+            for name, feed in self.config.status_feeds.items():
+                self._every(feed.interval_seconds, functools.partial(self.poll_feed, name))
         self.started = True
 
     async def stop(self, grace: float = 10.0) -> None:
@@ -183,6 +191,7 @@ class Service:
                 await self.prices.release()
         await self.writer.stop()
         await self.runner.aclose()
+        await self.fate.aclose()
         self.store.dispose()
         self.started = False
 
@@ -234,13 +243,25 @@ class Service:
         """One probe now, drawing on the budget like a scheduled one."""
         return await self.job.run(offering, kind)
 
-    def replan(self, offering: str) -> None:
+    def replan(self, offering: str, kinds: tuple[Kind, ...] = tuple(Kind)) -> None:
         """Move the offering's next probes to when the cadence says (adaptive cadence)."""
-        self.job.replan(offering)
+        self.job.replan(offering, kinds=kinds)
 
     def observe_passive(self, offering: str, vantage: str, sample: Sample) -> None:
         self.pipeline.observe_passive(offering, vantage, sample)
         self.replan(offering)
+        self.replan_siblings(offering)
+
+    # -- issue 17: shared fate and status feeds (decisions in monitor/fate.py, feeds.py) --
+
+    def replan_siblings(self, offering: str) -> None:
+        self.job.replan_siblings(offering)
+
+    async def poll_feed(self, name: str) -> None:
+        """Read one status feed; offerings an incident newly covers are re-planned (one
+        early paid confirmation each), never marked down by it."""
+        for offering in sorted(await self.fate.poll(name)):
+            self.replan(offering)
 
     def _skipped(self, offering: str, reason: str) -> None:
         self.metrics.skipped.labels(offering, reason).inc()

@@ -46,6 +46,8 @@ DESIGN_METRICS = frozenset(
         "provmon_catalog_unlisted",
         "provmon_catalog_new_models",
         "provmon_lifecycle_source_success",
+        # DESIGN.md's second wave: status-feed incidents (issue 17)
+        "provmon_status_feed_incident",
     }
 )
 HISTOGRAMS = frozenset({"provmon_probe_duration_seconds"})

@@ -52,13 +52,16 @@ def test_paid_probes_run_at_the_budget_cadence_within_bounds() -> None:
     assert next_generate_delay(up, POLICY, T0, 1e9) == POLICY.generate_max_interval_s
 
 
-def test_stable_generation_backs_off_up_to_the_bound() -> None:
+def test_stable_generation_backs_off_up_to_the_bound_when_asked() -> None:
+    backoff = CadencePolicy(backoff_after=6)
     stable = feed(HealthState(), "generate", *[Outcome.OK] * 6)
-    assert next_generate_delay(stable, POLICY, T0, BUDGET_INTERVAL) == BUDGET_INTERVAL * 1.5
+    assert next_generate_delay(stable, backoff, T0, BUDGET_INTERVAL) == BUDGET_INTERVAL * 1.5
     longer = feed(stable, "generate", *[Outcome.OK] * 60)
-    assert next_generate_delay(longer, POLICY, T0, BUDGET_INTERVAL) == (
-        POLICY.generate_max_interval_s
+    assert next_generate_delay(longer, backoff, T0, BUDGET_INTERVAL) == (
+        backoff.generate_max_interval_s
     )
+    # the default keeps the budget's interval: backing off made outages late (issue 17)
+    assert next_generate_delay(longer, POLICY, T0, BUDGET_INTERVAL) == BUDGET_INTERVAL
 
 
 def test_a_failed_or_slow_paid_probe_is_confirmed_early_from_the_confirm_slice() -> None:
@@ -91,7 +94,12 @@ def test_fresh_passive_traffic_replaces_paid_probes() -> None:
     state = feed(HealthState(), "generate", Outcome.OK)
     state = feed(state, "passive", Outcome.OK, Outcome.OK)
     plan = plan_generate(state, POLICY, T0, BUDGET_INTERVAL)
-    assert plan.delay_s(T0) == POLICY.generate_max_interval_s
+    assert plan.delay_s(T0) == BUDGET_INTERVAL and "passive" in plan.reason
+    # a failed passive sample is a claim: a paid probe confirms it early
+    claim = feed(state, "passive", Outcome.SERVER_ERROR)
+    confirm = plan_generate(claim, POLICY, T0, BUDGET_INTERVAL)
+    assert confirm.purpose == Purpose.CONFIRM
+    assert confirm.delay_s(T0) == POLICY.generate_confirm_s
     later = T0 + dt.timedelta(seconds=POLICY.passive_fresh_s + 1)
     assert plan_generate(state, POLICY, later, BUDGET_INTERVAL).reason == "regular"
 

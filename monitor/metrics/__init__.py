@@ -98,6 +98,11 @@ GAUGES: dict[Gauge, tuple[str, str]] = {
         "provmon_database_up",
         "1 while the database answers, 0 while it is away (results buffered)",
     ),
+    Gauge.STATUS_FEED_INCIDENT: (
+        "provmon_status_feed_incident",
+        "1 while a configured status feed lists an active incident covering the offering: "
+        "a claim provmon confirms, never a state",
+    ),
     Gauge.COST_PER_IMAGE: (
         "provmon_cost_per_image_usd",
         "What one image of the offering's probe request costs: basis=listed (rates x "

@@ -23,6 +23,7 @@ from monitor.sim import (
     control,
     deprecations,
     fal,
+    feeds,
     files,
     google,
     openai,
@@ -60,6 +61,7 @@ FAKES: dict[str, Fake] = {
     ),
     "openrouter": Fake(routes=openrouter.routes, prefixes={"openrouter": "/openrouter/api/v1"}),
     "bfl": Fake(routes=bfl.routes, prefixes={"bfl": "/bfl"}),
+    "feeds": Fake(routes=feeds.routes, prefixes={"status": "/status"}),
     "files": Fake(routes=files.routes, prefixes={"files": "/files"}),
     "control": Fake(routes=control.routes, prefixes={"_sim": "/_sim"}),
 }

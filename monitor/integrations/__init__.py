@@ -1,0 +1,1 @@
+"""Integrations that run inside other programs and report to provmon."""
