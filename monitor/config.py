@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Mapping
 from decimal import Decimal
+from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,7 +26,6 @@ from pydantic import (
     model_validator,
 )
 
-from monitor import catalogs
 from monitor.config_checks import (
     MAX_CONFIG_BYTES,
     DuplicateKeyError,
@@ -39,12 +39,17 @@ from monitor.config_checks import (
 )
 from monitor.feeds import StatusFeedConfig
 from monitor.interfaces import PriceUnit
+from monitor.rates import ExpectedUsage, rates_problem
 from probes import PROBES
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _ENV = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 
 PositiveSeconds = Annotated[float, Field(gt=0, le=86_400)]
+
+
+#: ``provmon run``'s catalog when none is given: today's models
+DEFAULT_CATALOG_FILE = "catalog/live.yaml"
 
 
 class ConfigError(Exception):
@@ -145,7 +150,7 @@ class OfferingConfig(_Strict):
     listed_price_usd: Annotated[Decimal, Field(ge=0, le=100)] | None = None
     #: USD per unit, for offerings priced by token, megapixel or run (see monitor.catalogs)
     rates: dict[PriceUnit, Annotated[Decimal, Field(ge=0, le=100)]] = Field(default_factory=dict)
-    usage: catalogs.ExpectedUsage | None = None
+    usage: ExpectedUsage | None = None
     pricing_sources: tuple[str, ...] = ()
     timeout_seconds: PositiveSeconds | None = None
     control: ScheduleConfig | None = None
@@ -154,7 +159,7 @@ class OfferingConfig(_Strict):
 
     @model_validator(mode="after")
     def _rates_priceable(self) -> OfferingConfig:
-        if problem := catalogs.rates_problem(self.rates, self.usage, self.listed_price_usd):
+        if problem := rates_problem(self.rates, self.usage, self.listed_price_usd):
             raise ValueError(problem)
         return self
 
@@ -418,7 +423,7 @@ def parse_config(data: Any, *, origin: str = "config") -> Config:
 def load_config(path: str | Path | None = None) -> Config:
     """Load a config file, or the default (live) catalog when ``path`` is None."""
     if path is None:
-        return catalogs.load_catalog(catalogs.DEFAULT_CATALOG)
+        return _parse_yaml(default_catalog_text(), "default catalog")
     try:
         with Path(path).open("rb") as handle:
             raw = handle.read(MAX_CONFIG_BYTES + 1)
@@ -430,7 +435,10 @@ def load_config(path: str | Path | None = None) -> Config:
         text = decode(raw)
     except ValueError as exc:
         raise ConfigError(f"{path}: {exc}") from None
-    origin = str(path)
+    return _parse_yaml(text, str(path))
+
+
+def _parse_yaml(text: str, origin: str) -> Config:
     try:
         data = yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
     except DuplicateKeyError as exc:
@@ -443,7 +451,8 @@ def load_config(path: str | Path | None = None) -> Config:
 
 
 def default_catalog_text() -> str:
-    return catalogs.catalog_text(catalogs.DEFAULT_CATALOG)
+    """The default catalog (today's models; ``monitor.catalogs`` names the others)."""
+    return resources.files("monitor").joinpath(DEFAULT_CATALOG_FILE).read_text("utf-8")
 
 
 def _substitute(value: Any, sim_url: str) -> Any:

@@ -28,7 +28,7 @@ import httpx
 from pydantic import BaseModel
 
 from monitor.http import retry_after_seconds
-from monitor.interfaces import GatewayNames, Outcome, ProbeFailure, Usage
+from monitor.interfaces import GatewayNames, Kind, Outcome, ProbeFailure, Usage
 from monitor.probe_context import ProbeContext
 from probes._jobs import Job, JobOptions, JobProbe, JobState, body_of, json_object
 
@@ -104,6 +104,11 @@ class BflProbe(JobProbe):
         litellm="black_forest_labs", openrouter="black-forest-labs"
     )
     fake: ClassVar[str] = "bfl"
+    #: for the contract test: BFL has no free call that names a model (its control call reads
+    #: the account's credits), so control cannot say a model is gone
+    contract_unreachable: ClassVar[frozenset[tuple[Outcome, Kind]]] = frozenset(
+        {(Outcome.MODEL_UNAVAILABLE, Kind.CONTROL)}
+    )
 
     def _headers(self, ctx: ProbeContext, url: str) -> dict[str, str]:
         """The key, if ``url`` is on BFL's own hosts or the base URL's origin."""

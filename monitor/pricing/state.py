@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from monitor.catalogs import as_usage, rates_price
 from monitor.interfaces import Gauge, GaugeRow, Kind, PriceQuote, PriceUnit, ProbeResult, Usage
 from monitor.pricing import SOURCES
 from monitor.pricing.base import Plan, PriceSource, PricingTarget
 from monitor.pricing.cost import per_image
 from monitor.pricing.judge import Disagreement, Key, QuoteKey, disagreements, is_stale
 from monitor.pricing.usage import UsageChange, judge_usage
+from monitor.rates import as_usage, rates_price
 
 if TYPE_CHECKING:  # for annotations only: a pure module loads no SQLAlchemy (the store's
     # row types) and no probe modules (the config validates protocols against PROBES)

@@ -61,6 +61,12 @@ def check(model: str, body: Any, *, needs_role: bool) -> dict[str, Any]:
         texts += [p["text"] for p in content["parts"] if isinstance(p, dict) and "text" in p]
     if not texts or not all(isinstance(t, str) for t in texts):
         raise Bad("contents must contain a text part.")
+    if not any(t.strip() for t in texts):
+        # the wording Vertex AI uses for a blank prompt (an INVALID_ARGUMENT 400)
+        raise Bad(
+            "Unable to submit request because it has an empty text parameter. "
+            "Add a value to the parameter and try again."
+        )
     config = body.get("generationConfig") or {}
     if not isinstance(config, dict):
         raise Bad("generationConfig must be an object.")

@@ -89,6 +89,8 @@ OPENAI: dict[str, ImagesModel] = {
     "recraftv4_1": ImagesModel(),
     "seedream-5-0-flash-260915": ImagesModel(),
     "dola-seedream-5-0-pro-260628": ImagesModel(),
+    # Lumenfall resells Gemini 3 Pro Image on its OpenAI-compatible API (llms.txt, S)
+    "gemini-3-pro-image": ImagesModel(),
 }
 
 

@@ -14,14 +14,20 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-if TYPE_CHECKING:
-    from monitor.sim.pages import PageState
+
+class PageState(Protocol):
+    """What these pages read of the simulator's page state (``monitor.sim.pages``)."""
+
+    removed: dict[str, set[str]]
+
+    def price(self, source: str, offering: str) -> Decimal: ...
+
 
 M = Decimal(1_000_000)
 #: (source kind, offering) -> the page's main price (see the module docstring)

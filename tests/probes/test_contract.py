@@ -19,7 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-from monitor.config import Config, load_config, parse_config, point_at_simulator
+from monitor.catalogs import demo_catalog
+from monitor.config import Config, parse_config, point_at_simulator
 from monitor.interfaces import GatewayNames, Kind, Outcome, ProbeResult
 from monitor.runner import Runner
 from monitor.servers import free_port
@@ -81,7 +82,8 @@ class Case:
 
 
 def catalog_data() -> dict[str, Any]:
-    data: dict[str, Any] = load_config(None).model_dump(mode="json")
+    """The demo's catalog: today's models and Imagen 4's, so every fake has an offering."""
+    data: dict[str, Any] = demo_catalog().model_dump(mode="json")
     return data
 
 
@@ -203,8 +205,19 @@ def test_a_protocol_declares_its_gateway_names_and_the_fake_that_serves_it(
     check_declarations(protocol, sim_url)
 
 
-@pytest.mark.parametrize(("outcome", "kind"), OUTCOMES, ids=lambda v: str(v))
-@pytest.mark.parametrize("protocol", sorted(PROBES))
+#: every (protocol, outcome, kind), less what a protocol declares its API cannot answer at
+#: all (``contract_unreachable``, with the reason beside it on the class)
+CASES = [
+    (protocol, outcome, kind)
+    for protocol in sorted(PROBES)
+    for outcome, kind in OUTCOMES
+    if (outcome, kind) not in getattr(PROBES[protocol], "contract_unreachable", frozenset())
+]
+
+
+@pytest.mark.parametrize(
+    ("protocol", "outcome", "kind"), CASES, ids=[f"{p}-{o}-{k}" for p, o, k in CASES]
+)
 async def test_every_outcome_is_reachable_against_the_protocols_fake(
     protocol: str, outcome: Outcome, kind: Kind, sim_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -9,10 +9,8 @@ The replay harness (tests/test_answers.py) also runs every file end to end.
 
 from __future__ import annotations
 
-import base64
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +22,9 @@ from monitor.config import (
     load_config,
     parse_config,
     point_at_simulator,
-    simulator_credentials,
 )
 from monitor.interfaces import Kind, Outcome, ProbeResult
 from monitor.runner import Runner
-from monitor.servers import ThreadedServer
-from monitor.sim.app import build_app
 from probes import PROBES
 from probes import _google as google_family
 from probes import _openai_images as openai_family
@@ -39,7 +34,11 @@ ROOT = Path(__file__).resolve().parents[2]
 ANSWERS = ROOT / "tests" / "fixtures" / "answers"
 CATALOGS = ROOT / "monitor" / "catalog"
 PROTOCOLS = ("vertex", "gemini", "openai", "lumenfall")
-CORPUS = sorted(p for proto in PROTOCOLS for p in (ANSWERS / proto).glob("*.json"))
+#: the error answers (``content-*`` files are generateContent answers, read by
+#: tests/probes/test_content.py); every file is also replayed end to end by tests/test_answers.py
+CORPUS = sorted(
+    p for proto in PROTOCOLS for p in (ANSWERS / proto).glob("*.json") if "content-" not in p.name
+)
 
 #: the paths the real probes request on the simulator, by protocol and kind
 PATHS = {
@@ -113,71 +112,6 @@ def test_each_answer_is_classified_by_the_probes_own_failure_path(path: Path) ->
     expect = case["expect"]
     assert failure.outcome == Outcome(expect["outcome"]), failure.message
     assert expect.get("error_contains", "") in failure.message
-
-
-class _Replay:
-    """The simulator behind a front that serves a case's mappings first (WireMock's matching
-    of ``method`` and ``urlPathPattern``; the rest falls through to the fakes). A stand-in
-    until the simulator's own ``/_sim/mappings`` lands; tests/test_answers.py replays the
-    same files through that."""
-
-    def __init__(self) -> None:
-        self.sim = build_app()
-        self.mappings: list[dict[str, Any]] = []
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            for mapping in reversed(self.mappings):  # the newest first
-                request = mapping["request"]
-                if request["method"] in (scope["method"], "ANY") and re.fullmatch(
-                    request["urlPathPattern"], scope["path"]
-                ):
-                    await self._answer(mapping["response"], send)
-                    return
-        await self.sim(scope, receive, send)
-
-    @staticmethod
-    async def _answer(answer: dict[str, Any], send: Any) -> None:
-        if "jsonBody" in answer:
-            content = json.dumps(answer["jsonBody"]).encode()
-        elif "base64Body" in answer:
-            content = base64.b64decode(answer["base64Body"])
-        else:
-            content = str(answer.get("body", "")).encode()
-        headers = [(k.lower().encode(), str(v).encode()) for k, v in answer["headers"].items()]
-        headers.append((b"content-length", str(len(content)).encode()))
-        start = {"type": "http.response.start", "status": answer["status"], "headers": headers}
-        await send(start)
-        await send({"type": "http.response.body", "body": content})
-
-
-@pytest.fixture(scope="module")
-def replay() -> Iterator[tuple[_Replay, str]]:
-    front = _Replay()
-    server = ThreadedServer(front, "127.0.0.1", 0)
-    server.start()
-    yield front, server.url
-    server.stop()
-
-
-@pytest.mark.parametrize("path", CORPUS, ids=lambda p: f"{p.parent.name}/{p.stem}")
-async def test_each_answer_replayed_over_a_socket_through_the_real_probe(
-    path: Path, replay: tuple[_Replay, str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    case = load(path)
-    front, url = replay
-    front.mappings = case["mappings"]
-    catalog = load_config(CATALOGS / case["catalog"])
-    for name, value in simulator_credentials(catalog).items():
-        monkeypatch.setenv(name, value)
-    config = point_at_simulator(catalog, url)
-    try:
-        result = await run(config, case["offering"], Kind(case["kind"]))
-    finally:
-        front.mappings = []
-    expect = case["expect"]
-    assert result.outcome == Outcome(expect["outcome"]), result.error
-    assert expect.get("error_contains", "") in (result.error or "")
 
 
 KEY_INVALID = {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID"}
