@@ -312,7 +312,9 @@ def test_the_demo_banner_names_the_status_page_and_keeps_urls_whole(tmp_path: Pa
 
 
 def test_prices_show_never_cuts_an_offering_id(tmp_path: Path) -> None:
-    proc = provmon("prices", "show", env={"COLUMNS": "80", "PROVMON_DATA_DIR": str(tmp_path)})
+    imagen4 = str(Path(__file__).parents[1] / "monitor" / "catalog" / "imagen4.yaml")
+    env = {"COLUMNS": "80", "PROVMON_DATA_DIR": str(tmp_path)}
+    proc = provmon("prices", "show", "--config", imagen4, env=env)
     assert proc.returncode == 0, proc.stderr
     for offering in ("replicate/imagen-4.0-ultra-generate-001", "gemini/imagen-4.0-generate-001"):
         assert offering in proc.stdout

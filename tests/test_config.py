@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from monitor.catalogs import demo_catalog, load_catalog
+from monitor.catalogs import catalog_text, demo_catalog, load_catalog
 from monitor.config import (
     ConfigError,
     default_catalog_text,
@@ -66,7 +66,7 @@ def test_a_pasted_secret_is_not_echoed_back() -> None:
     ],
 )
 def test_every_configured_url_is_checked_for_credentials(where: str, url: str) -> None:
-    data = yaml.safe_load(default_catalog_text())
+    data = yaml.safe_load(catalog_text("imagen4"))
     node = data
     *parents, leaf = where.split(".")
     for key in parents:

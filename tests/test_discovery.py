@@ -13,12 +13,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from monitor.config import load_config
+from monitor.catalogs import load_catalog
 from monitor.discovery import as_json, compare, snippet
 from monitor.interfaces import ListedModel
 from monitor.servers import free_port
 from tests.test_cli import provmon
 
+IMAGEN4 = str(Path(__file__).parents[1] / "monitor" / "catalog" / "imagen4.yaml")
 SCENARIO = """
 targets:
   "openai:imagen-4.0-ultra-generate-001": {retired: true}
@@ -61,7 +62,15 @@ def scenario_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def test_discover_names_the_retired_offering_unlisted_and_the_new_model(scenario_sim: str) -> None:
     proc = provmon(
-        "catalog", "discover", "--provider", "lumenfall", "--json", "--simulator", scenario_sim
+        "catalog",
+        "discover",
+        "--provider",
+        "lumenfall",
+        "--json",
+        "--simulator",
+        scenario_sim,
+        "--config",
+        IMAGEN4,
     )
     assert proc.returncode == 0, proc.stderr
     found = json.loads(proc.stdout)
@@ -82,7 +91,9 @@ def test_the_new_model_answers_generation_requests_too(scenario_sim: str) -> Non
 
 
 def test_discover_prints_yaml_that_would_add_the_new_models(scenario_sim: str) -> None:
-    proc = provmon("catalog", "discover", "-p", "lumenfall", "--simulator", scenario_sim)
+    proc = provmon(
+        "catalog", "discover", "-p", "lumenfall", "--simulator", scenario_sim, "-c", IMAGEN4
+    )
     assert proc.returncode == 0, proc.stderr
     assert "unlisted (suspect retired): lumenfall/imagen-4.0-ultra-generate-001" in proc.stdout
     assert "  lumenfall/flux-3-image:\n    provider_model: flux-3-image" in proc.stdout
@@ -95,7 +106,7 @@ def test_an_unknown_provider_is_one_clear_line() -> None:
 
 
 def test_compare_reads_ids_with_prefixes_skips_deprecated_and_keeps_prices() -> None:
-    config = load_config(None)
+    config = load_catalog("imagen4")
     listed = [
         ListedModel(model="models/imagen-4.0-generate-001", image=True),
         ListedModel(model="imagen-4.0-fast-generate-001", image=True),

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from monitor.config import Config
 from monitor.health import HealthBook, State
@@ -19,6 +20,8 @@ from monitor.store import Store
 from monitor.writer import IncidentBatch, ResultWriter
 from tests.test_store import make_result
 
+#: the catalog sim_config is (Imagen 4's), for the CLI run
+IMAGEN4 = str(Path(__file__).parents[1] / "monitor" / "catalog" / "imagen4.yaml")
 MODEL = "imagen-4.0-generate-001"
 BROKEN = f"lumenfall/{MODEL}"
 GOOD = f"fal/{MODEL}"
@@ -84,7 +87,7 @@ def test_provmon_route_is_the_replayed_route(sim_config: Config, tmp_path) -> No
     expected = replay(store, sim_config, now).routing.routes(policy=PolicyName.COST, model=MODEL)
     store.dispose()
     proc = subprocess.run(
-        [sys.executable, "-m", "monitor.cli", "route", "--model", MODEL],
+        [sys.executable, "-m", "monitor.cli", "route", "--model", MODEL, "--config", IMAGEN4],
         capture_output=True,
         text=True,
         env={"PROVMON_DATABASE_URL": url, "PATH": "/usr/bin:/bin"},
