@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import json
 import logging
 import os
@@ -369,7 +370,7 @@ def route(
     setup_logging("WARNING")
     import datetime as dt
 
-    from monitor.exports import FORMATS, render, targets_from_config
+    from monitor.exports import FORMATS, render
     from monitor.pipeline import replay
 
     cfg = _load(config)
@@ -400,9 +401,18 @@ def route(
         sys.stderr.write(f"provmon: warning: {empty}\n")
     routes = engine.routes(policy=policy, model=model)
     text = render(
-        FORMATS[fmt](routes, targets_from_config(cfg)), "yaml" if fmt == "litellm" else "json"
+        FORMATS[fmt](routes, _routable_targets(cfg, now)), "yaml" if fmt == "litellm" else "json"
     )
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def _routable_targets(cfg: Config, now: datetime.datetime) -> dict[str, Any]:
+    """The gateway targets of offerings not past a known shutdown (the catalog's dates)."""
+    from monitor.catalog_watch import CatalogWatch
+    from monitor.exports import targets_from_config
+
+    watch = CatalogWatch(cfg, now=lambda: now)
+    return {k: t for k, t in targets_from_config(cfg).items() if watch.routable(k)}
 
 
 @db_app.command("upgrade")

@@ -130,6 +130,9 @@ class HealthState:
     passive_down: bool = False
     #: the minute of the last passive success counted (one per minute, like failures)
     passive_ok_minute: int | None = None
+    #: our account is at fault (the last probe answer was ``auth_error``: key, billing,
+    #: quota or permission); a healthy answer clears it. Ours to fix, not an outage
+    account_problem: bool = False
 
     def tier(self, tier: Tier) -> TierState:
         return self.control if tier == Tier.CONTROL else self.generate
@@ -177,10 +180,12 @@ def _step(policy: HealthPolicy, state: HealthState, sample: Sample) -> HealthSta
     healthy = sample.outcome in HEALTHY
     changed = overall != state.state
     works = healthy and tier == Tier.GENERATE  # a control success does not clear passive claims
+    account = sample.outcome == Outcome.AUTH_ERROR or (state.account_problem and not healthy)
     return HealthState(
         state=overall,
         since=sample.at if changed or state.since is None else state.since,
-        reason=f"{name}: {deciding.reason}",
+        reason=("account: our credentials, billing or quota; " if account else "")
+        + f"{name}: {deciding.reason}",
         consecutive_failures=0 if healthy else state.consecutive_failures + 1,
         consecutive_successes=state.consecutive_successes + 1 if healthy else 0,
         consecutive_rate_limited=0,
@@ -194,6 +199,7 @@ def _step(policy: HealthPolicy, state: HealthState, sample: Sample) -> HealthSta
         passive_suspect=state.passive_suspect,
         passive_down=state.passive_down,
         passive_ok_minute=state.passive_ok_minute,
+        account_problem=account,
     )
 
 

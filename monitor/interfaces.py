@@ -299,6 +299,8 @@ class Gauge(StrEnum):
     BUDGET = "budget"
     BUDGET_REMAINING = "budget_remaining"
     DATABASE_UP = "database_up"
+    #: our account is at fault for the offering (issue 14): ours to fix, not an outage
+    ACCOUNT_PROBLEM = "account_problem"
     #: a status feed's active incident covers the offering (issue 17)
     STATUS_FEED_INCIDENT = "status_feed_incident"
     #: listed vs measured cost of one image (``basis`` label)

@@ -22,9 +22,11 @@ from decimal import Decimal
 from monitor.budget import Budget, BudgetPolicy
 from monitor.config import Config
 from monitor.fate_hooks import SharedFate
-from monitor.health import HealthBook, HealthState, Sample
+from monitor.health import HealthBook, HealthState, Sample, State
 from monitor.interfaces import Gauge, GaugeRow, Kind, PriceUnit, ProbeResult
 from monitor.job import ProbeJob
+from monitor.lifecycle import ServedModelEvent
+from monitor.lifecycle_hooks import LifecycleHooks, incident_entries, primary_sources
 from monitor.metrics import Metrics
 from monitor.pipeline import (
     ROUTING_HISTORY,
@@ -97,6 +99,13 @@ class Service:
         self.recent = RecentResults()
         self.routing = RoutingEngine()
         self.prices.on_usage_change = lambda o, s: self.metrics.price_changes.labels(o, s).inc()
+        # issue 16: listings, shutdown dates, served models (monitor/lifecycle_hooks.py)
+        self.lifecycle = LifecycleHooks(
+            config,
+            now=_now,
+            state_of=lambda o: self.state_of(o).state,
+            on_event=self._served_model_changed,
+        )
         self.pipeline = ResultPipeline(
             config,
             store=self.writer,
@@ -104,7 +113,7 @@ class Service:
             metrics=self.metrics,
             health=self.health,
             recent=self.recent,
-            observers=[self.prices],
+            observers=[self.prices, self.lifecycle],
         )
         self.runner = Runner(config, [self.pipeline], prices=self)
         self.scheduler = ProbeScheduler(config, self.run_job, on_skip=self._skipped)
@@ -128,6 +137,8 @@ class Service:
         self.metrics.add_gauges(self.budget_gauges)
         self.metrics.add_gauges(self.database_gauges)
         self.metrics.add_gauges(self.fate.gauges)
+        self.metrics.add_gauges(self.lifecycle.gauges)
+        self.metrics.add_gauges(self.account_gauges)
         self.metrics.init_offerings(config, self.runner.deadline_seconds)
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -155,6 +166,8 @@ class Service:
             self._every(60.0, self._refresh_budget)
             for name, feed in self.config.status_feeds.items():
                 self._every(feed.interval_seconds, functools.partial(self.poll_feed, name))
+            self.lifecycle.schedule(self._every, self.runner)
+            self._tasks.append(asyncio.create_task(self.lifecycle.first_reads(self.runner)))
         self.started = True
 
     async def stop(self, grace: float = 10.0) -> None:
@@ -192,6 +205,7 @@ class Service:
         await self.writer.stop()
         await self.runner.aclose()
         await self.fate.aclose()
+        await self.lifecycle.aclose()
         self.store.dispose()
         self.started = False
 
@@ -268,6 +282,30 @@ class Service:
 
     # -- prices, budget, routes -----------------------------------------------------------
 
+    def account_gauges(self) -> Iterable[GaugeRow]:
+        """``provmon_offering_account_problem`` for every offering (0 when fine), so the
+        alert and the outage alert's exception always have a series to read."""
+        config = self.config
+        for offering in config.enabled_offerings():
+            labels = {
+                "offering": offering,
+                "provider": config.provider_of(offering),
+                "model": config.model_of(offering),
+                "vantage": config.vantage,
+            }
+            problem = self.state_of(offering).account_problem
+            yield GaugeRow(name=Gauge.ACCOUNT_PROBLEM, labels=labels, value=float(problem))
+
+    def _served_model_changed(self, event: ServedModelEvent) -> None:
+        """A silent redirect or a new snapshot: on the incident list, counted for the
+        board, and the offering's prices read again (the new model has its own price)."""
+        self.metrics.served_model_changes.labels(event.offering).inc()
+        state = self.state_of(event.offering).state
+        self.writer.accept_incidents(incident_entries(event, self.config.vantage, state))
+        if self.started:
+            for source in primary_sources(self.config, [event.offering]):
+                self._tasks.append(asyncio.create_task(self.refresh_prices(source)))
+
     async def refresh_prices(self, source: str) -> None:
         try:
             report = await self.prices.refresh(source)
@@ -301,7 +339,10 @@ class Service:
             now,
             self.config.enabled_offerings(),
             price_of=self.price_of,
-            state_of=lambda o: self.state_of(o).state,
+            # past its shutdown time an offering leaves routing (not at the first 404)
+            state_of=lambda o: (
+                self.state_of(o).state if self.lifecycle.routable(o) else State.RETIRED
+            ),
             recent=self.recent.results,
         )
 

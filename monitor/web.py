@@ -258,6 +258,8 @@ def build_api(service: Service) -> FastAPI:
                     "reason": st.reason,
                     "last_outcome": st.last_outcome.value if st.last_outcome else None,
                     "consecutive_failures": st.consecutive_failures,
+                    # ours to fix (key, billing, quota): out of routing, not an outage
+                    "account_problem": st.account_problem,
                     # what gateways claimed, kept apart from what probes measured
                     "passive": {
                         "last_at": st.last_passive_at.isoformat() if st.last_passive_at else None,
@@ -334,7 +336,15 @@ def build_api(service: Service) -> FastAPI:
             raise HTTPException(404, "unknown model")
         if format != "json" and policy is None:
             policy = PolicyName.COST  # a gateway config needs one route per model
-        return FORMATS[format](service.routing.routes(policy=policy, model=model), targets)
+        # a gateway config never carries a model past its shutdown time (issue 16)
+        live = {k: t for k, t in targets.items() if service.lifecycle.routable(k)}
+        return FORMATS[format](service.routing.routes(policy=policy, model=model), live)
+
+    @app.get("/api/catalog")
+    def catalog() -> dict[str, Any]:
+        """Lifecycle per offering (live, deprecated, retired, unlisted) with its shutdown
+        date and replacement, the latest discovery per provider, served-model events."""
+        return service.lifecycle.as_json()
 
     @app.get("/api/budget")
     def budget() -> list[dict[str, Any]]:

@@ -98,6 +98,11 @@ GAUGES: dict[Gauge, tuple[str, str]] = {
         "provmon_database_up",
         "1 while the database answers, 0 while it is away (results buffered)",
     ),
+    Gauge.ACCOUNT_PROBLEM: (
+        "provmon_offering_account_problem",
+        "1 while the offering's latest answers say our account is at fault (key, billing, "
+        "quota, permission): ours to fix, not the provider's outage",
+    ),
     Gauge.STATUS_FEED_INCIDENT: (
         "provmon_status_feed_incident",
         "1 while a configured status feed lists an active incident covering the offering: "
@@ -291,6 +296,12 @@ class Metrics:
         self.results_dropped = _Family(
             "provmon_results_dropped", "Results that could not be stored", "counter"
         )
+        self.served_model_changes = _Family(
+            "provmon_served_model_changes",
+            "Answers naming another model than before or than asked for (silent redirects)",
+            "counter",
+            ["offering"],
+        )
         self._families = [
             self.duration,
             self.probes,
@@ -299,6 +310,7 @@ class Metrics:
             self.timeout,
             self.price_changes,
             self.results_dropped,
+            self.served_model_changes,
         ]
         self.registry.register(_StoreCollector(self._families))
         self._extra: list[Callable[[], Iterable[GaugeRow]]] = []
