@@ -74,7 +74,14 @@ def demo_catalog() -> Config:
 
 
 #: sections merged entry by entry
-_MERGED = ("models", "providers", "offerings", "pricing_sources", "lifecycle_sources")
+_MERGED = (
+    "models",
+    "providers",
+    "offerings",
+    "pricing_sources",
+    "lifecycle_sources",
+    "status_feeds",
+)
 #: what two definitions of a shared provider or source must agree on
 _SAME = {"providers": ("protocol", "credential_env"), "pricing_sources": ("kind",)}
 

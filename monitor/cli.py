@@ -139,8 +139,11 @@ def demo(
     setup_logging("WARNING")
     from monitor.servers import ListenError, ThreadedServer
     from monitor.sim.app import build_app
+    from monitor.sim.scenario import shut_down_models
 
-    sim = ThreadedServer(build_app(control_enabled=True), "127.0.0.1", sim_port)
+    # the providers as they answer today: retired models answer as gone (Imagen 4 shows
+    # retired beside the live catalog)
+    sim = ThreadedServer(build_app(shut_down_models(), control_enabled=True), "127.0.0.1", sim_port)
     try:
         sim.start()
     except (ListenError, OSError) as exc:

@@ -474,7 +474,8 @@ def point_at_simulator(config: Config, sim_url: str, **overrides: Any) -> Config
         provider["options"] = {**provider["options"], **sim.pop("options", {})}
         provider.update(sim)
         provider["simulated"] = {}
-    for source in [*data["pricing_sources"].values(), *data["lifecycle_sources"].values()]:
+    sections = ("pricing_sources", "lifecycle_sources", "status_feeds")
+    for source in [entry for section in sections for entry in data[section].values()]:
         sim = _substitute(source.pop("simulated", {}), sim_url)
         source.update(sim)
         source["simulated"] = {}

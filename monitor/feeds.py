@@ -48,6 +48,8 @@ class StatusFeedConfig(BaseModel):
     url: Annotated[str, Field(pattern=r"^https?://")]
     interval_seconds: Annotated[float, Field(ge=10, le=3600)] = 60.0
     components: dict[str, tuple[str, ...]]
+    #: overrides applied when the catalog is pointed at the simulator (``${SIM}``)
+    simulated: dict[str, Any] = Field(default_factory=dict)
 
     def pairs(self) -> list[tuple[str, str]]:
         return [(c, o) for c, offerings in self.components.items() for o in offerings]

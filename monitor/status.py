@@ -45,6 +45,11 @@ class OfferingStatus:
     listed_price_usd: Decimal | None = None
     #: ``image``, ``megapixel`` or ``second``
     price_unit: str = "image"
+    #: what one image cost by the usage the last answer reported (tokens, megapixels, or
+    #: the provider's own cost), at the listed rates; None: no answer reported usage
+    measured_cost_usd: Decimal | None = None
+    #: the model family the page groups offerings by (the catalog's ``family``)
+    family: str = ""
     #: listed price divided by the success ratio: what one good image costs
     effective_cost_usd: Decimal | None = None
     #: median and 95th percentile of the total time of successful generations, seconds
@@ -263,6 +268,7 @@ header .meta{color:var(--muted)}
 main{padding:8px 24px 24px}
 section{margin-top:18px}
 h2{font-size:16px;margin:0 0 6px;font-family:ui-monospace,monospace}
+h2.family{font-size:18px;margin:18px 0 8px;font-family:inherit}
 table{border-collapse:collapse;width:100%}
 th,td{padding:5px 8px;border-bottom:1px solid var(--line);text-align:right;white-space:nowrap}
 th{font-weight:600;color:var(--muted);font-size:12px;background:var(--bg)}
@@ -301,6 +307,7 @@ _COLUMNS = (
     ("Provider", "name"),
     ("State", "name"),
     ("Listed price", ""),
+    ("Measured / image", ""),
     ("Effective cost", ""),
     ("p50", ""),
     ("p95", ""),
@@ -335,6 +342,7 @@ def _row(item: OfferingStatus, now: dt.datetime) -> str:
         _cell("provider", e(item.provider), "name"),
         _cell("state", badge, "name"),
         _cell("listed_price", format_usd(item.listed_price_usd) + unit),
+        _cell("measured_cost", format_usd(item.measured_cost_usd), "", item.measured_cost_usd),
         _cell("effective_cost", format_usd(item.effective_cost_usd), "", item.effective_cost_usd),
         _cell("p50", format_seconds(item.p50_seconds)),
         _cell("p95", format_seconds(item.p95_seconds)),
@@ -377,6 +385,23 @@ def _model_section(model: str, items: list[OfferingStatus], now: dt.datetime) ->
     )
 
 
+def _families(models: dict[str, list[OfferingStatus]], now: dt.datetime) -> str:
+    """Model sections grouped by family; models retired everywhere apart, at the end."""
+    groups: dict[str, list[str]] = {}
+    for model, items in models.items():
+        gone = all(i.state == "retired" for i in items)
+        groups.setdefault("" if gone else (items[0].family or model), []).append(model)
+    out = []
+    for family in sorted(groups, key=lambda f: (f == "", f)):
+        title = family or "retired models"
+        inner = "".join(_model_section(m, models[m], now) for m in sorted(groups[family]))
+        out.append(
+            f'<div class="family" data-family="{html.escape(family or "retired")}">'
+            f'<h2 class="family">{html.escape(title)}</h2>{inner}</div>'
+        )
+    return "".join(out)
+
+
 def render_status(data: StatusData) -> str:
     """The whole page as one HTML string; every value escaped, no external assets."""
     e = html.escape
@@ -392,7 +417,7 @@ def render_status(data: StatusData) -> str:
         for state, n in counts.items()
         if n
     )
-    sections = "".join(_model_section(m, models[m], now) for m in sorted(models))
+    sections = _families(models, now)
     if not sections:
         sections = "<p>No offerings configured.</p>"
     stamp = now.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

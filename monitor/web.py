@@ -119,6 +119,8 @@ def status_data(service: Service) -> StatusData:
                 reason=state.reason + passive_note(state),
                 state_since=state.since,
                 listed_price_usd=service.price_of(key),
+                measured_cost_usd=service.prices.measured_per_image(key),
+                family=config.models[config.model_of(key)].family or config.model_of(key),
                 effective_cost_usd=costs.get(key),
                 route_rank=entry.rank or None if entry else None,
                 route_weight=entry.weight if entry else None,

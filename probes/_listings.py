@@ -164,16 +164,10 @@ async def replicate_models(
 
 
 async def openrouter_models(ctx: ProbeContext, headers: dict[str, str]) -> list[ListedModel]:
-    """OpenRouter's ``GET {base}/models?output_modalities=image``: ``data[]`` with
-    ``architecture.output_modalities`` and ``pricing.image`` (USD per image, a decimal
-    string; "-1" means dynamic)."""
-    response = await ctx.send(
-        "GET",
-        f"{ctx.base_url}/models",
-        headers=headers,
-        params={"output_modalities": "image"},
-        timed=False,
-    )
+    """OpenRouter's image-model listing, ``GET {base}/images/models`` (its official SDK's
+    path): ``data[]`` with ``architecture.output_modalities`` and, where given,
+    ``pricing.image`` (USD per image, a decimal string; "-1" means dynamic)."""
+    response = await ctx.send("GET", f"{ctx.base_url}/images/models", headers=headers, timed=False)
     data = _json(ctx, response, "model listing").get("data")
     if not isinstance(data, list):
         raise ProbeFailure(Outcome.PROTOCOL_ERROR, "model listing has no data list")
@@ -187,7 +181,7 @@ async def openrouter_models(ctx: ProbeContext, headers: dict[str, str]) -> list[
         found.append(
             ListedModel(
                 model=item["id"],
-                image="image" in modalities,
+                image=not modalities or "image" in modalities,
                 price_usd=_decimal(pricing.get("image")),
             )
         )

@@ -24,8 +24,9 @@ import httpx
 from pydantic import BaseModel, ConfigDict
 
 from monitor.http import retry_after_seconds, status_outcome
-from monitor.interfaces import GatewayNames, Outcome, ProbeFailure
+from monitor.interfaces import GatewayNames, ListedModel, Outcome, ProbeFailure
 from monitor.probe_context import ProbeContext
+from probes._listings import openrouter_models
 from probes._openai_images import OpenAIImagesProbe
 
 #: OpenRouter's answer to a model id it does not serve (retired or never listed)
@@ -133,3 +134,7 @@ class OpenRouterProbe(OpenAIImagesProbe):
             raise ProbeFailure(
                 Outcome.MODEL_UNAVAILABLE, f"no provider serves {ctx.provider_model} now"
             )
+
+    async def list_models(self, ctx: ProbeContext) -> list[ListedModel]:
+        """OpenRouter's image models (a free call)."""
+        return await openrouter_models(ctx, self.headers(ctx))

@@ -46,6 +46,7 @@ DESIGN_METRICS = frozenset(
         "provmon_catalog_unlisted",
         "provmon_catalog_new_models",
         "provmon_lifecycle_source_success",
+        "provmon_served_model_changes_total",
         # DESIGN.md's second wave: status-feed incidents (issue 17)
         "provmon_status_feed_incident",
     }

@@ -31,11 +31,8 @@ from tests.ops_support import (
 #: empty only when it reads one of these. Shrink this as the metrics are wired: the test
 #: fails when a listed metric shows up in the demo's /metrics.
 #: metrics DESIGN.md names that the demo does not export yet, each with the reason
-NOT_YET_EXPORTED: dict[str, str] = {
-    # read by ProvmonAccountProblem and ProvmonOfferingDown; the gauge lands with issue 14
-    "provmon_offering_account_problem": "issue 14: the lead adds the gauge",
-}
-LUMENFALL = "lumenfall/imagen-4.0-generate-001"
+NOT_YET_EXPORTED: dict[str, str] = {}
+LUMENFALL = "lumenfall/gemini-3-pro-image"
 GENERATIONS = 'provmon_probe_duration_seconds_count{kind="generate", phase="total"}'
 
 
@@ -147,6 +144,37 @@ def test_the_not_yet_exported_list_is_still_true(stack: dict[str, str]) -> None:
         assert name not in exported, f"{name} is exported now: remove it from NOT_YET_EXPORTED"
 
 
+def test_a_served_model_change_is_on_the_incident_list_and_annotated_on_the_board(
+    stack: dict[str, str],
+) -> None:
+    """Issue 16: the simulator's GPT Image answers start naming another model (a silent
+    redirect); the demo's next paid probe records it as an entry on the offering's incident
+    list, and the board's annotation query finds it in Prometheus."""
+    offering, model = "openai/gpt-image-2", "gpt-image-2"
+    redirect = {"target": f"openai:{model}", "served_model": "gpt-image-2.6-sunburst"}
+    httpx.post(f"{stack['sim']}/_sim/behaviour", json=redirect, timeout=10).raise_for_status()
+
+    def entry() -> bool:
+        answer = httpx.get(
+            f"{stack['monitor']}/api/incidents", params={"offering": offering}, timeout=10
+        )
+        return answer.status_code == 200 and any(
+            "gpt-image-2.6-sunburst" in i["reason"] for i in answer.json()
+        )
+
+    wait_for(entry, 150)
+    [annotation] = [
+        expr for where, expr in board_queries(board()) if "served_model_changes" in expr
+    ]
+    concrete = expand(annotation, {"__interval": "5m", "provider": ".*", "model": ".*"})
+    concrete = concrete.rstrip().removesuffix("> 0") + " > 0"
+
+    def annotated() -> bool:
+        return any(s["metric"].get("offering") == offering for s in query(stack, concrete))
+
+    wait_for(annotated, 30)
+
+
 def test_every_board_query_returns_data(stack: dict[str, str]) -> None:
     empty = []
     for where, expr in board_queries(board()):
@@ -182,7 +210,7 @@ def test_an_injected_outage_fires_offering_down_in_prometheus(stack: dict[str, s
     assert not [a for a in firing() if a["labels"]["offering"] == LUMENFALL]
     httpx.post(
         stack["sim"] + "/_sim/behaviour",
-        json={"target": "openai:imagen-4.0-generate-001", "outage": "error"},
+        json={"target": "openai:gemini-3-pro-image", "outage": "error"},
     ).raise_for_status()
     try:
         alerts = wait_for(

@@ -380,6 +380,7 @@ class Metrics:
                     self.probes.labels(*base, outcome.value)
                 self.timeout.labels(offering, kind.value).set(deadlines(offering, kind))
             self.spend.labels(offering, provider)
+            self.served_model_changes.labels(offering)
             for reason in ("missed", "overlap", "budget", "no_price"):
                 self.skipped.labels(offering, reason)
             for source in config.offerings[offering].pricing_sources:

@@ -77,6 +77,10 @@ def _not_found(model: str) -> JSONResponse:
     )
 
 
+#: resolution presets some OpenAI-shape providers take, as square sizes
+PRESETS = {"1K": "1024x1024", "2K": "2048x2048", "4K": "4096x4096"}
+
+
 def _validate(body: Any) -> tuple[JSONResponse | None, dict[str, Any]]:
     if not isinstance(body, dict):
         return _error(400, "The body must be a JSON object.", "invalid_request_error"), {}
@@ -95,6 +99,11 @@ def _validate(body: Any) -> tuple[JSONResponse | None, dict[str, Any]]:
             400, "'n' must be between 1 and 10.", "invalid_request_error", "invalid_value", "n"
         ), {}
     size = body.get("size", "1024x1024")
+    # BytePlus's Seedream takes resolution presets ("2K") as well as WxH (UNCONFIRMED
+    # beyond its docs' examples); OpenAI's own models take WxH or "auto" only
+    model = str(body.get("model", ""))
+    if isinstance(size, str) and size in PRESETS and "seedream" in model:
+        size = PRESETS[size]
     if not isinstance(size, str) or (size != "auto" and parse_size(size, (0, 0)) == (0, 0)):
         return _error(
             400, f"Invalid size '{size}'.", "invalid_request_error", "invalid_value", "size"

@@ -292,3 +292,20 @@ class SimState:
                     queue_depth=depth,
                 )
         return Decision(fault=Fault.NONE, latency=latency, queue_depth=depth)
+
+
+def shut_down_models() -> Scenario:
+    """The simulator as the providers answer today (the demo's scenario): every model shut
+    down by 2026-12-01 answers as gone at every fake that served it (Google's Imagen 4 on
+    2026-08-17, gemini-2.5-flash-image on 2026-10-02, gpt-image-1 on 2026-10-23: see
+    shared/reference/image-market-2026.md, section 0), and drops out of the listings."""
+    gone = Behaviour(retired=True)
+    return Scenario(
+        targets={
+            "*:imagen-4.0-*": gone,
+            "fal:fal-ai/imagen4/*": gone,
+            "replicate:google/imagen-4*": gone,
+            "*:gemini-2.5-flash-image": gone,
+            "*:gpt-image-1": gone,
+        }
+    )
