@@ -18,124 +18,42 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
-from enum import StrEnum
+from dataclasses import replace
 
+from monitor.health_model import (
+    BAD,
+    HEALTHY,
+    NEUTRAL,
+    SEVERITY,
+    HealthPolicy,
+    HealthState,
+    Sample,
+    State,
+    Tier,
+    TierState,
+)
+from monitor.incidents import IncidentAction, IncidentEvent, incident_events
 from monitor.interfaces import Outcome
+from monitor.outcomes import quantile
 
-# defined with the interfaces (the metrics rows carry it), re-exported here where it is decided
-from monitor.interfaces import State as State
-from monitor.outcomes import HEALTH, Verdict, outcomes, quantile
-
-
-class Tier(StrEnum):
-    CONTROL = "control"
-    GENERATE = "generate"
-
-
-#: outcomes that say nothing about the provider's health (``monitor.outcomes.HEALTH``)
-NEUTRAL = outcomes(HEALTH, Verdict.NEUTRAL)
-#: outcomes that prove the provider answered properly (a safety block is a proper answer)
-HEALTHY = outcomes(HEALTH, Verdict.SUCCESS)
-#: severity for combining tiers and vantages; unknown is "no evidence", never a vote
-SEVERITY = {State.UNKNOWN: 0, State.UP: 1, State.DEGRADED: 2, State.DOWN: 3, State.RETIRED: 4}
-#: states an incident is opened for
-BAD = frozenset({State.DEGRADED, State.DOWN, State.RETIRED})
-
-
-@dataclass(frozen=True, kw_only=True)
-class HealthPolicy:
-    """Thresholds, applied to each tier separately.
-
-    ``fail_threshold`` is 4 rather than Gatus' 3 because control failures are confirmed
-    within a second: with 2% independent errors and a probe every 30 s, three failures in a
-    row happen about once in six weeks, four about once in 300 (bench/detection.py).
-    """
-
-    fail_threshold: int = 4
-    recover_threshold: int = 2
-    #: consecutive ``model_unavailable`` answers that make a tier ``retired``
-    retire_threshold: int = 2
-    window: int = 20
-    #: samples older than this (seconds) leave the error-ratio window too: after an
-    #: outage the ratio forgets it in minutes, not after ``window`` more samples
-    window_s: float | None = 600.0
-    min_samples: int = 5
-    down_error_ratio: float = 0.5
-    degraded_error_ratio: float = 0.25
-    #: the ``latency_quantile`` of the last ``latency_window`` healthy samples above this
-    #: (seconds) makes the tier degraded; the median of few samples, since paid probes are
-    #: sparse and one slow image must not page anyone
-    latency_objective_s: float | None = None
-    latency_window: int = 5
-    latency_min_samples: int = 3
-    latency_quantile: float = 0.5
-    #: passive failures alone make the generate tier down only at this many distinct
-    #: minutes, spread over at least ``passive_down_span_s`` (see :func:`step_passive`)
-    passive_down_minutes: int = 3
-    passive_down_span_s: float = 120.0
-
-
-@dataclass(frozen=True, kw_only=True)
-class Sample:
-    """One observation. ``kind`` is ``control``, ``generate`` (a paid probe) or ``passive``
-    (a gateway's real traffic, judged with the generate tier)."""
-
-    outcome: Outcome
-    at: dt.datetime
-    latency_s: float | None = None
-    kind: str = "generate"
-
-
-@dataclass(frozen=True, kw_only=True)
-class TierState:
-    state: State = State.UNKNOWN
-    reason: str = "no probe yet"
-    failures: int = 0
-    successes: int = 0
-    unavailable: int = 0
-    #: healthy? flags of the recent samples, oldest first, at most ``policy.window``
-    recent: tuple[bool, ...] = ()
-    #: when each of ``recent`` was sampled (same order)
-    recent_at: tuple[dt.datetime, ...] = ()
-    #: latencies of the recent healthy samples, at most ``policy.latency_window``
-    latencies: tuple[float, ...] = ()
-    last_at: dt.datetime | None = None
-    #: the last sample failed, or was healthy but over the latency objective
-    suspect: bool = False
-    #: slow (degraded) until this sample, which was fast: one more proves the end
-    recovering: bool = False
-
-
-@dataclass(frozen=True, kw_only=True)
-class HealthState:
-    state: State = State.UNKNOWN
-    since: dt.datetime | None = None
-    reason: str = "no probe yet"
-    #: over both tiers, for display; the tiers' own streaks decide
-    consecutive_failures: int = 0
-    consecutive_successes: int = 0
-    consecutive_rate_limited: int = 0
-    last_outcome: Outcome | None = None
-    control: TierState = field(default_factory=TierState)
-    generate: TierState = field(default_factory=TierState)
-    last_control_at: dt.datetime | None = None
-    last_paid_at: dt.datetime | None = None
-    last_passive_at: dt.datetime | None = None
-    #: distinct minutes (epoch // 60) of passive failures since the last healthy sample
-    passive_failed_minutes: tuple[int, ...] = ()
-    #: passive failures no paid probe has confirmed or refuted yet: confirm now
-    passive_suspect: bool = False
-    #: the generate tier is down on passive evidence alone (one successful probe refutes it)
-    passive_down: bool = False
-    #: the minute of the last passive success counted (one per minute, like failures)
-    passive_ok_minute: int | None = None
-    #: our account is at fault (the last probe answer was ``auth_error``: key, billing,
-    #: quota or permission); a healthy answer clears it. Ours to fix, not an outage
-    account_problem: bool = False
-
-    def tier(self, tier: Tier) -> TierState:
-        return self.control if tier == Tier.CONTROL else self.generate
+__all__ = [
+    "BAD",
+    "HEALTHY",
+    "NEUTRAL",
+    "SEVERITY",
+    "HealthBook",
+    "HealthPolicy",
+    "HealthState",
+    "IncidentAction",
+    "IncidentEvent",
+    "Sample",
+    "State",
+    "Tier",
+    "TierState",
+    "combine",
+    "incident_events",
+    "step",
+]
 
 
 def tier_of(kind: str) -> Tier:
@@ -423,55 +341,6 @@ def combine(states: Iterable[State], quorum: int) -> State:
         if at_least >= need:
             return candidate
     return State.UP
-
-
-class IncidentAction(StrEnum):
-    OPEN = "open"
-    CLOSE = "close"
-
-
-@dataclass(frozen=True, kw_only=True)
-class IncidentEvent:
-    action: IncidentAction
-    offering: str
-    vantage: str
-    state: State
-    reason: str
-    at: dt.datetime
-
-
-def incident_events(
-    offering: str, vantage: str, before: HealthState, after: HealthState
-) -> list[IncidentEvent]:
-    """Open/close events for one state change: each spell in a bad state (degraded, down,
-    retired) is one incident, so degraded -> down closes one and opens the next."""
-    if before.state == after.state:
-        return []
-    at = after.since or dt.datetime.now(dt.UTC)
-    events = []
-    if before.state in BAD:
-        events.append(
-            IncidentEvent(
-                action=IncidentAction.CLOSE,
-                offering=offering,
-                vantage=vantage,
-                state=before.state,
-                reason=after.reason,
-                at=at,
-            )
-        )
-    if after.state in BAD:
-        events.append(
-            IncidentEvent(
-                action=IncidentAction.OPEN,
-                offering=offering,
-                vantage=vantage,
-                state=after.state,
-                reason=after.reason,
-                at=at,
-            )
-        )
-    return events
 
 
 ChangeHook = Callable[[str, str, HealthState, HealthState], None]

@@ -34,7 +34,7 @@ from monitor.interfaces import Kind
 from monitor.routing import DEFAULT_POLICIES
 from monitor.servers import Server
 from monitor.service import Service
-from monitor.sim.pages import PageState
+from monitor.sim.pages_state import PageState
 from monitor.web import build_api
 from tests.conftest import set_behaviour
 from tests.test_demo import sample

@@ -13,7 +13,7 @@ from monitor.budget import Budget, BudgetPolicy
 from monitor.config import Config
 from monitor.interfaces import Kind, Outcome
 from monitor.service import Service
-from monitor.sim.pages import PageState
+from monitor.sim.pages_state import PageState
 from monitor.store import Store
 from tests.conftest import sample, set_behaviour
 

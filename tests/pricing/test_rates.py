@@ -13,9 +13,9 @@ from pricing_support import OBSERVED
 from monitor.catalogs import load_catalog
 from monitor.interfaces import Kind, Outcome, PriceUnit, ProbeResult, Usage
 from monitor.pricing import SOURCES
-from monitor.pricing.base import targets_for
 from monitor.pricing.engine import PricingEngine
 from monitor.pricing.state import PriceBook
+from monitor.pricing.targets import targets_for
 from monitor.pricing.usage import usage_change
 from monitor.runner import rates_for
 

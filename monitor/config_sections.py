@@ -1,0 +1,121 @@
+"""Sections of the config file that stand alone (no providers, models or offerings):
+health, cadence, passive samples, routing, listening, and the lifecycle sources.
+
+``monitor.config`` assembles them; every error still names its dotted key.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+_ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+_ENV = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+
+PositiveSeconds = Annotated[float, Field(gt=0, le=86_400)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LifecycleSourceConfig(_Strict):
+    """A provider's deprecation page: shutdown dates for the models of ``providers``."""
+
+    kind: str
+    url: str
+    #: the providers whose offerings the page's dates apply to (the Gemini API's page
+    #: is not Vertex AI's schedule)
+    providers: tuple[str, ...]
+    interval_seconds: PositiveSeconds = 86_400
+    simulated: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        from monitor.deprecations import DEPRECATION_SOURCES
+
+        if value not in DEPRECATION_SOURCES:
+            known = ", ".join(sorted(DEPRECATION_SOURCES))
+            raise ValueError(f"unknown deprecation source kind {value!r}; known: {known}")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _source_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"url must be an http(s) URL, got {value!r}")
+        return value
+
+
+class DiscoveryConfig(_Strict):
+    """Comparing the catalog with the providers' own model listings (free calls)."""
+
+    enabled: bool = True
+    interval_seconds: PositiveSeconds = 6 * 3600.0
+
+
+class HealthConfig(_Strict):
+    fail_threshold: Annotated[int, Field(ge=1)] = 4
+    recover_threshold: Annotated[int, Field(ge=1)] = 2
+    window: Annotated[int, Field(ge=1)] = 20
+    min_samples: Annotated[int, Field(ge=1)] = 5
+    down_error_ratio: Annotated[float, Field(gt=0, le=1)] = 0.5
+    degraded_error_ratio: Annotated[float, Field(gt=0, le=1)] = 0.25
+    latency_objective_seconds: PositiveSeconds | None = 60.0
+    #: vantages that must agree before the combined state changes
+    quorum: Annotated[int, Field(ge=1)] = 1
+
+
+class CadenceConfig(_Strict):
+    """How paid probes adapt: bounds of the regular interval, and how fast to confirm."""
+
+    generate_min_interval_seconds: PositiveSeconds = 900.0
+    generate_max_interval_seconds: PositiveSeconds = 4 * 3600.0
+    #: an early paid probe this long after a suspect generate sample
+    generate_confirm_seconds: PositiveSeconds = 30.0
+    #: paid probes this often while generation is down (failed ones are not billed)
+    generate_down_seconds: PositiveSeconds = 120.0
+    #: a free control probe this soon after a failed one
+    control_confirm_seconds: PositiveSeconds = 0.25
+    #: control probes this often while an offering is down
+    control_down_seconds: PositiveSeconds = 5.0
+
+    @model_validator(mode="after")
+    def _bounds(self) -> CadenceConfig:
+        if self.generate_min_interval_seconds > self.generate_max_interval_seconds:
+            raise ValueError("generate_min_interval_seconds is above the max")
+        return self
+
+
+class PassiveConfig(_Strict):
+    """Samples a gateway posts from its real traffic (``POST /api/samples``)."""
+
+    #: environment variable holding the bearer token; the endpoint is off without it
+    token_env: str | None = None
+    vantages: tuple[str, ...] = ()
+
+    _token_env = field_validator("token_env")(lambda value: _token_env_name(value))
+
+
+def _token_env_name(value: str | None) -> str | None:
+    if value is not None and not _ENV.match(value):
+        raise ValueError("must be the name of an environment variable (A-Z, 0-9, _)")
+    return value
+
+
+class RoutingConfig(_Strict):
+    #: how often routes are re-evaluated (each evaluation is one step of hysteresis)
+    evaluate_seconds: PositiveSeconds = 30.0
+
+
+class ListenConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 9464
+    #: environment variable with a bearer token for ``/api/*`` and the status page
+    #: (default ``PROVMON_API_TOKEN``); unset: open, as fits loopback
+    token_env: str | None = None
+
+    _token_env = field_validator("token_env")(lambda value: _token_env_name(value))
