@@ -34,7 +34,8 @@ from monitor.pricing.base import ParseResult, PricingTarget
 from monitor.pricing.fetch import FetchResult, FetchState, FetchStatus, fetch
 from monitor.pricing.judge import DEFAULT_MAX_JUMP, Judgement, Verdict, judge, next_state
 from monitor.pricing.normalise import content_hash
-from monitor.pricing.state import PriceBook, ShowRow, SourcePlan, state_key
+from monitor.pricing.plan import ShowRow, SourcePlan, state_key
+from monitor.pricing.state import PriceBook
 from monitor.pricing.targets import targets_for
 from monitor.secrets import read_secret, scrub
 from monitor.store import FetchStateRow, Store

@@ -15,73 +15,25 @@ fills it; nothing here does I/O.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from monitor.interfaces import Gauge, GaugeRow, Kind, PriceQuote, PriceUnit, ProbeResult, Usage
 from monitor.pricing import SOURCES
-from monitor.pricing.base import Plan, PriceSource, PricingTarget
 from monitor.pricing.cost import per_image
 from monitor.pricing.judge import Disagreement, Key, QuoteKey, disagreements, is_stale
+from monitor.pricing.plan import ShowRow, SourcePlan, max_age, state_key
 from monitor.pricing.usage import UsageChange, judge_usage
 from monitor.rates import as_usage, rates_price
 
 if TYPE_CHECKING:  # for annotations only: a pure module loads no SQLAlchemy (the store's
     # row types) and no probe modules (the config validates protocols against PROBES)
-    from monitor.config import Config, PricingSourceConfig
+    from monitor.config import Config
     from monitor.store import FetchStateRow, PriceQuoteRow
 
-MIN_MAX_AGE = dt.timedelta(hours=6)
 #: the source label of a price change found in probe answers (tokens per image moved)
 USAGE_SOURCE = "usage"
-
-
-def state_key(url: str) -> str:
-    """The fetch-state key of a URL: itself, or a hashed form when too long for the column."""
-    if len(url) <= 1000:
-        return url
-    return f"{url[:900]}#sha256={hashlib.sha256(url.encode()).hexdigest()}"
-
-
-def max_age(config: PricingSourceConfig) -> dt.timedelta:
-    """A source's max age: ``max_age_seconds`` when the config has it, else 3 intervals,
-    at least 6 hours."""
-    configured = getattr(config, "max_age_seconds", None)  # an optional config field
-    if configured:
-        return dt.timedelta(seconds=float(configured))
-    return max(MIN_MAX_AGE, dt.timedelta(seconds=3 * config.interval_seconds))
-
-
-@dataclass(frozen=True, kw_only=True)
-class SourcePlan:
-    """One configured source: its parser, the targets it prices and the URLs it reads."""
-
-    name: str
-    impl: PriceSource
-    config: PricingSourceConfig
-    targets: list[PricingTarget]
-    plan: Plan
-    max_age: dt.timedelta
-
-
-@dataclass(frozen=True, kw_only=True)
-class ShowRow:
-    """One (offering, source) for ``provmon prices show`` and ``/api/prices``."""
-
-    offering: str
-    source: str
-    #: ``accepted``, ``held`` (a jump awaiting a second reading), ``removed``, ``missing``
-    status: str
-    amount: Decimal | None
-    unit: str | None
-    #: seconds since the source last confirmed this price (a successful read)
-    age_seconds: float | None
-    stale: bool
-    #: when the current amount was first read
-    since: dt.datetime | None = None
 
 
 class PriceBook:

@@ -87,3 +87,10 @@ class PageState:
 
     def broken(self, source: str) -> bool:
         return self.layout.get(source) == "restructured"
+
+
+def money(amount: Decimal) -> str:
+    return f"${amount}"
+
+
+# -- Google ------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from typing import Any
 from pricing_support import OBSERVED
 
 from monitor.catalogs import load_catalog
-from monitor.interfaces import Kind, Outcome, PriceUnit, ProbeResult, Usage
+from monitor.interfaces import Gauge, Kind, Outcome, PriceUnit, ProbeResult, Usage
 from monitor.pricing import SOURCES
 from monitor.pricing.engine import PricingEngine
 from monitor.pricing.state import PriceBook
@@ -129,7 +129,7 @@ def test_listed_and_measured_cost_per_image_are_exported_per_offering() -> None:
     rows = {
         (r.labels["offering"], r.labels["basis"]): r.value
         for r in book.gauges()
-        if r.name == "provmon_cost_per_image_usd"
+        if r.name == Gauge.COST_PER_IMAGE
     }
     assert rows[(PRO, "listed")] == rows[(PRO, "measured")] == 0.1344
     assert (GPT, "measured") not in rows  # no answer yet
@@ -201,12 +201,11 @@ def test_the_cost_gauges_are_valid_exposition_with_help_and_two_series_per_offer
     from prometheus_client.parser import text_string_to_metric_families
 
     from monitor.metrics import Metrics
-    from monitor.pricing.state import HELP
 
     book = _book_with_pages()
     book.observe(_result(PRO, Usage(output_image_tokens=1290), measured=Decimal("0.1548")))
     metrics = Metrics(CollectorRegistry(auto_describe=True))
-    metrics.add_gauges(book.gauges, HELP)
+    metrics.add_gauges(book.gauges)
     families = {f.name: f for f in text_string_to_metric_families(metrics.render().decode())}
     family = families["provmon_cost_per_image_usd"]
     assert family.type == "gauge" and family.documentation
