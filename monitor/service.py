@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from monitor.budget import Budget, BudgetPolicy
+from monitor.cadence import regular_generate_interval
 from monitor.config import Config
 from monitor.fate_hooks import SharedFate
 from monitor.health import HealthBook, HealthState, Sample, State
@@ -118,7 +119,7 @@ class Service:
         self.runner = Runner(config, [self.pipeline], prices=self)
         self.scheduler = ProbeScheduler(config, self.run_job, on_skip=self._skipped)
         # issue 17: upstream groups and status feeds (monitor/fate_hooks.py)
-        self.fate = SharedFate(config, self.state_of, self.price_of, self.budget.regular_interval)
+        self.fate = SharedFate(config, self.state_of, self.price_of, self._regular_interval)
         self.job = ProbeJob(
             config=config,
             runner=self.runner,
@@ -295,6 +296,12 @@ class Service:
             }
             problem = self.state_of(offering).account_problem
             yield GaugeRow(name=Gauge.ACCOUNT_PROBLEM, labels=labels, value=float(problem))
+
+    def _regular_interval(self, offering: str, price: Decimal, now: dt.datetime) -> float:
+        """A member's regular paid-probe interval as its cadence will use it (the budget's
+        pace within the cadence's bounds): the group staggers members by these."""
+        budget = self.budget.regular_interval(offering, price, now)
+        return regular_generate_interval(self.state_of(offering), self.cadence, budget)
 
     def _served_model_changed(self, event: ServedModelEvent) -> None:
         """A silent redirect or a new snapshot: on the incident list, counted for the

@@ -29,6 +29,7 @@ async def test_a_dead_account_leaves_routing_as_ours_to_fix_and_touches_no_other
         monkeypatch.setenv(name, value)
     data = point_at_simulator(live, sim_url).model_dump(mode="json")
     data["offerings"] = {k: data["offerings"][k] for k in (DEAD, FINE)}
+    data["status_feeds"] = {}  # they name offerings this test leaves out
     data["budget"] = {"daily_usd": "100", "offering_daily_usd": "100"}
     service = Service(Config.model_validate(data), f"sqlite:///{tmp_path / 'a.db'}")
     await service.start(schedule=False)

@@ -15,7 +15,7 @@ from tests.conftest import _get, sample, wait_for
 def test_demo_probes_lumenfall_ok_within_30s_and_outages_become_failures(demo) -> None:  # type: ignore[no-untyped-def]
     url, sim, _ = demo
     started = time.monotonic()
-    labels = {"offering": "lumenfall/imagen-4.0-generate-001", "outcome": "ok"}
+    labels = {"offering": "lumenfall/gemini-3-pro-image", "outcome": "ok"}
     wait_for(
         lambda: (
             sample(_get(url + "/metrics") or "", "provmon_probes_total", kind="generate", **labels)
@@ -27,9 +27,9 @@ def test_demo_probes_lumenfall_ok_within_30s_and_outages_become_failures(demo) -
 
     httpx.post(
         f"{sim}/_sim/behaviour",
-        json={"target": "openai:imagen-4.0-generate-001", "outage": "error"},
+        json={"target": "openai:gemini-3-pro-image", "outage": "error"},
     ).raise_for_status()
-    failed = {"offering": "lumenfall/imagen-4.0-generate-001", "outcome": "server_error"}
+    failed = {"offering": "lumenfall/gemini-3-pro-image", "outcome": "server_error"}
     wait_for(
         lambda: (
             sample(_get(url + "/metrics") or "", "provmon_probes_total", kind="generate", **failed)
@@ -52,7 +52,7 @@ def test_demo_probes_lumenfall_ok_within_30s_and_outages_become_failures(demo) -
 
     assert httpx.get(url + "/readyz").json() == {"ready": True}
     offerings = httpx.get(url + "/api/offerings").json()
-    assert {o["offering"] for o in offerings} >= {"lumenfall/imagen-4.0-generate-001"}
+    assert {o["offering"] for o in offerings} >= {"lumenfall/gemini-3-pro-image"}
 
 
 def test_sigterm_stops_the_demo_cleanly_and_keeps_every_result(demo, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -13,6 +13,7 @@ import pytest
 
 from bench._replay import FeedScript, Member, run_provmon
 from bench._worlds import generation_fails, healthy
+from monitor.catalogs import load_catalog
 from monitor.feeds import (
     FeedError,
     FeedKind,
@@ -192,9 +193,9 @@ def test_a_lying_feed_neither_downs_a_healthy_group_nor_hides_an_outage() -> Non
     ],
 )
 def test_a_bad_status_feed_config_names_its_key(feed: dict[str, object], message: str) -> None:
-    from monitor.config import ConfigError, load_config, parse_config
+    from monitor.config import ConfigError, parse_config
 
-    data = load_config(None).model_dump(mode="json")
+    data = load_catalog("imagen4").model_dump(mode="json")
     data["status_feeds"] = {"fal": feed}
     with pytest.raises(ConfigError) as err:
         parse_config(data, origin="test.yaml")
@@ -202,10 +203,10 @@ def test_a_bad_status_feed_config_names_its_key(feed: dict[str, object], message
 
 
 def test_models_share_fate_by_upstream_else_family() -> None:
-    from monitor.config import load_config, parse_config
+    from monitor.config import parse_config
     from monitor.fate_hooks import upstream_of
 
-    data = load_config(None).model_dump(mode="json")
+    data = load_catalog("imagen4").model_dump(mode="json")
     data["models"]["imagen-4.0-ultra-generate-001"]["upstream"] = "imagen-4-ultra-pool"
     config = parse_config(data, origin="test.yaml")
     assert upstream_of(config, "fal/imagen-4.0-generate-001") == "imagen-4"

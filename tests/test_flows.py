@@ -17,6 +17,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import replace
 from decimal import Decimal
@@ -48,10 +49,20 @@ IMAGEN4 = Path(__file__).parent.parent / "monitor" / "catalog" / "imagen4.yaml"
 _TAKES_CONFIG = ("run", "probe", "prices", "route", "catalog", "db")
 
 
+def _imagen4_still_sold() -> Path:
+    """The Imagen 4 catalog without its shutdown dates, as flow_config treats it (past its
+    date an offering leaves routing and the gateway configs: tests/test_lifecycle_*)."""
+    path = Path(tempfile.gettempdir()) / f"provmon-flows-imagen4-{os.getpid()}.yaml"
+    if not path.exists():
+        lines = IMAGEN4.read_text(encoding="utf-8").splitlines(keepends=True)
+        path.write_text("".join(x for x in lines if "retired_after:" not in x), "utf-8")
+    return path
+
+
 def with_catalog(args: tuple[str, ...]) -> list[str]:
     """The command line, given the Imagen 4 catalog when the command takes a config."""
     if args and args[0] in _TAKES_CONFIG and "--config" not in args:
-        return [*PROVMON, *args, "--config", str(IMAGEN4)]
+        return [*PROVMON, *args, "--config", str(_imagen4_still_sold())]
     return [*PROVMON, *args]
 
 
@@ -110,6 +121,11 @@ def flow_config(
     }
     if offerings is not None:
         data["offerings"] = {k: v for k, v in data["offerings"].items() if k in offerings}
+    # these flows exercise routing and probing on Imagen 4 as if it were still sold: its
+    # shutdown date would take it out of routing (tests/test_lifecycle_routing.py)
+    for model in data["models"].values():
+        model["retired_after"] = None
+    data["lifecycle_sources"] = {}
     data.update(overrides)
     return Config.model_validate(data)
 

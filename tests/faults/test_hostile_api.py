@@ -17,7 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.config import Config, load_config, point_at_simulator
+from monitor.catalogs import load_catalog
+from monitor.config import Config, point_at_simulator
 from monitor.servers import ThreadedServer
 from monitor.service import Service
 from monitor.sim.app import build_app
@@ -51,7 +52,7 @@ class Served:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(PASSIVE_ENV, PASSIVE)
-        base = load_config(None)
+        base = load_catalog("imagen4")
         # nothing is probed (the service is not started): the URL is never dialled
         data = point_at_simulator(base, "http://127.0.0.1:9").model_dump(mode="json")
         data["passive"] = {"token_env": PASSIVE_ENV}

@@ -49,6 +49,7 @@ def agent_config(sim_config: Config, *, port: int, **extra: Any) -> dict[str, An
     for offering in data["offerings"].values():
         offering["pricing_sources"] = []
     data["pricing_sources"] = {}
+    data["lifecycle_sources"] = {}  # they name the providers cut here
     data["listen"] = {"host": "127.0.0.1", "port": port}
     data["defaults"]["control"] = {"interval_seconds": 1, "jitter_seconds": 0}
     # the deadline is capped at 90 % of the interval: 20 s leaves a long hang to kill in

@@ -108,11 +108,11 @@ def test_pages_of_offerings_awaiting_their_protocol_read_back_through_their_pars
         (
             "openrouter_endpoints",
             "openrouter_endpoints/normal.json",
-            "seedream-4.5",
+            "openrouter/seedream-4.5",
             "image",
             "0.05",
         ),
-        ("bfl_pricing", "bfl_pricing/normal.md", "flux-2-klein-4b", "image", "0.014"),
+        ("bfl_pricing", "bfl_pricing/normal.md", "bfl/flux-2-klein-4b", "image", "0.014"),
         (
             "litellm_json",
             "litellm_json/token_priced.json",

@@ -78,7 +78,7 @@ _SHELL = (
 _AMOUNT = re.compile(
     r"(?P<dollar>(?:US)?\$\s?)\d+(?:[.,]\d+)?"
     r"|\d+(?:[.,]\d+)?(?P<suffix>\s*(?:USD|¢|cents?\b))"
-    r"|(?P<key>\"(?:unit_price|price|output_cost_per_image|amount)\"\s*:\s*)\d+(?:\.\d+)?"
+    r"|(?P<key>\"(?:unit_price|price|output_cost_per_image|amount|cost_usd)\"\s*:\s*)\d+(?:\.\d+)?"
 )
 
 
@@ -147,4 +147,8 @@ def test_a_damaged_normal_page_is_refused_or_still_priced_never_zero(
 def test_the_simulator_serves_a_page_of_every_source() -> None:
     from test_pricing_sim_pages import URLS
 
-    assert set(URLS) == set(SOURCES)
+    from monitor.sim import pages_live
+
+    # the seed's sources (tests/pricing/test_pricing_sim_pages.py) and today's models'
+    # (tests/pricing/test_live_sources.py refreshes them against the simulator)
+    assert set(URLS) | set(pages_live.SOURCE_PROVIDERS) == set(SOURCES)
