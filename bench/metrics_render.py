@@ -112,6 +112,12 @@ class Plain:
         Counter(
             "provmon_results_dropped", "Results that could not be stored", registry=self.registry
         )
+        self.served_model_changes = Counter(
+            "provmon_served_model_changes",
+            "Answers naming another model than before or than asked for (silent redirects)",
+            ["offering"],
+            registry=self.registry,
+        )
 
     def accept(self, result: ProbeResult) -> None:
         base = [result.offering, result.provider, result.model, result.vantage, result.kind.value]
@@ -266,6 +272,7 @@ def measure(scrapes: int, baseline_scrapes: int) -> dict[str, Any]:
                 )
             plain.timeout.labels(offering, kind.value).set(deadline[kind])
         plain.spend.labels(offering, provider)
+        plain.served_model_changes.labels(offering)
         for reason in ("missed", "overlap", "budget", "no_price"):
             plain.skipped.labels(offering, reason)
     metrics.watch_states(world.states)
