@@ -61,7 +61,7 @@ async def test_one_failure_brings_siblings_early_probes_and_the_verdict_follows(
         async def all_up() -> bool:
             return all([(await state_of(api, m))["state"] == "up" for m in MEMBERS])
 
-        await until(all_up, 20)  # the first paid probe of each, at start
+        await until(all_up, 45)  # the first paid probe of each, at start
         before = {m: await generate_probes(api, m) for m in (LUMENFALL, GEMINI)}
         set_behaviour(sim_url, TARGET[FAL], outage="error", generation_only=True)
         await service.probe_once(FAL, Kind.GENERATE)
@@ -70,8 +70,9 @@ async def test_one_failure_brings_siblings_early_probes_and_the_verdict_follows(
             now = {m: await generate_probes(api, m) for m in before}
             return all(now[m] > before[m] for m in before)
 
-        await until(siblings_confirmed, 10)  # an hour early: the group asked them
-        await until(lambda: _state_is(api, FAL, "down"), 20)
+        # an hour early: the group asked them (seconds; generous for a loaded machine)
+        await until(siblings_confirmed, 45)
+        await until(lambda: _state_is(api, FAL, "down"), 45)
         assert service.fate.verdict(FAL) == (Verdict.SINGLE, (FAL,))
         assert {(await state_of(api, m))["state"] for m in (LUMENFALL, GEMINI)} == {"up"}
 
@@ -84,7 +85,7 @@ async def test_one_failure_brings_siblings_early_probes_and_the_verdict_follows(
             states = [(await state_of(api, m))["state"] for m in MEMBERS]
             return service.fate.verdict(FAL)[0] == Verdict.UPSTREAM and states == ["down"] * 3
 
-        await until(upstream, 30)
+        await until(upstream, 60)
 
 
 async def _state_is(api: httpx.AsyncClient, offering: str, state: str) -> bool:
