@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -20,6 +21,30 @@ from monitor.servers import ThreadedServer, free_port
 from monitor.sim.app import build_app
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@contextlib.contextmanager
+def simulator_process(scenario: Path | None = None) -> Iterator[str]:
+    """``provmon simulate`` in its own process (as a real provider is), its base URL once
+    it answers; terminated on exit."""
+    port = free_port()
+    args = [sys.executable, "-m", "monitor.cli", "simulate", "--port", str(port)]
+    if scenario is not None:
+        args += ["--scenario", str(scenario)]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(url + "/", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")

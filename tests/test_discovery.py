@@ -4,9 +4,6 @@ person runs it: a simulator process with a scenario, the command in another proc
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +13,7 @@ import pytest
 from monitor.catalogs import load_catalog
 from monitor.discovery import as_json, compare, snippet
 from monitor.interfaces import ListedModel
-from monitor.servers import free_port
+from tests.conftest import simulator_process
 from tests.test_cli import provmon
 
 IMAGEN4 = str(Path(__file__).parents[1] / "monitor" / "catalog" / "imagen4.yaml")
@@ -32,32 +29,8 @@ extra_models:
 def scenario_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder: Path = tmp_path_factory.mktemp("discover")
     (folder / "scenario.yaml").write_text(SCENARIO)
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "monitor.cli",
-            "simulate",
-            "--port",
-            str(port),
-            "--scenario",
-            str(folder / "scenario.yaml"),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url + "/", timeout=1)
-            break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+    with simulator_process(folder / "scenario.yaml") as url:
+        yield url
 
 
 def test_discover_names_the_retired_offering_unlisted_and_the_new_model(scenario_sim: str) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +14,7 @@ from monitor.catalogs import load_catalog
 from monitor.config import Config, point_at_simulator, simulator_credentials
 from monitor.interfaces import Kind, Outcome, Phase
 from monitor.runner import Runner
-from monitor.servers import free_port
+from tests.conftest import simulator_process
 
 INJECTED = 0.050
 SCENARIO = f"""
@@ -33,32 +31,8 @@ def separate_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The simulator in its own process, as a real provider would be."""
     folder: Path = tmp_path_factory.mktemp("sim")
     (folder / "scenario.yaml").write_text(SCENARIO)
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "monitor.cli",
-            "simulate",
-            "--port",
-            str(port),
-            "--scenario",
-            str(folder / "scenario.yaml"),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url + "/", timeout=1)
-            break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+    with simulator_process(folder / "scenario.yaml") as url:
+        yield url
 
 
 #: probes measured; the median of this many is steady even with a few stalled among them
