@@ -94,3 +94,15 @@ def test_compare_reads_ids_with_prefixes_skips_deprecated_and_keeps_prices() -> 
         {"provider": "gemini", "model": "gemini-nano-banana-2.1", "price_usd": None}
     ]
     assert "gemini/gemini-nano-banana-2.1:" in snippet(config, [found])
+
+
+@pytest.mark.parametrize("provider", ["xai", "recraft", "byteplus"])
+def test_a_provider_sharing_the_openai_fake_lists_only_its_own_models(
+    scenario_sim: str, provider: str
+) -> None:
+    """Against the live catalog, nothing is new or unlisted for these providers: the fake
+    answers each key with that provider's models, not every model it serves."""
+    proc = provmon("catalog", "discover", "-p", provider, "--json", "--simulator", scenario_sim)
+    assert proc.returncode == 0, proc.stderr
+    found = json.loads(proc.stdout)
+    assert found == {"unlisted": [], "new": []}, found

@@ -94,6 +94,15 @@ OPENAI: dict[str, ImagesModel] = {
 }
 
 
+#: the OpenAI-shape providers that share the openai fake list only their own models, told
+#: apart by key (model-id prefixes); OpenAI's and Lumenfall's keys see the whole list
+OWN_MODELS: dict[str, tuple[str, ...]] = {
+    "sim-xai-key": ("grok-",),
+    "sim-recraft-key": ("recraft",),
+    "sim-byteplus-key": ("seedream-", "dola-seedream-"),
+}
+
+
 @dataclass(frozen=True, kw_only=True)
 class RouterModel:
     """A model on OpenRouter's image API: what one image costs, as ``usage.cost`` says."""

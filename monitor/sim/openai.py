@@ -238,6 +238,10 @@ def routes(sim: Sim) -> list[Route]:
         if denied:
             return denied
         alive = sim.state.listed(FAKE, MODELS)
+        key = request.headers.get("authorization", "").partition(" ")[2].strip()
+        own = models.OWN_MODELS.get(key)
+        if own is not None:  # a provider lists its own models, not the others sharing this fake
+            alive = [m for m in alive if m.startswith(own)]
         return JSONResponse(
             {"object": "list", "data": [_model(m) for m in alive]}, headers={"x-request-id": _rid()}
         )
