@@ -143,6 +143,12 @@ class MetricsConfig(_Strict):
     fold_outcomes: bool | None = None
     #: export provmon_probe_timeout_seconds per offering and kind
     timeouts: bool | None = None
+    #: the scrape-time gauges (prices, budget, states, routes ...) are read at the scrape
+    #: while that takes under this long; above, a scrape sends the last read's and a worker
+    #: reads them again (then they are at most one scrape interval old)
+    gauges_inline_ms: Annotated[float, Field(ge=0, le=60_000)] = 5.0
+    #: ... but never older than this: past it, the scrape reads them itself
+    gauges_max_age_seconds: Annotated[float, Field(gt=0, le=3600)] = 60.0
 
     @field_validator("generate_buckets", "control_buckets")
     @classmethod

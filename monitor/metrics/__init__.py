@@ -17,6 +17,12 @@ in ``accept``), so a scrape joins cached bytes and formats only the scrape-time 
 collector, so ``generate_latest(registry)`` and ``registry.get_sample_value`` still see
 every family (with the same samples, minus the ``_created`` series, which no rule or
 board reads and which ``PROMETHEUS_DISABLE_CREATED_SERIES`` drops in client_python too).
+
+Issue 18: how much is exported is the ``metrics:`` config's detail level (``_detail``;
+README "Series budget"); a family's text is kept in blocks of series, each joined again
+only when one of its series changed, and the scrape-time gauges are read behind the scrape
+once reading them is no longer cheap (``_behind``), so a scrape is mostly a copy of
+cached bytes.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from monitor.config_sections import MetricsConfig
 from monitor.interfaces import GaugeRow as GaugeRow
 from monitor.interfaces import Kind, Phase, ProbeResult
 from monitor.interfaces import StateRow as StateRow
+from monitor.metrics._behind import ReadBehind
 from monitor.metrics._detail import FULL, Detail, detail_of, series_per_offering
 from monitor.metrics._gauges import GAUGES, _StateCollector
 from monitor.metrics._text import (
@@ -55,6 +62,10 @@ __all__ = [
 ]
 
 SKIP_REASONS = ("missed", "overlap", "budget", "no_price")
+#: the scrape-time gauges are read at the scrape while that takes under 5 ms (tests, small
+#: deployments), else behind it, at most a minute old (``metrics:`` overrides both)
+INLINE_S = 0.005
+MAX_AGE_S = 60.0
 
 
 class Metrics:
@@ -141,6 +152,7 @@ class Metrics:
             self._versions,
         )
         self.registry.register(self._collector)
+        self._gauges = ReadBehind(self._collector.render, INLINE_S, MAX_AGE_S)
         if config is not None:
             self.configure(config)
 
@@ -153,12 +165,16 @@ class Metrics:
         self.duration.rebucket(DURATION_BUCKETS, lambda key: buckets[key[kind_at]])
         self.detail = self._collector.detail = detail
         self._collector.forget()
+        self._gauges.forget()
+        self._gauges.inline_s = config.gauges_inline_ms / 1000
+        self._gauges.max_age_s = config.gauges_max_age_seconds
 
     def render(self) -> bytes:
-        """The text exposition of every provmon metric, in one piece (tests, the CLI)."""
-        return b"".join(self.render_chunks())
+        """The text exposition of every provmon metric, in one piece, every gauge read
+        now (tests, the CLI)."""
+        return b"".join(self.render_chunks(current=True))
 
-    def render_chunks(self) -> list[bytes]:
+    def render_chunks(self, *, current: bool = False) -> list[bytes]:
         """The text exposition as the list of its cached texts (a series, a header, a
         scrape-time row), for ``/metrics`` to send with :func:`pieces`.
 
@@ -168,11 +184,14 @@ class Metrics:
         at 1,000 offerings the exposition is ~24 MB, and a buffer that size (or the
         pieces of one, all alive at once) is fresh memory whose page faults cost more
         than the copying. :func:`pieces` joins a few at a time as the socket takes them.
+
+        The scrape-time gauges are read now while that is cheap (or ``current``), else
+        they are the last read's, at most a scrape interval old (:mod:`._behind`).
         """
         out: list[bytes] = []
         for family in self._families:
             family.chunks(out)
-        self._collector.render(out)
+        out.extend(self._gauges.text(current=current))
         return out
 
     def watch_states(

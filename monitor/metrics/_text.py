@@ -19,9 +19,12 @@ from prometheus_client.registry import Collector
 #: latency objective's bound (alert rules read ``le="60.0"``).
 DURATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300)
 
-#: how many cached texts :func:`pieces` joins into one write: a histogram series is
-#: ~2.5 kB, so a piece stays under ~160 kB
-PIECE_CHUNKS = 64
+#: how many cached texts :func:`pieces` joins into one write: a family's block of series
+#: (:data:`BLOCK`) or a group of gauge lines is 4-10 kB, so a piece stays under ~320 kB
+PIECE_CHUNKS = 32
+#: series per cached block of a family's text, by family type (~4-10 kB a block): a
+#: scrape copies blocks, and a result rejoins only its series' block
+BLOCK = {"histogram": 4, "summary": 16, "counter": 32, "gauge": 32}
 
 
 def pieces(chunks: Sequence[bytes]) -> Iterator[bytes]:
@@ -111,6 +114,7 @@ class _Child:
         self.chunk = family._texts[self.index] = family.render_child(
             self._layout, self._format, self._values
         )
+        family._joined[self.index // family._block] = None
         family.dirty = True
 
     def inc(self, amount: float = 1.0) -> None:
@@ -209,6 +213,9 @@ class _Family:
         self.header = _header(self.sample_name, documentation, kind)
         self._children: dict[tuple[str, ...], _Child] = {}
         self._texts: list[bytes] = []
+        #: the texts joined :data:`BLOCK` series at a time; None: to join again
+        self._block = BLOCK[kind]
+        self._joined: list[bytes | None] = []
         #: set when a series changed since :meth:`chunks` last ran (for callers' caches)
         self.dirty = True
         if not self.labelnames:
@@ -248,6 +255,10 @@ class _Family:
                 if child is None:
                     child = self._children[key] = _Child(self, key, len(self._texts))
                     self._texts.append(child.chunk)
+                    if child.index % self._block == 0:
+                        self._joined.append(None)
+                    else:
+                        self._joined[-1] = None
                     self.dirty = True
         return child
 
@@ -257,6 +268,7 @@ class _Family:
                 for index, child in enumerate(self._children.values()):
                     child.index = index
                 self._texts = [child.chunk for child in self._children.values()]
+                self._joined = [None] * -(-len(self._texts) // self._block)
                 self.dirty = True
 
     def inc(self, amount: float = 1.0) -> None:
@@ -320,7 +332,11 @@ class _Family:
         of the list of series texts, kept current as series change."""
         out.append(self.header)
         with self.lock:
-            out.extend(self._texts)
+            joined, texts, block = self._joined, self._texts, self._block
+            for i, text in enumerate(joined):
+                if text is None:
+                    joined[i] = b"".join(texts[i * block : (i + 1) * block])
+            out.extend(joined)  # type: ignore[arg-type]  # every block joined just now
             self.dirty = False
 
     def metric(self) -> Metric:
