@@ -7,9 +7,10 @@ detail), so ``/metrics`` reads the real engines' sources (prices, budget, lifecy
 account problems, states, routes). A feeder thread hands ``Service.pipeline`` (store
 writer, metrics, health, windows, observers: what the runner does with each result) a
 probe result every 30 s per offering (~33 a second at 1,000), a generation for one in ten,
-failures mixed in so that states change; routes are evaluated every 5 s and a price change
-is counted every 10 s. Each result also costs ``--probe-cpu-ms`` of pure-Python work
-holding the GIL, standing in for the rest of a probe (HTTP, parsing, scheduling; the soak
+failures mixed in so that states change; routes are evaluated on the service's timer
+(``routing.evaluate_seconds``, 30 s) and a price change is counted every 10 s. Each result
+also costs ``--probe-cpu-ms`` of pure-Python work holding the GIL, standing in for the rest
+of a probe (HTTP, parsing, scheduling; the soak
 measured ~5 ms of CPU per probe for the whole agent). Meanwhile this thread renders
 ``/metrics`` as its worker thread does (``render_chunks`` then every piece) every
 ``--every`` seconds, timed.
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import random
 import tempfile
 import threading
@@ -103,12 +105,29 @@ class Feeder(threading.Thread):
             burn(self.probe_cpu_s)
             self.fed += 1
             now = time.perf_counter()
-            if now - routes_at >= 5:  # the service evaluates routes on a timer
+            if now - routes_at >= config.routing.evaluate_seconds:  # the service's timer
                 service.evaluate_routes()
                 routes_at = now
             if now - prices_at >= 10:  # a listed price changed somewhere
                 service.metrics.price_changes.labels(offering, "load").inc()
                 prices_at = now
+
+
+class Pauses:
+    """The garbage collector's full collections during the run (every thread waits for
+    them: a render that meets one takes at least as long)."""
+
+    def __init__(self) -> None:
+        self.took: list[float] = []
+        self._began = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if info.get("generation") != 2:
+            return
+        if phase == "start":
+            self._began = time.perf_counter()
+        else:
+            self.took.append(time.perf_counter() - self._began)
 
 
 def measure(offerings: int, seconds: float, every: float, probe_cpu_ms: float) -> dict[str, Any]:
@@ -125,16 +144,23 @@ def measure(offerings: int, seconds: float, every: float, probe_cpu_ms: float) -
         service.evaluate_routes()
         render_once(service.metrics)  # the first read is at the scrape
         feeder = Feeder(service, rate, probe_cpu_ms / 1000)
+        pauses = Pauses()
+        gc.callbacks.append(pauses)
         feeder.start()
         took: list[float] = []
+        alone: list[float] = []  # renders that began with no gauge read behind running
+        behind = service.metrics._gauges
         end = time.perf_counter() + seconds
         while time.perf_counter() < end:
+            reading = behind._lock.locked()
             took.append(render_once(service.metrics))
+            if not reading:
+                alone.append(took[-1])
             time.sleep(every)
         feeder.stop.set()
         feeder.join()
+        gc.callbacks.remove(pauses)
         text = service.metrics.render()
-        behind = service.metrics._gauges
         return {
             "offerings": count,
             "seconds": seconds,
@@ -144,7 +170,9 @@ def measure(offerings: int, seconds: float, every: float, probe_cpu_ms: float) -
             "probe_cpu_ms": probe_cpu_ms,
             "render_ms_under_load": summary_ms(took),
             "render_p99_ms_under_load": summary_ms(took)["p99"],
+            "render_ms_no_read_behind_running": summary_ms(alone),
             "gauges_read_ms_last": round(behind.took * 1000, 1),
+            "gc_full_collections_ms": summary_ms(pauses.took),
             "gauges_reads_behind": behind.behind_reads,
             "exposition_bytes": len(text),
             "series_per_offering": series_per_offering(text, count),

@@ -144,7 +144,7 @@ class MetricsConfig(_Strict):
     #: export provmon_probe_timeout_seconds per offering and kind
     timeouts: bool | None = None
     #: the scrape-time gauges (prices, budget, states, routes ...) are read at the scrape
-    #: while that takes under this long; above, a scrape sends the last read's and a worker
+    #: while that takes under this much CPU; above, a scrape sends the last read's and a worker
     #: reads them again (then they are at most one scrape interval old)
     gauges_inline_ms: Annotated[float, Field(ge=0, le=60_000)] = 5.0
     #: ... but never older than this: past it, the scrape reads them itself
