@@ -47,18 +47,18 @@ class ReadBehind:
         text = self._text
         cheap = self.took < self.inline_s
         if current or cheap or text is None or time.monotonic() - self._read_at > self.max_age_s:
-            return self.read()
+            return self.read(group=False)  # on the scrape's own time: no regrouping
         if not self._pending:
             self._pending = True
             _WORKER.submit(self._behind)
         return text
 
-    def read(self) -> list[bytes]:
+    def read(self, *, group: bool = True) -> list[bytes]:
         with self._lock:
             began, cpu = time.monotonic(), time.thread_time()
             out: list[bytes] = []
             self._render(out)
-            grouped = _grouped(out)
+            grouped = _grouped(out) if group else out
             # this thread's CPU, not the wall clock: waiting for the GIL while probes run
             # must not make a small deployment's reads look slow (and its gauges late)
             self.took = time.thread_time() - cpu

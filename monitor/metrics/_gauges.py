@@ -217,9 +217,10 @@ class _StateCollector(Collector):
         prefixes = self._gauge_text
         if len(prefixes) > 200_000:  # label sets that left: forget them now and then
             prefixes.clear()
-        keeps = self.detail.keeps
+        detail = self.detail
+        keeps = None if detail.zeros and not detail.dropped else detail.keeps
         for gauge in source():
-            if not keeps(gauge.name, gauge.value):
+            if keeps is not None and not keeps(gauge.name, gauge.value):
                 continue
             name = GAUGES[gauge.name][0]
             key = (name, tuple(gauge.labels.items()))
