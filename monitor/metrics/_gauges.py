@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable, Iterator
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -94,6 +94,7 @@ GAUGES: dict[Gauge, tuple[str, str]] = {
 }
 
 HELP_OF = dict(GAUGES.values())
+_NAMES = {gauge: name for gauge, (name, _) in GAUGES.items()}
 
 STATE_NAME = "provmon_offering_state"
 STATE_HELP = (
@@ -122,7 +123,8 @@ class _StateCollector(Collector):
         self._blocks: dict[object, tuple[object, object]] = {}
         # label text cached per label set: a scrape formats values, not labels
         self._state_text: dict[tuple[str, ...], bytes] = {}
-        self._gauge_text: dict[tuple[str, tuple[tuple[str, str], ...]], bytes] = {}
+        #: per gauge label set: [its line's prefix, the value last shown, the line]
+        self._gauge_text: dict[tuple[str, tuple[tuple[str, str], ...]], list[Any]] = {}
 
     def forget(self) -> None:
         """Drop every cached text (the detail changed)."""
@@ -211,23 +213,30 @@ class _StateCollector(Collector):
         return texts
 
     def _lines(self, source: Callable[[], Iterable[GaugeRow]]) -> dict[str, list[bytes]]:
-        """One source's rows as sample lines by family: the name and labels of each row
-        are written once per label set and kept; only the value is formatted per scrape."""
+        """One source's rows as sample lines by family: each label set's line is kept with
+        the value it shows, and written again only when the value moved."""
         lines: dict[str, list[bytes]] = {}
-        prefixes = self._gauge_text
-        if len(prefixes) > 200_000:  # label sets that left: forget them now and then
-            prefixes.clear()
+        known = self._gauge_text
+        if len(known) > 200_000:  # label sets that left: forget them now and then
+            known.clear()
         detail = self.detail
         keeps = None if detail.zeros and not detail.dropped else detail.keeps
+        names = _NAMES
         for gauge in source():
-            if keeps is not None and not keeps(gauge.name, gauge.value):
+            value = gauge.value
+            if keeps is not None and not keeps(gauge.name, value):
                 continue
-            name = GAUGES[gauge.name][0]
+            name = names[gauge.name]
             key = (name, tuple(gauge.labels.items()))
-            prefix = prefixes.get(key)
-            if prefix is None:
+            entry = known.get(key)
+            if entry is None:
                 labels = _label_text(key[1])
                 labels = f"{{{labels}}}" if labels else ""
-                prefix = prefixes[key] = f"{name}{labels} ".encode()
-            lines.setdefault(name, []).append(prefix + _number(gauge.value) + b"\n")
+                entry = known[key] = [f"{name}{labels} ".encode(), None, b""]
+            if entry[1] != value:
+                entry[1], entry[2] = value, entry[0] + _number(value) + b"\n"
+            block = lines.get(name)
+            if block is None:
+                block = lines[name] = []
+            block.append(entry[2])
         return lines
