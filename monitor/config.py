@@ -44,6 +44,7 @@ from monitor.config_sections import (
     HealthConfig,
     LifecycleSourceConfig,
     ListenConfig,
+    MetricsConfig,
     PassiveConfig,
     PositiveSeconds,
     RoutingConfig,
@@ -220,6 +221,8 @@ class Config(_Strict):
     pricing_sources: dict[str, PricingSourceConfig] = Field(default_factory=dict)
     lifecycle_sources: dict[str, LifecycleSourceConfig] = Field(default_factory=dict)
     discovery: DiscoveryConfig = DiscoveryConfig()
+    #: how much /metrics says (monitor.metrics; README "Series budget")
+    metrics: MetricsConfig = MetricsConfig()
     #: provider status feeds whose incidents ask for early confirmation (monitor.feeds)
     status_feeds: dict[str, StatusFeedConfig] = Field(default_factory=dict)
 

@@ -1,13 +1,15 @@
 """Sections of the config file that stand alone (no providers, models or offerings):
-health, cadence, passive samples, routing, listening, and the lifecycle sources.
+health, cadence, passive samples, routing, listening, the lifecycle sources and how much
+``/metrics`` says.
 
 ``monitor.config`` assembles them; every error still names its dotted key.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -119,3 +121,38 @@ class ListenConfig(_Strict):
     token_env: str | None = None
 
     _token_env = field_validator("token_env")(lambda value: _token_env_name(value))
+
+
+Bounds = tuple[Annotated[float, Field(gt=0, le=3600)], ...]
+
+
+class MetricsConfig(_Strict):
+    """How much ``/metrics`` says (README "Series budget"): ``detail`` picks a level,
+    the other keys override one family of it."""
+
+    #: minimal | default (the board and the alert rules, <= 60 series per offering) | full
+    detail: Literal["minimal", "default", "full"] = "default"
+    #: where phase timings go: none; per provider (provmon_probe_phase_duration_seconds);
+    #: per offering too (every phase in provmon_probe_duration_seconds)
+    phases: Literal["none", "provider", "offering"] | None = None
+    #: bucket bounds (seconds) of the per-offering total-time histogram, per probe kind;
+    #: an empty list exports no histogram for that kind
+    generate_buckets: Annotated[Bounds, Field(min_length=1, max_length=30)] | None = None
+    control_buckets: Annotated[Bounds, Field(max_length=30)] | None = None
+    #: count a control probe's error outcomes as outcome="error"
+    fold_outcomes: bool | None = None
+    #: export provmon_probe_timeout_seconds per offering and kind
+    timeouts: bool | None = None
+    #: the scrape-time gauges (prices, budget, states, routes ...) are read at the scrape
+    #: while that takes under this much CPU; above, a scrape sends the last read's and a worker
+    #: reads them again (then they are at most one scrape interval old)
+    gauges_inline_ms: Annotated[float, Field(ge=0, le=60_000)] = 5.0
+    #: ... but never older than this: past it, the scrape reads them itself
+    gauges_max_age_seconds: Annotated[float, Field(gt=0, le=3600)] = 60.0
+
+    @field_validator("generate_buckets", "control_buckets")
+    @classmethod
+    def _increasing(cls, value: tuple[float, ...] | None) -> tuple[float, ...] | None:
+        if value is not None and any(b <= a for a, b in itertools.pairwise(value)):
+            raise ValueError("bucket bounds must be strictly increasing")
+        return value

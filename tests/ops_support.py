@@ -49,9 +49,12 @@ DESIGN_METRICS = frozenset(
         "provmon_served_model_changes_total",
         # DESIGN.md's second wave: status-feed incidents (issue 17)
         "provmon_status_feed_incident",
+        # issue 18's series budget: where a generation's time goes, per provider (README)
+        "provmon_probe_phase_duration_seconds",
     }
 )
-HISTOGRAMS = frozenset({"provmon_probe_duration_seconds"})
+#: families whose series carry a suffix (a histogram's, or a summary's _sum and _count)
+HISTOGRAMS = frozenset({"provmon_probe_duration_seconds", "provmon_probe_phase_duration_seconds"})
 
 _KEYWORDS = frozenset(
     {
@@ -158,7 +161,8 @@ GRAFANA_VALUES = {
     "model": ".*",
     "provider": ".*",
     "vantage": ".*",
-    "kind": ".*",
+    # one kind at a time (the board's variable is single-valued), the board's default
+    "kind": "generate",
 }
 
 

@@ -3,6 +3,7 @@ rules run against it, and an outage injected in the simulator fires ProvmonOffer
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ import httpx
 import pytest
 import yaml
 
+from monitor.metrics import series_per_offering
 from monitor.servers import free_port
 from tests.conftest import wait_for
 from tests.ops_support import (
@@ -23,6 +25,7 @@ from tests.ops_support import (
     board_queries,
     expand,
     metric_names,
+    panels,
     recording_rules,
     tool,
 )
@@ -175,16 +178,40 @@ def test_a_served_model_change_is_on_the_incident_list_and_annotated_on_the_boar
     wait_for(annotated, 30)
 
 
+def _answers(stack: dict[str, str], expr: str, kind: str) -> bool:
+    names = metric_names(expand(expr))
+    concrete = expand(expr, {"__rate_interval": "20s", "__interval": "5s", "kind": kind})
+    if expr.rstrip().endswith("> 0"):  # the annotation: its signal, not its threshold
+        concrete = concrete.rstrip().removesuffix("> 0")
+    return bool(query(stack, concrete)) or bool(names & set(NOT_YET_EXPORTED))
+
+
+def test_the_demo_exports_the_default_series_budget(stack: dict[str, str]) -> None:
+    """What Prometheus scrapes here is metrics detail default: within issue 18's budget,
+    one series per offering state, control failures folded, phases per provider."""
+    text = httpx.get(stack["monitor"] + "/metrics", timeout=10).text
+    offerings = {s["metric"]["offering"] for s in query(stack, "provmon_offering_state")}
+    assert series_per_offering(text, len(offerings)) <= 60
+    assert query(stack, "count by (offering) (provmon_offering_state) > 1") == []
+    assert query(stack, "provmon_probe_phase_duration_seconds_count")
+    assert query(stack, 'provmon_probes_total{kind="control", outcome="error"}')
+    assert not query(stack, 'provmon_probes_total{kind="control", outcome="server_error"}')
+
+
 def test_every_board_query_returns_data(stack: dict[str, str]) -> None:
-    empty = []
-    for where, expr in board_queries(board()):
-        names = metric_names(expand(expr))
-        concrete = expand(expr, {"__rate_interval": "20s", "__interval": "5s"})
-        if expr.rstrip().endswith("> 0"):  # the annotation: its signal, not its threshold
-            concrete = concrete.rstrip().removesuffix("> 0")
-        if not query(stack, concrete) and not names & set(NOT_YET_EXPORTED):
-            empty.append(where)
+    """Every query with the board's default kind (generate), and every panel with the
+    other (control): with the default series budget, the board answers for both."""
+    empty = [
+        where for where, expr in board_queries(board()) if not _answers(stack, expr, "generate")
+    ]
     assert not empty, f"queries without data: {empty}"
+    silent = [
+        panel["title"]
+        for panel in panels(board())
+        if "$kind" in json.dumps(panel)
+        and not any(_answers(stack, t["expr"], "control") for t in panel["targets"])
+    ]
+    assert not silent, f"panels without data for control probes: {silent}"
 
 
 def test_every_alert_expression_runs_and_reads_existing_series(stack: dict[str, str]) -> None:

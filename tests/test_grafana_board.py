@@ -90,6 +90,9 @@ def test_board_answers_the_routing_questions() -> None:
     latency = exprs["Latency percentiles per phase"]
     assert all(f"histogram_quantile({q}" in latency for q in ("0.5", "0.95", "0.99"))
     assert "by (le, phase)" in latency
+    # where a generation's time goes, per provider, at every metrics detail but minimal
+    assert "provmon_probe_phase_duration_seconds_sum" in latency
+    assert "provmon_probe_phase_duration_seconds_count" in latency
     assert "outcome" in exprs["Outcomes over time"]
     avail = exprs["Availability over 5 m / 30 m / 1 d"]
     assert all(f"[{w}]" in avail for w in ("5m", "30m", "1d"))
@@ -125,3 +128,12 @@ def test_provisioning_loads_this_board_from_the_path_compose_mounts() -> None:
         (ROOT / "grafana/provisioning/datasources/prometheus.yml").read_text("utf-8")
     )["datasources"][0]
     assert source["type"] == "prometheus" and source["url"] == "http://prometheus:9090"
+
+
+def test_the_kind_variable_picks_one_kind_at_a_time() -> None:
+    """The duration buckets differ by kind (metrics detail default): a quantile over both
+    kinds would mix two bucket layouts, and a generation's and a free call's latencies."""
+    [kind] = [v for v in board()["templating"]["list"] if v["name"] == "kind"]
+    assert kind["multi"] is False and kind["includeAll"] is False
+    assert kind["current"]["value"] == "generate"
+    assert {o["value"] for o in kind["options"]} == {"generate", "control"}

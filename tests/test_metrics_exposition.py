@@ -229,3 +229,63 @@ def test_offering_states_are_read_again_when_the_health_book_changes() -> None:
     assert sorted(m.render().decode().splitlines()) == sorted(
         generate_latest(m.registry).decode().splitlines()
     )
+
+
+def _route_weight(m: Metrics, chunks: list[bytes] | None = None) -> float:
+    text = b"".join(chunks if chunks is not None else m.render_chunks()).decode()
+    key = (
+        "provmon_route_weight",
+        frozenset({"model": "m", "offering": OFFERING, "policy": "cost"}.items()),
+    )
+    return samples(text)[key]
+
+
+def test_gauges_that_are_slow_to_read_are_read_behind_the_scrape() -> None:
+    """Above ``gauges_inline_ms`` a scrape sends the last read's gauges and a worker reads
+    them again: the next scrape shows the change; ``render()`` always reads them now."""
+    from monitor.config_sections import MetricsConfig
+    from tests.conftest import wait_for
+
+    m = Metrics(CollectorRegistry(auto_describe=True), MetricsConfig(gauges_inline_ms=0))
+    weight = {"value": 0.5}
+
+    def routes() -> list[GaugeRow]:
+        labels = {"model": "m", "offering": OFFERING, "policy": "cost"}
+        return [GaugeRow(name=Gauge.ROUTE_WEIGHT, labels=labels, value=weight["value"])]
+
+    m.add_gauges(routes)
+    assert _route_weight(m) == 0.5  # nothing read yet: read at the scrape
+    weight["value"] = 0.25
+    assert _route_weight(m) == 0.5  # the last read's, and a read asked of the worker
+    wait_for(lambda: m._gauges.behind_reads >= 1, 10, 0.01)
+    assert _route_weight(m) == 0.25  # read behind the scrape before, shown now
+    weight["value"] = 0.125
+    assert _route_weight(m, m.render_chunks(current=True)) == 0.125
+    assert b"weight" in m.render() and _route_weight(m) == 0.125
+
+
+def test_gauges_older_than_their_max_age_are_read_at_the_scrape() -> None:
+    from monitor.config_sections import MetricsConfig
+
+    config = MetricsConfig(gauges_inline_ms=0, gauges_max_age_seconds=1e-6)
+    m = Metrics(CollectorRegistry(auto_describe=True), config)
+    weight = {"value": 0.5}
+    labels = {"model": "m", "offering": OFFERING, "policy": "cost"}
+    m.add_gauges(lambda: [GaugeRow(name=Gauge.ROUTE_WEIGHT, labels=labels, value=weight["value"])])
+    assert _route_weight(m) == 0.5
+    weight["value"] = 0.75
+    assert _route_weight(m) == 0.75
+
+
+def test_blocks_of_series_stay_right_as_series_change_come_and_go(metrics: Metrics) -> None:
+    """A family's text is kept in blocks of series, each joined again when one of its
+    series changes: after changes, additions and removals it is still every series."""
+    for i in range(40):
+        metrics.accept(result(float(i), offering=f"fal/m{i}"))
+    metrics.render()
+    for i in range(0, 40, 3):
+        metrics.probes.remove(f"fal/m{i}", "fal", "imagen-4.0-generate-001", "eu", "generate", "ok")
+        metrics.accept(result(1.5, offering=f"fal/m{i + 1}"))
+    rendered = sorted(metrics.render().decode().splitlines())
+    assert rendered == sorted(generate_latest(metrics.registry).decode().splitlines())
+    assert 'offering="fal/m3",outcome="ok"' not in metrics.render().decode()

@@ -57,13 +57,13 @@ async def test_a_probe_reaches_the_store_the_api_and_metrics(running) -> None:  
         metrics = response.text
         labels = {"offering": OK, "kind": "generate"}
         assert sample(metrics, "provmon_probes_total", outcome="ok", **labels) == 1
-        assert (
-            sample(metrics, "provmon_probe_duration_seconds_count", phase="download", **labels) == 1
-        )
+        assert sample(metrics, "provmon_probe_duration_seconds_count", phase="total", **labels) == 1
+        # metrics detail default: a generation's phases per provider (README "Series budget")
+        phases = {"provider": "lumenfall", "kind": "generate", "phase": "download"}
+        assert sample(metrics, "provmon_probe_phase_duration_seconds_count", **phases) == 1
         assert sample(metrics, "provmon_offering_state", offering=OK, state="up") == 1
         assert sample(metrics, "provmon_offering_state", offering=OK, state="down") == 0
         assert sample(metrics, "provmon_probe_spend_usd_total", offering=OK) == 0.04
-        assert sample(metrics, "provmon_probe_timeout_seconds", offering=OK, kind="control") > 0
         assert (await client.get("/api/probes", params={"offering": "x/y"})).status_code == 404
         assert (await client.get("/readyz")).json() == {"ready": True}
 

@@ -17,247 +17,67 @@ in ``accept``), so a scrape joins cached bytes and formats only the scrape-time 
 collector, so ``generate_latest(registry)`` and ``registry.get_sample_value`` still see
 every family (with the same samples, minus the ``_created`` series, which no rule or
 board reads and which ``PROMETHEUS_DISABLE_CREATED_SERIES`` drops in client_python too).
+
+Issue 18: how much is exported is the ``metrics:`` config's detail level (``_detail``;
+README "Series budget"); a family's text is kept in blocks of series, each joined again
+only when one of its series changed, and the scrape-time gauges are read behind the scrape
+once reading them is no longer cheap (``_behind``), so a scrape is mostly a copy of
+cached bytes.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Iterable, Iterator
-from typing import TypeVar, cast
+from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
 
 from monitor.config import Config
-from monitor.interfaces import Gauge, Kind, Outcome, ProbeResult, State
+from monitor.config_sections import MetricsConfig
 from monitor.interfaces import GaugeRow as GaugeRow
+from monitor.interfaces import Kind, Phase, ProbeResult
 from monitor.interfaces import StateRow as StateRow
+from monitor.metrics._behind import ReadBehind
+from monitor.metrics._detail import FULL, Detail, detail_of, series_per_offering
+from monitor.metrics._gauges import GAUGES, _StateCollector
 from monitor.metrics._text import (
     CONTENT_TYPE,
     DURATION_BUCKETS,
     PIECE_CHUNKS,
     _Family,
-    _header,
-    _label_text,
-    _number,
     _StoreCollector,
     pieces,
 )
-
-_T = TypeVar("_T")
 
 __all__ = [
     "CONTENT_TYPE",
     "DURATION_BUCKETS",
     "GAUGES",
     "PIECE_CHUNKS",
+    "Detail",
     "GaugeRow",
     "Metrics",
     "StateRow",
     "pieces",
+    "series_per_offering",
 ]
 
-#: number, this module the name (DESIGN.md's table; names never change once a board uses them)
-GAUGES: dict[Gauge, tuple[str, str]] = {
-    Gauge.PRICE: ("provmon_price_usd", "Current accepted listed price per unit, by source"),
-    Gauge.PRICE_FETCH_SUCCESS: (
-        "provmon_price_fetch_success",
-        "1 if the last refresh of the source read every page",
-    ),
-    Gauge.PRICE_FETCH_LAST_SUCCESS: (
-        "provmon_price_fetch_last_success_timestamp_seconds",
-        "When every page of the source was last read successfully",
-    ),
-    Gauge.PRICE_STALE: (
-        "provmon_price_stale",
-        "1 when the offering's price from the source is older than its max age",
-    ),
-    Gauge.PRICE_DISAGREEMENT: (
-        "provmon_price_disagreement",
-        "1 when the offering's sources list prices further apart than the tolerance",
-    ),
-    Gauge.ROUTE_RANK: (
-        "provmon_route_rank",
-        "Rank of the offering in the model's route (1 first, 0 excluded)",
-    ),
-    Gauge.ROUTE_WEIGHT: (
-        "provmon_route_weight",
-        "Share of the model's traffic the route sends to the offering",
-    ),
-    Gauge.EFFECTIVE_COST: (
-        "provmon_effective_cost_usd",
-        "Listed price divided by success ratio, per successful unit",
-    ),
-    Gauge.BUDGET: ("provmon_probe_budget_usd", "Daily cap of paid probes, by scope"),
-    Gauge.BUDGET_REMAINING: (
-        "provmon_probe_budget_remaining_usd",
-        "Money left today for paid probes, by scope",
-    ),
-    Gauge.DATABASE_UP: (
-        "provmon_database_up",
-        "1 while the database answers, 0 while it is away (results buffered)",
-    ),
-    Gauge.ACCOUNT_PROBLEM: (
-        "provmon_offering_account_problem",
-        "1 while the offering's latest answers say our account is at fault (key, billing, "
-        "quota, permission): ours to fix, not the provider's outage",
-    ),
-    Gauge.STATUS_FEED_INCIDENT: (
-        "provmon_status_feed_incident",
-        "1 while a configured status feed lists an active incident covering the offering: "
-        "a claim provmon confirms, never a state",
-    ),
-    Gauge.COST_PER_IMAGE: (
-        "provmon_cost_per_image_usd",
-        "What one image of the offering's probe request costs: basis=listed (rates x "
-        "expected usage) or measured (the last answer's reported usage)",
-    ),
-    Gauge.LIFECYCLE: (
-        "provmon_offering_lifecycle",
-        "1 for the offering's lifecycle state (live, deprecated, retired, unlisted)",
-    ),
-    Gauge.SHUTDOWN_AT: (
-        "provmon_model_shutdown_timestamp_seconds",
-        "Known shutdown time of a model at a provider, from the catalog or a deprecation page",
-    ),
-    Gauge.CATALOG_UNLISTED: (
-        "provmon_catalog_unlisted",
-        "1 when the provider's own model listing lacks the offering",
-    ),
-    Gauge.CATALOG_NEW_MODELS: (
-        "provmon_catalog_new_models",
-        "Image models the provider lists that the catalog lacks",
-    ),
-    Gauge.LIFECYCLE_SOURCE_SUCCESS: (
-        "provmon_lifecycle_source_success",
-        "1 when the last read of the deprecation page parsed",
-    ),
-}
-
-HELP_OF = dict(GAUGES.values())
-
-STATE_NAME = "provmon_offering_state"
-STATE_HELP = "1 for the offering's current health state, 0 for the others"
-_STATE_LABELS = ("offering", "provider", "model", "vantage")
-
-
-class _StateCollector(Collector):
-    def __init__(
-        self,
-        states: Callable[[], Iterable[StateRow]],
-        states_version: Callable[[], object],
-        extra: list[Callable[[], Iterable[GaugeRow]]],
-        versions: list[Callable[[], object] | None],
-    ) -> None:
-        self._states = states
-        self._states_version = states_version
-        self._extra = extra
-        self._versions = versions
-        #: per source ("states", or a gauge source's index): the version its lines were
-        #: rendered at, and the lines
-        self._blocks: dict[object, tuple[object, object]] = {}
-        # label text cached per label set: a scrape formats values, not labels
-        self._state_text: dict[tuple[str, ...], bytes] = {}
-        self._gauge_text: dict[tuple[str, tuple[tuple[str, str], ...]], bytes] = {}
-
-    def describe(self) -> list[Metric]:
-        # describing without collecting: registration must not read engine state
-        return [GaugeMetricFamily(STATE_NAME, "state", labels=[])]
-
-    def collect(self) -> Iterator[Metric]:
-        family = GaugeMetricFamily(
-            STATE_NAME,
-            STATE_HELP,
-            labels=["offering", "provider", "model", "vantage", "state"],
-        )
-        for row in self._states():
-            for state in State:
-                family.add_metric(
-                    [row.offering, row.provider, row.model, row.vantage, state.value],
-                    1.0 if state == row.state else 0.0,
-                )
-        yield family
-        families: dict[str, GaugeMetricFamily] = {}
-        for source in self._extra:
-            for gauge in source():
-                name, help_text = GAUGES[gauge.name]
-                fam = families.get(name)
-                if fam is None:
-                    fam = GaugeMetricFamily(name, help_text, labels=list(gauge.labels))
-                    families[name] = fam
-                fam.add_metric(list(gauge.labels.values()), gauge.value)
-        yield from families.values()
-
-    def render(self, out: list[bytes]) -> None:
-        """The same families as :meth:`collect`, written straight to text.
-
-        Rows repeat from scrape to scrape, so each row's lines are kept by what they
-        show (an offering and its state; a gauge's name, labels and value), and a source
-        with a version is read again only when its version moves."""
-        out.extend(self._cached("states", self._states_version(), self._state_lines))
-        gauges: dict[str, list[bytes]] = {}
-        for index, source in enumerate(self._extra):
-            version = self._versions[index]
-            stamp = version() if version is not None else None
-            by_family = self._cached(index, stamp, functools.partial(self._lines, source))
-            for name, lines in by_family.items():
-                block = gauges.get(name)
-                if block is None:
-                    help_text = HELP_OF[name]
-                    block = gauges[name] = [_header(name, help_text, "gauge")]
-                block.extend(lines)
-        for block in gauges.values():
-            out.extend(block)
-
-    def _cached(self, key: object, stamp: object, build: Callable[[], _T]) -> _T:
-        """``build()``, or what it gave last time for ``key`` while ``stamp`` (a source's
-        version; None: no version, build every time) has not moved."""
-        cached = self._blocks.get(key)
-        if stamp is None or cached is None or cached[0] != stamp:
-            cached = self._blocks[key] = (stamp, build())
-        return cast(_T, cached[1])
-
-    def _state_lines(self) -> list[bytes]:
-        texts: list[bytes] = [_header(STATE_NAME, STATE_HELP, "gauge")]
-        state_text = self._state_text
-        if len(state_text) > 100_000:  # label sets that left: forget them now and then
-            state_text.clear()
-        for row in self._states():
-            key = (row.offering, row.provider, row.model, row.vantage, row.state.value)
-            text = state_text.get(key)
-            if text is None:
-                pairs = list(zip(_STATE_LABELS, key, strict=False))
-                text = state_text[key] = "".join(
-                    f"{STATE_NAME}{{{_label_text([*pairs, ('state', s.value)])}}} "
-                    f"{'1.0' if s == row.state else '0.0'}\n"
-                    for s in State
-                ).encode()
-            texts.append(text)
-        return texts
-
-    def _lines(self, source: Callable[[], Iterable[GaugeRow]]) -> dict[str, list[bytes]]:
-        """One source's rows as sample lines by family: the name and labels of each row
-        are written once per label set and kept; only the value is formatted per scrape."""
-        lines: dict[str, list[bytes]] = {}
-        prefixes = self._gauge_text
-        if len(prefixes) > 200_000:  # label sets that left: forget them now and then
-            prefixes.clear()
-        for gauge in source():
-            name = GAUGES[gauge.name][0]
-            key = (name, tuple(gauge.labels.items()))
-            prefix = prefixes.get(key)
-            if prefix is None:
-                labels = _label_text(key[1])
-                labels = f"{{{labels}}}" if labels else ""
-                prefix = prefixes[key] = f"{name}{labels} ".encode()
-            lines.setdefault(name, []).append(prefix + _number(gauge.value) + b"\n")
-        return lines
+SKIP_REASONS = ("missed", "overlap", "budget", "no_price")
+#: the scrape-time gauges are read at the scrape while that takes under 5 ms (tests, small
+#: deployments), else behind it, at most a minute old (``metrics:`` overrides both)
+INLINE_S = 0.005
+MAX_AGE_S = 60.0
 
 
 class Metrics:
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    """provmon's metrics. ``config`` (the ``metrics:`` section) picks how much they say;
+    without it, everything (detail ``full``). The service configures it from its config
+    in :meth:`init_offerings`, before any result lands."""
+
+    def __init__(
+        self, registry: CollectorRegistry | None = None, config: MetricsConfig | None = None
+    ) -> None:
         self.registry = registry or CollectorRegistry(auto_describe=True)
+        self.detail: Detail = FULL
         labels = ["offering", "provider", "model", "vantage", "kind"]
         self.duration = _Family(
             "provmon_probe_duration_seconds",
@@ -265,6 +85,13 @@ class Metrics:
             "histogram",
             [*labels, "phase"],
             buckets=DURATION_BUCKETS,
+        )
+        self.phases = _Family(
+            "provmon_probe_phase_duration_seconds",
+            "Time of each probe phase but the total, summed over the provider's offerings: "
+            "where its time goes",
+            "summary",
+            ["provider", "vantage", "kind", "phase"],
         )
         self.probes = _Family(
             "provmon_probes", "Finished probes by outcome", "counter", [*labels, "outcome"]
@@ -304,6 +131,7 @@ class Metrics:
         )
         self._families = [
             self.duration,
+            self.phases,
             self.probes,
             self.skipped,
             self.spend,
@@ -324,12 +152,29 @@ class Metrics:
             self._versions,
         )
         self.registry.register(self._collector)
+        self._gauges = ReadBehind(self._collector.render, INLINE_S, MAX_AGE_S)
+        if config is not None:
+            self.configure(config)
+
+    def configure(self, config: MetricsConfig) -> None:
+        """Export what ``config`` asks for (:mod:`monitor.metrics._detail`); before any
+        series of the duration histogram exists."""
+        detail = detail_of(config)
+        buckets = {kind.value: detail.buckets[kind] or () for kind in Kind}
+        kind_at = self.duration.labelnames.index("kind")
+        self.duration.rebucket(DURATION_BUCKETS, lambda key: buckets[key[kind_at]])
+        self.detail = self._collector.detail = detail
+        self._collector.forget()
+        self._gauges.forget()
+        self._gauges.inline_s = config.gauges_inline_ms / 1000
+        self._gauges.max_age_s = config.gauges_max_age_seconds
 
     def render(self) -> bytes:
-        """The text exposition of every provmon metric, in one piece (tests, the CLI)."""
-        return b"".join(self.render_chunks())
+        """The text exposition of every provmon metric, in one piece, every gauge read
+        now (tests, the CLI)."""
+        return b"".join(self.render_chunks(current=True))
 
-    def render_chunks(self) -> list[bytes]:
+    def render_chunks(self, *, current: bool = False) -> list[bytes]:
         """The text exposition as the list of its cached texts (a series, a header, a
         scrape-time row), for ``/metrics`` to send with :func:`pieces`.
 
@@ -339,11 +184,14 @@ class Metrics:
         at 1,000 offerings the exposition is ~24 MB, and a buffer that size (or the
         pieces of one, all alive at once) is fresh memory whose page faults cost more
         than the copying. :func:`pieces` joins a few at a time as the socket takes them.
+
+        The scrape-time gauges are read now while that is cheap (or ``current``), else
+        they are the last read's, at most a scrape interval old (:mod:`._behind`).
         """
         out: list[bytes] = []
         for family in self._families:
             family.chunks(out)
-        self._collector.render(out)
+        out.extend(self._gauges.text(current=current))
         return out
 
     def watch_states(
@@ -371,27 +219,42 @@ class Metrics:
         self._versions.append(version)
 
     def init_offerings(self, config: Config, deadlines: Callable[[str, Kind], float]) -> None:
-        """Create label sets for configured offerings so series exist from the start."""
+        """Apply ``config.metrics``, then create label sets for configured offerings so
+        their counters exist from the start (every outcome value, so that the first
+        failure shows in ``increase()``; spend, price changes; at detail ``full`` every
+        skip reason and the deadlines too)."""
+        self.configure(config.metrics)
+        detail = self.detail
         for offering in config.enabled_offerings():
             provider, model = config.provider_of(offering), config.model_of(offering)
             for kind in Kind:
                 base = [offering, provider, model, config.vantage, kind.value]
-                for outcome in Outcome:
-                    self.probes.labels(*base, outcome.value)
-                self.timeout.labels(offering, kind.value).set(deadlines(offering, kind))
+                for outcome in detail.outcome_values(kind):
+                    self.probes.labels(*base, outcome)
+                if detail.timeouts:
+                    self.timeout.labels(offering, kind.value).set(deadlines(offering, kind))
             self.spend.labels(offering, provider)
             self.served_model_changes.labels(offering)
-            for reason in ("missed", "overlap", "budget", "no_price"):
-                self.skipped.labels(offering, reason)
+            if detail.skip_series_at_start:
+                for reason in SKIP_REASONS:
+                    self.skipped.labels(offering, reason)
             for source in config.offerings[offering].pricing_sources:
                 self.price_changes.labels(offering, source)
 
     def accept(self, result: ProbeResult) -> None:
         if result.cancelled:
             return
-        base = [result.offering, result.provider, result.model, result.vantage, result.kind.value]
-        self.probes.labels(*base, result.outcome.value).inc()
+        detail = self.detail
+        kind = result.kind
+        base = [result.offering, result.provider, result.model, result.vantage, kind.value]
+        self.probes.labels(*base, detail.outcome(kind, result.outcome)).inc()
+        histogram = detail.buckets[kind] is not None
+        per_provider = detail.phases != "none" and kind in detail.phase_kinds
         for phase, seconds in result.phases.items():
-            self.duration.labels(*base, phase.value).observe(seconds)
+            if histogram and detail.phase_per_offering(phase):
+                self.duration.labels(*base, phase.value).observe(seconds)
+            if per_provider and phase is not Phase.TOTAL:
+                where = (result.provider, result.vantage, kind.value, phase.value)
+                self.phases.labels(*where).observe(seconds)
         if result.cost_usd:
             self.spend.labels(result.offering, result.provider).inc(float(result.cost_usd))
