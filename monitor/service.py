@@ -120,6 +120,8 @@ class Service:
         self.scheduler = ProbeScheduler(config, self.run_job, on_skip=self._skipped)
         # issue 17: upstream groups and status feeds (monitor/fate_hooks.py)
         self.fate = SharedFate(config, self.state_of, self.price_of, self._regular_interval)
+        self.fate.incident_sink = self.writer.accept_incidents
+        self.pipeline.on_state_change = self.fate.state_changed
         self.job = ProbeJob(
             config=config,
             runner=self.runner,
