@@ -121,6 +121,17 @@ class SharedFate:
             if self.incident_sink is not None:
                 self.incident_sink(events)
 
+    def feed_notices(self) -> list[tuple[FeedIncident, tuple[str, ...]]]:
+        """Every active incident of the configured feeds with the offerings it covers."""
+        out = []
+        for name, listed in sorted(self.incidents.items()):
+            mapping = self.config.status_feeds[name].components
+            for incident in listed:
+                covered = tuple(sorted(suspicion([incident], mapping)))
+                if covered:
+                    out.append((incident, covered))
+        return out
+
     def apply_feed(self, name: str, incidents: list[FeedIncident], now: dt.datetime) -> set[str]:
         """Take one feed's incidents; the offerings whose suspicion changed. Suspicion is
         dated from when provmon first saw it, so one incident asks for one early probe."""
