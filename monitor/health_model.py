@@ -64,7 +64,7 @@ class HealthPolicy:
     #: latency (and over it by ``latency_baseline_margin_s``): a slowdown is seen without
     #: a configured objective. The usual latency is a moving average of the answers that
     #: were not slow, known after ``latency_baseline_samples`` of them (None: off)
-    latency_baseline_factor: float | None = 3.0
+    latency_baseline_factor: float | None = 2.5
     latency_baseline_margin_s: float = 10.0
     latency_baseline_samples: int = 5
     #: passive failures alone make the generate tier down only at this many distinct
