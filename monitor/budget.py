@@ -40,6 +40,14 @@ GLOBAL = "global"
 class Purpose(StrEnum):
     REGULAR = "regular"
     CONFIRM = "confirm"
+    #: looking for the end of an outage: may use the last ``RECOVERY_PROBES`` of a cap,
+    #: which confirmations leave, so a day's confirmations cannot keep an offering down
+    #: until midnight
+    RECOVER = "recover"
+
+
+#: probes at the offering's price that confirmations leave for proving a recovery
+RECOVERY_PROBES = 2
 
 
 class Billing(StrEnum):
@@ -121,7 +129,7 @@ def purpose_limit(
     slice, ``confirm_share`` of the cap or ``most``, whichever is smaller."""
     if cap is None:
         return None
-    if purpose == Purpose.CONFIRM:
+    if purpose != Purpose.REGULAR:
         return cap
     kept = cap * confirm_share
     return cap - (kept if most is None else min(kept, most))
@@ -143,6 +151,17 @@ def remaining(cap: Decimal | None, spent: Decimal) -> Decimal | None:
 def admits(limit: Decimal | None, spent: Decimal, amount: Decimal) -> bool:
     """The cap rule: spent (reserved or settled) plus this amount may not pass the limit."""
     return limit is None or spent + amount <= limit
+
+
+def recovery_kept(policy: BudgetPolicy, offering: str, price: Decimal) -> Decimal:
+    """What confirmations leave of an offering's cap for proving a recovery:
+    ``RECOVERY_PROBES`` at ``price``, at most half its confirm slice."""
+    cap = offering_cap(policy, offering)
+    if cap is None or policy.confirm_probes is None:
+        return Decimal(0)
+    regular = purpose_limit(cap, Purpose.REGULAR, policy.confirm_share, confirm_most(policy, price))
+    assert regular is not None
+    return min(price * RECOVERY_PROBES, (cap - regular) / 2)
 
 
 def offering_share(
@@ -249,6 +268,8 @@ class Budget:
         glob = purpose_limit(self.policy.daily_usd, purpose, share)
         most = confirm_most(self.policy, amount)
         own = purpose_limit(offering_cap(self.policy, offering), purpose, share, most)
+        if own is not None and purpose == Purpose.CONFIRM:
+            own -= recovery_kept(self.policy, offering, amount)
         reservation = Reservation(
             reservation_id=str(uuid.uuid4()),
             day=day_of(now),

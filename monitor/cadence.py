@@ -160,6 +160,8 @@ def plan_generate(
         at = _stagger(_after(seen, regular, now), seen, regular, policy, now, fate)
         return Plan(at=at, reason="passive traffic shows generation")
     confirm = _confirm_wait(health, policy)
+    if confirm is not None and tier.state == State.DOWN:
+        return Plan(at=_after(last, confirm, now), purpose=Purpose.RECOVER, reason="down: watching")
     # fresh passive traffic stands in for a confirmation only when it shows generation
     # working: failing passive samples are a claim a probe must confirm (issue 13), and a
     # failure streak or an outage is confirmed by a probe too (issue 17)

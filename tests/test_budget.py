@@ -155,8 +155,11 @@ def test_the_confirm_slice_is_kept_for_confirmations(store: Store) -> None:
     budget = make_budget(store, offering_daily_usd=Decimal("0.20"), confirm_share=Decimal("0.4"))
     regular = [budget.reserve(FAL, "fal", PRICE, "a", T0) for _ in range(4)]
     assert [r is not None for r in regular] == [True, True, True, False]  # 0.12 of 0.20
-    confirm = [budget.reserve(FAL, "fal", PRICE, "a", T0, Purpose.CONFIRM) for _ in range(3)]
-    assert [r is not None for r in confirm] == [True, True, False]
+    # confirmations leave half their slice (at most two probes) for proving a recovery
+    confirm = [budget.reserve(FAL, "fal", PRICE, "a", T0, Purpose.CONFIRM) for _ in range(2)]
+    assert [r is not None for r in confirm] == [True, False]
+    recover = [budget.reserve(FAL, "fal", PRICE, "a", T0, Purpose.RECOVER) for _ in range(2)]
+    assert [r is not None for r in recover] == [True, False]
 
 
 def test_a_crashed_reservation_keeps_counting_and_expires_as_spent(store: Store) -> None:
