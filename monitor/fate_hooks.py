@@ -22,7 +22,7 @@ from monitor.fate import FatePolicy, FateView, Verdict, groups, stagger_at, verd
 from monitor.feeds import FeedError, FeedIncident, parse, suspicion
 from monitor.health import HealthState
 from monitor.http import build_client
-from monitor.incidents import IncidentEvent, group_events
+from monitor.incidents import IncidentEvent, group_events, group_offering
 from monitor.interfaces import Gauge, GaugeRow
 
 log = logging.getLogger(__name__)
@@ -120,6 +120,22 @@ class SharedFate:
             self.open_groups.symmetric_difference_update({group})
             if self.incident_sink is not None:
                 self.incident_sink(events)
+
+    def resume(self, open_offerings: set[str], now: dt.datetime) -> None:
+        """After a restart's replay: take over the group incidents the store holds open
+        (``open_offerings``: offerings with an open incident), closing those whose
+        upstream outage ended while provmon was away and opening those that began."""
+        for group, members in self.groups.items():
+            stored = group_offering(group) in open_offerings
+            found, down = self.verdict(members[0])
+            covered = down if found == Verdict.UPSTREAM else ()
+            if stored:
+                self.open_groups.add(group)
+            events = group_events(group, self.config.vantage, stored, covered, now)
+            if events:
+                self.open_groups.symmetric_difference_update({group})
+                if self.incident_sink is not None:
+                    self.incident_sink(events)
 
     def feed_notices(self) -> list[tuple[FeedIncident, tuple[str, ...]]]:
         """Every active incident of the configured feeds with the offerings it covers."""

@@ -157,6 +157,12 @@ class Service:
         await asyncio.to_thread(self.budget.refresh, _now())
         # after the replay, so replayed results do not reopen old incidents
         self.pipeline.listen()
+        # issue 17: the group incidents still open carry on (monitor/fate_hooks.py)
+        try:
+            held = await asyncio.to_thread(self.store.incidents, open_only=True, limit=1000)
+        except StoreError:
+            held = []
+        self.fate.resume({row.offering for row in held}, _now())
 
     async def start(self, *, schedule: bool = True) -> None:
         if not self.started:

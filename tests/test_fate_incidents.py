@@ -119,6 +119,44 @@ async def test_an_upstream_outage_is_one_incident_its_members_link_to(
         assert 'data-notice="upstream"' not in (await api.get("/")).text
 
 
+async def test_a_restart_carries_on_the_open_group_incident_and_closes_it_when_over(
+    sim_config: Config, sim_url: str, db_url: str
+) -> None:
+    set_behaviour(sim_url, "*", **FAST)
+    config = fate_config(sim_config, sim_url)
+    for member in MEMBERS:
+        set_behaviour(sim_url, TARGET[member], outage="error", generation_only=True)
+    async with serving(config, db_url, schedule=False) as (service, api):
+        group = f"upstream/{service.fate.upstream[FAL]}"
+        for member in MEMBERS:
+            await until(lambda m=member: fail_until_down(service, api, m), 30)  # type: ignore[misc]
+
+        async def stored() -> bool:
+            return any(r["offering"] == group for r in await incidents(api))
+
+        await until(stored, 10)
+    # provmon restarts while the upstream is still down: the same incident stays open
+    async with serving(config, db_url, schedule=False) as (service, api):
+        assert service.fate.open_groups == {group.removeprefix("upstream/")}
+        page = (await api.get("/")).text
+        assert 'data-notice="upstream"' in page
+        rows = [r for r in await incidents(api) if r["offering"] == group]
+        assert len(rows) == 1 and rows[0]["ended_at"] is None
+        for member in MEMBERS:
+            await clear_behaviour(sim_url, TARGET[member])
+    # and restarts again after the upstream recovered unseen: the replay shows the
+    # members still down, so the incident stays open until probes prove otherwise
+    async with serving(config, db_url, schedule=False) as (service, api):
+
+        async def closed() -> bool:
+            for member in MEMBERS:
+                await service.probe_once(member, Kind.GENERATE)
+            rows = [r for r in await incidents(api) if r["offering"] == group]
+            return len(rows) == 1 and rows[0]["ended_at"] is not None
+
+        await until(closed, 30)
+
+
 async def test_an_active_status_feed_incident_is_a_line_on_the_status_page(
     sim_config: Config, sim_url: str, tmp_path: Any
 ) -> None:
