@@ -37,8 +37,23 @@ BAD_OR_DOWN = frozenset({State.DEGRADED, State.DOWN})
 Effect = Callable[[str, random.Random], tuple[Outcome, float]]
 
 
+#: single offerings whose cheapest probe costs less than Imagen 4's $0.04, each at its
+#: listed price for the request provmon sends (monitor/catalog/live.yaml, imagen4.yaml):
+#: GPT Image 2 at quality low, 1024x1024 (~200 image tokens at $30/M, OpenAI's page);
+#: FLUX.2 [klein] 4B's first megapixel (docs.bfl.ai pricing); Imagen 4 Fast at 1K
+CHEAPER = {
+    "gpt_image_2": ("openai/gpt-image-2", Decimal("0.006")),
+    "flux_2_klein": ("bfl/flux-2-klein-4b", Decimal("0.014")),
+    "imagen_4_fast": ("fal/imagen-4.0-fast-generate-001", Decimal("0.02")),
+}
+
+
 def single() -> tuple[Member, ...]:
     return (Member(offering=OFFERING, price=PRICE),)
+
+
+def single_of(offering: str, price: Decimal) -> Callable[[], tuple[Member, ...]]:
+    return lambda: (Member(offering=offering, price=price),)
 
 
 def group() -> tuple[Member, ...]:
@@ -149,6 +164,15 @@ def scenarios(scale: float) -> list[Scenario]:
         "after_s": 4 * HOUR,
         "during": generation_fails,
     }
+    slowdown = {
+        "warmup_s": 2 * HOUR,
+        "spread_s": 6 * HOUR,
+        "outage_s": 8 * HOUR,
+        "after_s": 8 * HOUR,
+        "during": slow,
+        "detect": BAD_OR_DOWN,
+        "baseline_detect": BAD_OR_DOWN,
+    }
     grouped = {
         "members": group,
         "warmup_s": HOUR,
@@ -184,17 +208,8 @@ def scenarios(scale: float) -> list[Scenario]:
             during=partial,
             detect=BAD_OR_DOWN,
         ),
-        Scenario(
-            name="latency_degradation",
-            trials=n(60),
-            warmup_s=2 * HOUR,
-            spread_s=6 * HOUR,
-            outage_s=8 * HOUR,
-            after_s=8 * HOUR,
-            during=slow,
-            detect=BAD_OR_DOWN,
-            baseline_detect=BAD_OR_DOWN,
-        ),
+        Scenario(name="latency_degradation", trials=n(60), **slowdown),  # type: ignore[arg-type]
+        *cheaper(n, generation, slowdown),
         Scenario(
             name="rate_limit_storm",
             trials=n(60),
@@ -271,3 +286,17 @@ def scenarios(scale: float) -> list[Scenario]:
             feed="false",
         ),
     ]
+
+
+def cheaper(
+    n: Callable[[int], int], generation: dict[str, object], slowdown: dict[str, object]
+) -> list[Scenario]:
+    """The generation outage and the slowdown again at offerings with cheaper probes."""
+    out = []
+    for label, (offering, price) in CHEAPER.items():
+        members = single_of(offering, price)
+        for base, kw in (("generation_outage", generation), ("latency_degradation", slowdown)):
+            out.append(
+                Scenario(name=f"{base}_{label}", trials=n(30), members=members, **kw)  # type: ignore[arg-type]
+            )
+    return out

@@ -15,9 +15,11 @@ Two monitors watch the same scripted worlds in one run:
 Single-offering worlds (:mod:`bench._worlds`): ``hard_outage``, ``generation_outage``
 (control calls still succeed) with and without passive traffic, ``partial_outage`` (30%
 errors), ``latency_degradation`` (6x slower), ``rate_limit_storm``, ``flaky_week`` (2%
-errors for 7 days), ``retirement``. Group worlds (the ``imagen-4`` upstream, 15 offerings
-at 5 resellers): ``group_generation_outage`` with 0, 10 and 60 passive samples an hour,
-with an honest status feed and with one that stays silent; ``single_reseller_generation
+errors for 7 days), ``retirement``; the generation outage and the slowdown again at three
+offerings whose cheapest probe is listed below Imagen 4's $0.04. Group worlds (the
+``imagen-4`` upstream, 15 offerings at 5 resellers): ``group_generation_outage`` with 0,
+10 and 60 passive samples an hour, with an honest status feed and with one that stays
+silent; ``single_reseller_generation
 _outage`` (fal only); ``group_flaky_week_lying_feed`` (2% errors, a feed posting an
 incident a day while nothing is wrong). Outage starts are drawn at random per trial.
 
@@ -226,11 +228,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--trials", type=float, default=1.0, help="scale every scenario's trial count (default 1.0)"
     )
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--only", default="", help="run only scenarios whose name contains this (no JSON written)"
+    )
     args = parser.parse_args(argv)
     results = {}
     for sc in scenarios(args.trials):
+        if args.only and args.only not in sc.name:
+            continue
         print(f"[{NAME}] {sc.name}: {sc.trials} trials", flush=True)
         results[sc.name] = run_scenario(sc, args.seed)
+    if args.only:
+        print_summary(results, [])
+        return results
     checks = target_checks(results)
     data = {
         "name": NAME,
@@ -267,8 +277,11 @@ def target_checks(results: dict[str, Any]) -> list[dict[str, Any]]:
         if name.startswith("group_generation_outage"):
             limit = 300.0 if name.endswith("passive10") else 600.0
             checks.append(_p95_check(results, name, "detect_s", limit))
-    checks.append(_p95_check(results, "generation_outage", "detect_s", 1800.0))
-    checks.append(_p95_check(results, "latency_degradation", "detect_s", 1800.0))
+    for name in results:
+        if name.startswith(("generation_outage", "latency_degradation")) and not name.endswith(
+            "passive"
+        ):
+            checks.append(_p95_check(results, name, "detect_s", 1800.0))
     for name, res in results.items():
         if res["provmon"]["recover_s"].get("count"):
             checks.append(_p95_check(results, name, "recover_s", 900.0))
@@ -306,9 +319,18 @@ def parameters(seed: int) -> dict[str, Any]:
         "(429 included), up after 2 successes, no latency objective",
         "healthy_latency": "control 0.05-0.3 s; generate lognormal median 8 s, sigma 0.25",
         "grace_after_outage_s": GRACE_S,
-        "worlds": "single: fal/imagen-4.0-generate-001 at $0.04; group: imagen-4 Fast/"
-        "Standard/Ultra ($0.02/$0.04/$0.06) at vertex, gemini, fal, replicate, lumenfall; "
-        "the feed covers vertex and gemini and posts 300-1200 s after an outage begins",
+        "worlds": "single: fal/imagen-4.0-generate-001 at $0.04 (Imagen 4 is priced per "
+        "image and 1K is its smallest size: no cheaper request); *_gpt_image_2, "
+        "*_flux_2_klein, *_imagen_4_fast: the same worlds at openai/gpt-image-2 (quality low, "
+        "1024x1024, $0.006), bfl/flux-2-klein-4b (first megapixel, $0.014), "
+        "fal/imagen-4.0-fast-generate-001 (1K, $0.02); group: imagen-4 Fast/Standard/Ultra "
+        "($0.02/$0.04/$0.06) at vertex, gemini, fal, replicate, lumenfall; the feed covers "
+        "vertex and gemini and posts 300-1200 s after an outage begins",
+        "single_offering_arithmetic": "with no sibling, feed or passive traffic the outage "
+        "is seen at the next paid probe: detect p95 is about 0.95 x the regular interval plus "
+        "the confirmations. $1 a day less a four-probe confirm slice buys (1 - 4p)/p regular "
+        "probes at price p: at $0.04 21 a day, one per 4,114 s, so p95 about 3,900 s; 1,800 "
+        "s needs a probe every ~1,800 s, 48 a day plus the slice, so p <= ~$0.019",
     }
 
 

@@ -8,8 +8,10 @@ Reservations count against the day until settled; one left ``reserved`` by a cra
 agent keeps counting and is settled as spent after ``expiry_s`` (never released: the
 provider may have billed it).
 
-Regular probes may use ``1 - confirm_share`` of a cap; confirmation probes (sent early
-because something failed) may use all of it, so a slice is always left for confirming.
+Regular probes may use a cap less its confirm slice; confirmation probes (sent early
+because something failed) may use all of it, so a slice is always left for confirming. An
+offering's slice is ``confirm_share`` of its cap or ``confirm_probes`` probes at its price,
+whichever is smaller: a cheap offering keeps a few probes' worth, not 30% of its day.
 
 Everything but :class:`Budget` and :class:`MemoryLedger` is pure arithmetic.
 """
@@ -38,6 +40,14 @@ GLOBAL = "global"
 class Purpose(StrEnum):
     REGULAR = "regular"
     CONFIRM = "confirm"
+    #: looking for the end of an outage: may use the last ``RECOVERY_PROBES`` of a cap,
+    #: which confirmations leave, so a day's confirmations cannot keep an offering down
+    #: until midnight
+    RECOVER = "recover"
+
+
+#: probes at the offering's price that confirmations leave for proving a recovery
+RECOVERY_PROBES = 2
 
 
 class Billing(StrEnum):
@@ -97,6 +107,10 @@ class BudgetPolicy:
     offering_daily_usd: Decimal | None = None
     per_offering_usd: Mapping[str, Decimal] = field(default_factory=dict)
     confirm_share: Decimal = Decimal("0.3")
+    #: an offering's confirm slice holds at most this many probes at its price (None: no
+    #: limit). A confirmed slowdown takes about three billed probes, a sibling's failure or
+    #: a feed incident one; failed confirmations are released (issue 17)
+    confirm_probes: int | None = 4
     #: a reservation still ``reserved`` after this long is settled as spent (2 x deadline)
     expiry_s: float = 240.0
     #: offerings whose own timeout differs from the default: their own expiry, so that a
@@ -108,13 +122,24 @@ def offering_cap(policy: BudgetPolicy, offering: str) -> Decimal | None:
     return policy.per_offering_usd.get(offering, policy.offering_daily_usd)
 
 
-def purpose_limit(cap: Decimal | None, purpose: Purpose, confirm_share: Decimal) -> Decimal | None:
-    """What probes of ``purpose`` may spend of ``cap``: regular ones leave the confirm slice."""
+def purpose_limit(
+    cap: Decimal | None, purpose: Purpose, confirm_share: Decimal, most: Decimal | None = None
+) -> Decimal | None:
+    """What probes of ``purpose`` may spend of ``cap``: regular ones leave the confirm
+    slice, ``confirm_share`` of the cap or ``most``, whichever is smaller."""
     if cap is None:
         return None
-    if purpose == Purpose.CONFIRM:
+    if purpose != Purpose.REGULAR:
         return cap
-    return cap * (1 - confirm_share)
+    kept = cap * confirm_share
+    return cap - (kept if most is None else min(kept, most))
+
+
+def confirm_most(policy: BudgetPolicy, price: Decimal | None) -> Decimal | None:
+    """The most an offering's confirm slice holds: ``confirm_probes`` at ``price``."""
+    if policy.confirm_probes is None or price is None:
+        return None
+    return price * policy.confirm_probes
 
 
 def remaining(cap: Decimal | None, spent: Decimal) -> Decimal | None:
@@ -128,12 +153,29 @@ def admits(limit: Decimal | None, spent: Decimal, amount: Decimal) -> bool:
     return limit is None or spent + amount <= limit
 
 
+def recovery_kept(policy: BudgetPolicy, offering: str, price: Decimal) -> Decimal:
+    """What confirmations leave of an offering's cap for proving a recovery:
+    ``RECOVERY_PROBES`` at ``price``, at most half its confirm slice."""
+    cap = offering_cap(policy, offering)
+    if cap is None or policy.confirm_probes is None:
+        return Decimal(0)
+    regular = purpose_limit(cap, Purpose.REGULAR, policy.confirm_share, confirm_most(policy, price))
+    assert regular is not None
+    return min(price * RECOVERY_PROBES, (cap - regular) / 2)
+
+
 def offering_share(
-    policy: BudgetPolicy, offering: str, n_offerings: int, purpose: Purpose = Purpose.REGULAR
+    policy: BudgetPolicy,
+    offering: str,
+    n_offerings: int,
+    purpose: Purpose = Purpose.REGULAR,
+    price: Decimal | None = None,
 ) -> Decimal | None:
     """The daily money one offering may plan with: its own cap, or an equal share of the
-    global cap, whichever is smaller (``None``: unlimited)."""
-    own = purpose_limit(offering_cap(policy, offering), purpose, policy.confirm_share)
+    global cap, whichever is smaller (``None``: unlimited). With ``price``, its own confirm
+    slice holds at most ``confirm_probes`` probes."""
+    most = confirm_most(policy, price)
+    own = purpose_limit(offering_cap(policy, offering), purpose, policy.confirm_share, most)
     total = purpose_limit(policy.daily_usd, purpose, policy.confirm_share)
     share = total / max(1, n_offerings) if total is not None else None
     candidates = [c for c in (own, share) if c is not None]
@@ -166,10 +208,13 @@ def seconds_left(now: dt.datetime) -> float:
 
 def paced_interval(left_usd: Decimal, price: Decimal, seconds: float) -> float:
     """Spread the money left today over the time left today (after a restart or price rise
-    mid-day the even interval would run out before midnight)."""
+    mid-day the even interval would run out before midnight). The probe just sent is
+    not in ``left_usd``: the next day's first probe closes the last interval, so ``n``
+    probes left share ``seconds`` as ``n + 1`` intervals (on an even schedule this is
+    the even interval)."""
     if price <= 0 or left_usd < price:
         return max(seconds, 1.0)
-    return seconds / float(left_usd / price)
+    return seconds / (float(left_usd / price) + 1.0)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -221,7 +266,10 @@ class Budget:
         caller skips the probe with reason ``budget``). Raises what the ledger raises."""
         share = self.policy.confirm_share
         glob = purpose_limit(self.policy.daily_usd, purpose, share)
-        own = purpose_limit(offering_cap(self.policy, offering), purpose, share)
+        most = confirm_most(self.policy, amount)
+        own = purpose_limit(offering_cap(self.policy, offering), purpose, share, most)
+        if own is not None and purpose == Purpose.CONFIRM:
+            own -= recovery_kept(self.policy, offering, amount)
         reservation = Reservation(
             reservation_id=str(uuid.uuid4()),
             day=day_of(now),
@@ -333,7 +381,7 @@ class Budget:
         """Seconds between regular paid probes of ``offering`` the budget allows now: the
         even spread of its daily share, or slower when today's money left runs short."""
         n = n_offerings if n_offerings is not None else max(1, len(self.offerings))
-        share = offering_share(self.policy, offering, n)
+        share = offering_share(self.policy, offering, n, price=price)
         if share is None:
             return 0.0
         even = interval_for(share, price)

@@ -48,6 +48,10 @@ class CadencePolicy:
     #: bound made a generation-only outage take 1.5 h at p95 to see (issue 17)
     backoff_after: int = 0
     backoff_factor: float = 1.5
+    #: while degraded (slow or erring), paid probes as often as the budget's even pace
+    #: allows, below ``generate_min_interval_s`` but not below this: the end of a slowdown
+    #: is seen soon, and a day-long one does not run the money out before midnight
+    generate_degraded_min_s: float = 300.0
     #: passive samples this recent stand in for paid confirmation and regular probes
     passive_fresh_s: float = 600.0
     #: longest wait between probes while the provider answers 429
@@ -156,6 +160,8 @@ def plan_generate(
         at = _stagger(_after(seen, regular, now), seen, regular, policy, now, fate)
         return Plan(at=at, reason="passive traffic shows generation")
     confirm = _confirm_wait(health, policy)
+    if confirm is not None and tier.state == State.DOWN:
+        return Plan(at=_after(last, confirm, now), purpose=Purpose.RECOVER, reason="down: watching")
     # fresh passive traffic stands in for a confirmation only when it shows generation
     # working: failing passive samples are a claim a probe must confirm (issue 13), and a
     # failure streak or an outage is confirmed by a probe too (issue 17)
@@ -163,6 +169,9 @@ def plan_generate(
         not passive or health.passive_suspect or tier.failures or tier.state == State.DOWN
     ):
         return Plan(at=_after(last, confirm, now), purpose=Purpose.CONFIRM, reason="confirming")
+    if tier.state == State.DEGRADED:
+        wait = max(policy.generate_degraded_min_s, min(regular, budget_interval_s))
+        return Plan(at=_after(last, wait, now), reason="degraded: watching for the end")
     at = _after(last, regular, now)
     if tier.state == State.UP:
         at = _stagger(at, last, regular, policy, now, fate)
@@ -221,8 +230,9 @@ def _confirm_wait(health: HealthState, policy: CadencePolicy) -> float | None:
         # a failure streak on its way to the threshold: confirm it (the budget's confirm
         # slice bounds what a partial outage can make this spend)
         return policy.generate_confirm_s
-    if tier.suspect and tier.state in (State.UP, State.UNKNOWN):
-        # slow but answering; once degraded is known, regular probes follow it
+    if (tier.suspect or any(tier.slow)) and tier.state in (State.UP, State.UNKNOWN):
+        # slow but answering (a fast answer amid slow ones does not end the doubt); once
+        # degraded is known, the degraded cadence follows it
         return policy.generate_confirm_s
     # two control failures in a row and not yet down: does generation still work?
     if control.failures >= 2 and (health.last_paid_at or _EPOCH) < (control.last_at or _EPOCH):

@@ -22,6 +22,7 @@ from monitor.fate import FatePolicy, FateView, Verdict, groups, stagger_at, verd
 from monitor.feeds import FeedError, FeedIncident, parse, suspicion
 from monitor.health import HealthState
 from monitor.http import build_client
+from monitor.incidents import IncidentEvent, group_events, group_offering
 from monitor.interfaces import Gauge, GaugeRow
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,10 @@ class SharedFate:
         #: offering -> since when an active feed incident covers it
         self.feed_since: dict[str, dt.datetime] = {}
         self._client: httpx.AsyncClient | None = None
+        #: upstream groups with an open group incident
+        self.open_groups: set[str] = set()
+        #: where group incidents go (the writer); None: not recorded
+        self.incident_sink: Callable[[list[IncidentEvent]], None] | None = None
 
     def members(self, offering: str) -> tuple[str, ...]:
         return self.groups.get(self.upstream.get(offering, ""), (offering,))
@@ -96,6 +101,52 @@ class SharedFate:
     def verdict(self, offering: str) -> tuple[Verdict, tuple[str, ...]]:
         """Upstream outage, single provider's, or none, for ``offering``'s group."""
         return verdict({m: self.state_of(m) for m in self.members(offering)}, self.policy)
+
+    def state_changed(
+        self, offering: str, vantage: str, before: HealthState, after: HealthState
+    ) -> None:
+        """After a member's state changed: open the group's incident when the verdict
+        becomes an upstream outage (members down at two providers or more), close it when
+        it no longer is. A single provider's outage opens nothing for the group."""
+        group = self.upstream.get(offering)
+        if group is None or vantage != self.config.vantage:
+            return
+        found, down = self.verdict(offering)
+        covered = down if found == Verdict.UPSTREAM else ()
+        at = after.since or dt.datetime.now(dt.UTC)
+        events = group_events(group, vantage, group in self.open_groups, covered, at)
+        if events:
+            log.warning("upstream %s: %s", group, events[0].reason)
+            self.open_groups.symmetric_difference_update({group})
+            if self.incident_sink is not None:
+                self.incident_sink(events)
+
+    def resume(self, open_offerings: set[str], now: dt.datetime) -> None:
+        """After a restart's replay: take over the group incidents the store holds open
+        (``open_offerings``: offerings with an open incident), closing those whose
+        upstream outage ended while provmon was away and opening those that began."""
+        for group, members in self.groups.items():
+            stored = group_offering(group) in open_offerings
+            found, down = self.verdict(members[0])
+            covered = down if found == Verdict.UPSTREAM else ()
+            if stored:
+                self.open_groups.add(group)
+            events = group_events(group, self.config.vantage, stored, covered, now)
+            if events:
+                self.open_groups.symmetric_difference_update({group})
+                if self.incident_sink is not None:
+                    self.incident_sink(events)
+
+    def feed_notices(self) -> list[tuple[FeedIncident, tuple[str, ...]]]:
+        """Every active incident of the configured feeds with the offerings it covers."""
+        out = []
+        for name, listed in sorted(self.incidents.items()):
+            mapping = self.config.status_feeds[name].components
+            for incident in listed:
+                covered = tuple(sorted(suspicion([incident], mapping)))
+                if covered:
+                    out.append((incident, covered))
+        return out
 
     def apply_feed(self, name: str, incidents: list[FeedIncident], now: dt.datetime) -> set[str]:
         """Take one feed's incidents; the offerings whose suspicion changed. Suspicion is

@@ -198,21 +198,24 @@ def step_tier(policy: HealthPolicy, tier: TierState, sample: Sample) -> TierStat
     """One tier's state after one non-neutral sample of that tier."""
     healthy = sample.outcome in HEALTHY
     recent, recent_at = _window(policy, tier, healthy, sample.at)
-    latencies = tier.latencies
+    latencies, flags, usual, usual_n = tier.latencies, tier.slow, tier.usual_s, tier.usual_n
     slow = False
     if healthy and sample.latency_s is not None:
+        slow = _is_slow(policy, tier, sample.latency_s, sample.kind)
         latencies = (*latencies, sample.latency_s)[-policy.latency_window :]
-        objective = policy.latency_objective_s
-        slow = objective is not None and sample.latency_s > objective
-        latencies = _forget_slow_spell(policy, tier, latencies)
+        flags = (*_flags(tier), slow)[-policy.latency_window :]
+        latencies, flags = _forget_slow_spell(policy, tier, latencies, flags)
+        if not slow:
+            usual = sample.latency_s if usual is None else 0.8 * usual + 0.2 * sample.latency_s
+            usual_n += 1
     recovering = (
-        tier.state == State.DEGRADED
-        and healthy
-        and not slow
-        and _slow(policy, tier.latencies) is not None
+        tier.state == State.DEGRADED and healthy and not slow and _slow(policy, tier) is not None
     )
     counted = replace(
         tier,
+        slow=flags,
+        usual_s=usual,
+        usual_n=usual_n,
         failures=0 if healthy else tier.failures + 1,
         successes=tier.successes + 1 if healthy else 0,
         unavailable=tier.unavailable + 1 if sample.outcome == Outcome.MODEL_UNAVAILABLE else 0,
@@ -256,7 +259,7 @@ def _judge(
         return State.UNKNOWN, f"first samples failed, last {outcome}"
     if enough and ratio >= policy.degraded_error_ratio:
         return State.DEGRADED, f"error ratio {ratio:.0%} over the last {len(tier.recent)} samples"
-    slow = _slow(policy, tier.latencies)
+    slow = _slow(policy, tier)
     if slow is not None:
         return State.DEGRADED, slow
     if not tier.successes:
@@ -273,7 +276,7 @@ def _expire(policy: HealthPolicy, tier: TierState, now: dt.datetime) -> TierStat
         return tier
     if (now - tier.last_at).total_seconds() <= policy.window_s:
         return tier
-    if _slow(policy, tier.latencies) is not None:
+    if _slow(policy, tier) is not None:
         return tier
     return replace(
         tier,
@@ -300,29 +303,53 @@ def _window(
     return recent, recent_at
 
 
+def _is_slow(policy: HealthPolicy, tier: TierState, latency: float, kind: str) -> bool:
+    """Over the objective, or (generate answers) far over the offering's usual latency."""
+    objective, factor = policy.latency_objective_s, policy.latency_baseline_factor
+    if objective is not None and latency > objective:
+        return True
+    usual = tier.usual_s
+    if factor is None or kind == "control" or usual is None:
+        return False
+    known = tier.usual_n >= policy.latency_baseline_samples
+    return known and latency > factor * usual and latency - usual > policy.latency_baseline_margin_s
+
+
+def _flags(tier: TierState) -> tuple[bool, ...]:
+    """The slow flags of a tier's latencies (judged by the objective if it has none)."""
+    if len(tier.slow) == len(tier.latencies):
+        return tier.slow
+    return tuple(False for _ in tier.latencies)
+
+
 def _forget_slow_spell(
-    policy: HealthPolicy, tier: TierState, latencies: tuple[float, ...]
-) -> tuple[float, ...]:
-    """After a slowdown, ``recover_threshold`` fast answers in a row end it: the slow
-    latencies before them are dropped instead of waiting to leave the window."""
-    objective, keep = policy.latency_objective_s, policy.recover_threshold
-    if tier.state != State.DEGRADED or objective is None or len(latencies) < keep:
-        return latencies
-    if all(value <= objective for value in latencies[-keep:]):
-        return latencies[-keep:]
-    return latencies
+    policy: HealthPolicy,
+    tier: TierState,
+    latencies: tuple[float, ...],
+    flags: tuple[bool, ...],
+) -> tuple[tuple[float, ...], tuple[bool, ...]]:
+    """After a slowdown, ``latency_recover_samples`` fast answers in a row end it: the
+    slow latencies before them are dropped instead of waiting to leave the window."""
+    keep = max(1, policy.latency_recover_samples)
+    if tier.state != State.DEGRADED or len(latencies) < keep or any(flags[-keep:]):
+        return latencies, flags
+    return latencies[-keep:], flags[-keep:]
 
 
-def _slow(policy: HealthPolicy, latencies: tuple[float, ...]) -> str | None:
+def _slow(policy: HealthPolicy, tier: TierState) -> str | None:
+    """Why the tier is slow: most of its last answers (at least ``latency_min_samples``)
+    were over the objective or far over the usual latency; None when it is not."""
+    flags = _flags(tier)
+    count = sum(flags)
+    if len(flags) < policy.latency_min_samples or count * 2 <= len(flags):
+        return None
+    value = quantile(tier.latencies, policy.latency_quantile) or 0.0
     objective = policy.latency_objective_s
-    if objective is None or len(latencies) < policy.latency_min_samples:
-        return None
-    value = quantile(latencies, policy.latency_quantile)
-    if value is None or value <= objective:
-        return None
+    usual = f", usually {tier.usual_s:.1f}s" if tier.usual_s is not None else ""
+    limit = f", the objective {objective:.1f}s" if objective is not None else ""
     return (
-        f"p{policy.latency_quantile * 100:.0f} latency {value:.1f}s of the last "
-        f"{len(latencies)} is over the {objective:.1f}s objective"
+        f"{count} of the last {len(flags)} answers slow (p{policy.latency_quantile * 100:.0f} "
+        f"{value:.1f}s{usual}{limit})"
     )
 
 

@@ -57,6 +57,16 @@ class HealthPolicy:
     latency_window: int = 5
     latency_min_samples: int = 3
     latency_quantile: float = 0.5
+    #: fast answers in a row that end a slowdown: one, since each paid probe is costly and
+    #: a 6x slowdown answers under the objective by chance about once in 30 (issue 17)
+    latency_recover_samples: int = 1
+    #: a generate answer is slow too when over this many times the offering's own usual
+    #: latency (and over it by ``latency_baseline_margin_s``): a slowdown is seen without
+    #: a configured objective. The usual latency is a moving average of the answers that
+    #: were not slow, known after ``latency_baseline_samples`` of them (None: off)
+    latency_baseline_factor: float | None = 2.5
+    latency_baseline_margin_s: float = 10.0
+    latency_baseline_samples: int = 5
     #: passive failures alone make the generate tier down only at this many distinct
     #: minutes, spread over at least ``passive_down_span_s`` (see :func:`step_passive`)
     passive_down_minutes: int = 3
@@ -87,6 +97,11 @@ class TierState:
     recent_at: tuple[dt.datetime, ...] = ()
     #: latencies of the recent healthy samples, at most ``policy.latency_window``
     latencies: tuple[float, ...] = ()
+    #: which of ``latencies`` were slow (over the objective or the usual latency)
+    slow: tuple[bool, ...] = ()
+    #: the usual latency of this tier's answers that were not slow, and how many made it
+    usual_s: float | None = None
+    usual_n: int = 0
     last_at: dt.datetime | None = None
     #: the last sample failed, or was healthy but over the latency objective
     suspect: bool = False

@@ -120,6 +120,8 @@ class Service:
         self.scheduler = ProbeScheduler(config, self.run_job, on_skip=self._skipped)
         # issue 17: upstream groups and status feeds (monitor/fate_hooks.py)
         self.fate = SharedFate(config, self.state_of, self.price_of, self._regular_interval)
+        self.fate.incident_sink = self.writer.accept_incidents
+        self.pipeline.on_state_change = self.fate.state_changed
         self.job = ProbeJob(
             config=config,
             runner=self.runner,
@@ -155,6 +157,12 @@ class Service:
         await asyncio.to_thread(self.budget.refresh, _now())
         # after the replay, so replayed results do not reopen old incidents
         self.pipeline.listen()
+        # issue 17: the group incidents still open carry on (monitor/fate_hooks.py)
+        try:
+            held = await asyncio.to_thread(self.store.incidents, open_only=True, limit=1000)
+        except StoreError:
+            held = []
+        self.fate.resume({row.offering for row in held}, _now())
 
     async def start(self, *, schedule: bool = True) -> None:
         if not self.started:

@@ -84,6 +84,34 @@ class StatusData:
     title: str = "provmon status"
     #: why the database is away (one line), shown as a banner; None while it answers
     database_away: str | None = None
+    #: lines above the tables: active status-feed incidents, upstream outages (issue 17)
+    notices: Sequence[Notice] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Notice:
+    """One line above the tables. ``kind`` is ``feed`` (a provider's status feed reports an
+    incident: a claim, never a state) or ``upstream`` (an outage of several providers
+    serving one upstream). ``text`` may quote a feed: it is escaped like every value."""
+
+    kind: str
+    text: str
+    offerings: Sequence[str] = ()
+    since: dt.datetime | None = None
+
+
+def _notices(notices: Sequence[Notice], now: dt.datetime) -> str:
+    if not notices:
+        return ""
+    e = html.escape
+    items = "".join(
+        f'<li data-notice="{e(n.kind)}">{e(n.text)}'
+        + (f" · since {e(_age(n.since, now))}" if n.since else "")
+        + (f' · <span class="covers">{e(", ".join(n.offerings))}</span>' if n.offerings else "")
+        + "</li>"
+        for n in notices
+    )
+    return f'<ul class="notices">{items}</ul>'
 
 
 class Measured(TypedDict):
@@ -323,7 +351,7 @@ def render_status(data: StatusData) -> str:
         f"<header><h1>{e(data.title)}</h1>"
         f'<span class="meta">vantage <b>{e(data.vantage)}</b> · {stamp} · '
         f'<span id="age">reloads every {data.refresh_seconds} s</span></span>'
-        f'<span class="counts">{summary}</span></header>{away}'
+        f'<span class="counts">{summary}</span></header>{away}{_notices(data.notices, now)}'
         f"<main>{sections}</main>"
         f"<footer>Latency: successful generations (phase total). Availability: successful "
         f"generations ÷ successful and failed ones (rate-limited ones failed, content-filtered "

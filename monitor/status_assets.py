@@ -38,6 +38,8 @@ tr.state-retired td{color:var(--muted)}
 .bars .ok{fill:var(--ok)}.bars .warn{fill:var(--warn)}.bars .bad{fill:var(--bad)}
 .bars{background:var(--bg)}
 footer{color:var(--muted);padding:0 24px 16px;font-size:12px}
+.notices{margin:12px 24px 0;padding:0;list-style:none}
+.notices li{padding:6px 12px;margin-bottom:4px;border-left:4px solid var(--bad);background:#fff8c5}
 .away{margin:12px 24px 0;padding:8px 12px;border:1px solid var(--bad);background:#ffebe9}
 """
 

@@ -20,6 +20,7 @@ from fastapi.responses import (
 from monitor import access, secrets
 from monitor.exports import FORMATS, targets_from_config
 from monitor.health import HealthState
+from monitor.incidents import UPSTREAM_PREFIX, Spell, links
 from monitor.interfaces import Kind, Outcome, ProbeResult
 from monitor.metrics import CONTENT_TYPE, pieces
 from monitor.passive import passive_router
@@ -27,7 +28,7 @@ from monitor.pipeline import Recent
 from monitor.pricing.engine import ShowRow
 from monitor.routing import PolicyName
 from monitor.service import Service
-from monitor.status import OfferingStatus, StatusData, render_status, summarise
+from monitor.status import Notice, OfferingStatus, StatusData, render_status, summarise
 from monitor.store import StoreError
 
 #: set to ``away`` on answers served from memory while the database is away
@@ -132,7 +133,27 @@ def status_data(service: Service) -> StatusData:
         vantage=config.vantage,
         offerings=items,
         database_away=service.database_away(),
+        notices=fate_notices(service),
     )
+
+
+def fate_notices(service: Service) -> list[Notice]:
+    """Issue 17: open upstream outages and active status-feed incidents, as page lines."""
+    fate = service.fate
+    out = []
+    for group in sorted(fate.open_groups):
+        down = fate.verdict(fate.groups[group][0])[1]
+        providers = sorted({o.split("/", 1)[0] for o in down})
+        named = ", ".join(providers)
+        text = f"Upstream outage: {group} is down at {len(providers)} providers ({named})"
+        out.append(Notice(kind="upstream", text=text, offerings=down))
+    for incident, covered in fate.feed_notices():
+        text = (
+            f"Status feed {incident.feed}: {incident.name} ({incident.status}); "
+            "a claim, confirmed by probes"
+        )
+        out.append(Notice(kind="feed", text=text, offerings=covered, since=incident.started_at))
+    return out
 
 
 def build_api(service: Service) -> FastAPI:
@@ -316,6 +337,15 @@ def build_api(service: Service) -> FastAPI:
             )
         except StoreError as exc:
             raise HTTPException(503, str(exc)) from None
+        # issue 17: an upstream outage is one incident (``upstream/<group>``) and its
+        # members' incidents name it (monitor/incidents.py)
+        linked = links(
+            [
+                Spell(offering=r.offering, started_at=r.started_at, ended_at=r.ended_at)
+                for r in rows
+            ],
+            service.fate.upstream,
+        )
         return [
             {
                 "offering": r.offering,
@@ -324,8 +354,10 @@ def build_api(service: Service) -> FastAPI:
                 "reason": r.reason,
                 "started_at": r.started_at.isoformat(),
                 "ended_at": r.ended_at.isoformat() if r.ended_at else None,
+                "scope": "upstream" if r.offering.startswith(UPSTREAM_PREFIX) else "offering",
+                "upstream_incident": link,
             }
-            for r in rows
+            for r, link in zip(rows, linked, strict=True)
         ]
 
     @app.get("/api/routing")

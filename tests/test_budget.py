@@ -89,7 +89,8 @@ def test_an_offering_plans_with_the_smaller_of_its_cap_and_its_global_share() ->
 
 def test_pacing_spreads_what_is_left_over_what_is_left_of_the_day() -> None:
     assert seconds_left(T0) == 12 * 3600
-    assert paced_interval(Decimal("0.4"), PRICE, 3600.0) == 360.0
+    # ten probes left: eleven intervals, the next day's first probe closing the last
+    assert paced_interval(Decimal("0.4"), PRICE, 3600.0) == pytest.approx(3600.0 / 11)
     assert paced_interval(Decimal("0.01"), PRICE, 3600.0) == 3600.0
 
 
@@ -99,7 +100,7 @@ def test_budget_interval_slows_down_when_todays_money_runs_short() -> None:
     assert budget.regular_interval(FAL, PRICE, T0) == pytest.approx(3456.0)
     for _ in range(20):  # $0.80 of $1 gone by noon: 5 probes for 12 hours
         assert budget.reserve(FAL, "fal", PRICE, "a", T0) is not None
-    assert budget.regular_interval(FAL, PRICE, T0) == pytest.approx(12 * 3600 / 5)
+    assert budget.regular_interval(FAL, PRICE, T0) == pytest.approx(12 * 3600 / 6)
 
 
 def make_budget(store: Store | MemoryLedger, **kw: object) -> Budget:
@@ -154,8 +155,11 @@ def test_the_confirm_slice_is_kept_for_confirmations(store: Store) -> None:
     budget = make_budget(store, offering_daily_usd=Decimal("0.20"), confirm_share=Decimal("0.4"))
     regular = [budget.reserve(FAL, "fal", PRICE, "a", T0) for _ in range(4)]
     assert [r is not None for r in regular] == [True, True, True, False]  # 0.12 of 0.20
-    confirm = [budget.reserve(FAL, "fal", PRICE, "a", T0, Purpose.CONFIRM) for _ in range(3)]
-    assert [r is not None for r in confirm] == [True, True, False]
+    # confirmations leave half their slice (at most two probes) for proving a recovery
+    confirm = [budget.reserve(FAL, "fal", PRICE, "a", T0, Purpose.CONFIRM) for _ in range(2)]
+    assert [r is not None for r in confirm] == [True, False]
+    recover = [budget.reserve(FAL, "fal", PRICE, "a", T0, Purpose.RECOVER) for _ in range(2)]
+    assert [r is not None for r in recover] == [True, False]
 
 
 def test_a_crashed_reservation_keeps_counting_and_expires_as_spent(store: Store) -> None:
@@ -213,3 +217,20 @@ def test_many_threads_racing_never_pass_the_cap_by_a_cent(store: Store, backend:
     assert spent == int(sum(granted) * 1_000_000)
     assert spent <= 1_000_000
     assert spent >= 1_000_000 - 60_000  # the racing threads did fill the budget
+
+
+def test_a_cheap_offering_keeps_a_few_probes_for_confirming_not_a_share() -> None:
+    policy = BudgetPolicy(offering_daily_usd=Decimal(1))
+    # $0.04: 30% is $0.30 but four probes are $0.16, so regular probes get $0.84
+    assert offering_share(policy, FAL, 1, price=PRICE) == Decimal("0.84")
+    assert purpose_limit(Decimal(1), Purpose.REGULAR, Decimal("0.3"), Decimal("0.5")) == Decimal(
+        "0.7"
+    )
+    budget = Budget(policy, MemoryLedger(), [FAL])
+    assert budget.regular_interval(FAL, PRICE, T0) == pytest.approx(86400 / 21)
+    # regular reservations stop at $0.84, confirmations may use the rest
+    regular = [budget.reserve(FAL, "fal", PRICE, "a", T0) for _ in range(22)]
+    assert sum(r is not None for r in regular) == 21
+    assert budget.reserve(FAL, "fal", PRICE, "a", T0, Purpose.CONFIRM) is not None
+    unlimited = BudgetPolicy(offering_daily_usd=Decimal(1), confirm_probes=None)
+    assert offering_share(unlimited, FAL, 1, price=PRICE) == Decimal("0.7")
