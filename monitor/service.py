@@ -350,7 +350,7 @@ class Service:
             state_of=lambda o: (
                 self.state_of(o).state if self.lifecycle.routable(o) else State.RETIRED
             ),
-            recent=self.recent.results,
+            recent=self.recent,
         )
 
 
