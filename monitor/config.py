@@ -46,6 +46,7 @@ from monitor.config_sections import (
     ListenConfig,
     PassiveConfig,
     PositiveSeconds,
+    RetentionConfig,
     RoutingConfig,
     _Strict,
 )
@@ -220,6 +221,7 @@ class Config(_Strict):
     pricing_sources: dict[str, PricingSourceConfig] = Field(default_factory=dict)
     lifecycle_sources: dict[str, LifecycleSourceConfig] = Field(default_factory=dict)
     discovery: DiscoveryConfig = DiscoveryConfig()
+    retention: RetentionConfig = RetentionConfig()
     #: provider status feeds whose incidents ask for early confirmation (monitor.feeds)
     status_feeds: dict[str, StatusFeedConfig] = Field(default_factory=dict)
 

@@ -23,15 +23,18 @@ from monitor.store._base import (
     default_sqlite_url,
     redact_url,
 )
+from monitor.store._history import HistoryStore, PruneReport
 from monitor.store._ledger import LedgerStore
 from monitor.store.tables import (
     MICRO,
     BudgetDayRow,
     FetchStateRow,
+    HistoryMarkRow,
     IncidentRow,
     LeaseRow,
     PriceQuoteRow,
     ProbeRow,
+    RollupRow,
     SpendRow,
     UTCDateTime,
     from_micro,
@@ -44,10 +47,13 @@ __all__ = [
     "MICRO",
     "BudgetDayRow",
     "FetchStateRow",
+    "HistoryMarkRow",
     "IncidentRow",
     "LeaseRow",
     "PriceQuoteRow",
     "ProbeRow",
+    "PruneReport",
+    "RollupRow",
     "SpendRow",
     "Store",
     "StoreBase",
@@ -60,7 +66,7 @@ __all__ = [
 ]
 
 
-class Store(LedgerStore):
+class Store(HistoryStore, LedgerStore):
     """Small named operations over the database. Thread-safe; call from a worker thread.
     Every public operation raises :class:`StoreError` when the database is away."""
 

@@ -262,3 +262,44 @@ class BudgetDayRow(SQLModel, table=True):
 
     day: dt.date = Field(primary_key=True)
     created_at: dt.datetime = _ts()
+
+
+# -- history (issue 18) -----------------------------------------------------------------------
+
+
+class RollupRow(SQLModel, table=True):
+    """One hour of one offering's results of one kind at one vantage (``monitor.history``):
+    what is kept once the raw results are pruned."""
+
+    __tablename__ = "probe_rollups"
+    # the 30-day routing query and re-rolling an hour both read by hour
+    __table_args__ = (
+        sa.UniqueConstraint("hour", "offering", "vantage", "kind", name="uq_probe_rollups_key"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    hour: dt.datetime = _ts()
+    offering: str = Field(max_length=200)
+    vantage: str = Field(max_length=64)
+    kind: str = Field(max_length=16)
+    ok: int = 0
+    content_filtered: int = 0
+    rate_limited: int = 0
+    #: every other error
+    errors: int = 0
+    cancelled: int = 0
+    cost_micro_usd: int = Field(default=0, sa_type=sa.BigInteger)
+    #: latencies of ``ok`` results, packed (``monitor.history.pack``)
+    latency_histogram: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
+
+
+class HistoryMarkRow(SQLModel, table=True):
+    """Where rolling up and pruning have got to: ``rolled_through`` (every hour before it is
+    rolled up, ``value``: the newest result id seen then) and ``pruned_through`` (raw
+    results before it are gone)."""
+
+    __tablename__ = "history_marks"
+
+    name: str = Field(primary_key=True, max_length=40)
+    at: dt.datetime | None = _ts(default=None)
+    value: int | None = Field(default=None, sa_type=sa.BigInteger)
