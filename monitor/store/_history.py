@@ -111,12 +111,13 @@ class HistoryStore(StoreBase):
         return out
 
     @staticmethod
-    def _write(conn: sa.Connection, tallies: dict[RollupKey, Tally]) -> None:
+    def _write(conn: sa.Connection, tallies: dict[RollupKey, Tally], span: int = 1) -> None:
         if tallies:
             conn.execute(
                 sa.insert(_ROLLUPS),
                 [
                     {
+                        "span_hours": span,
                         "offering": offering,
                         "vantage": vantage,
                         "kind": kind,
@@ -138,13 +139,21 @@ class HistoryStore(StoreBase):
         ordered = sorted(set(hours))
         for i in range(0, len(ordered), _CHUNK):
             for start, end in _spans(ordered[i : i + _CHUNK]):
-                conn.execute(
-                    sa.delete(_ROLLUPS).where(
-                        _ROLLUPS.c.hour >= _at(start), _ROLLUPS.c.hour < _at(end)
-                    )
-                )
+                conn.execute(sa.delete(_ROLLUPS).where(*_span(1, start, end)))
                 self._write(conn, self._tally_raw(conn, start, end))
+            self._redo_days(conn, {_day(h) for h in ordered[i : i + _CHUNK]})
         return set(ordered)
+
+    def _redo_days(self, conn: sa.Connection, days: Iterable[dt.datetime]) -> None:
+        """Each day's rollup (``span_hours`` 24): its hours' rollups added up."""
+        for day in sorted(set(days)):
+            conn.execute(sa.delete(_ROLLUPS).where(*_span(24, day, day + _HOUR)))
+            hours = conn.execute(sa.select(_ROLLUPS).where(*_span(1, day, day + 24 * _HOUR)))
+            tallies: dict[RollupKey, Tally] = {}
+            for row in hours:
+                key = (row.offering, row.vantage, row.kind, day)
+                tallies.setdefault(key, Tally()).merge(_tally_of(row))
+            self._write(conn, tallies, span=24)
 
     def _roll_up(self, conn: sa.Connection, now: dt.datetime) -> set[dt.datetime]:
         """Re-tally what needs it (see the module's docstring); returns the hours tallied."""
@@ -211,19 +220,20 @@ class HistoryStore(StoreBase):
         offering, vantage, kind, hour = key
         c = _ROLLUPS.c
         where = (c.offering == offering, c.vantage == vantage, c.kind == kind)
-        match = sa.and_(*where, c.hour == _at(hour))
+        match = sa.and_(*where, *_span(1, hour, hour + _HOUR))
         row = conn.execute(sa.select(_ROLLUPS).where(match)).first()
         if row is not None:
             tally.merge(_tally_of(row))
             conn.execute(sa.delete(_ROLLUPS).where(match))
         self._write(conn, {key: tally})
+        self._redo_days(conn, [_day(hour)])
 
     @_translated
     def rollups(
         self, *, since: dt.datetime | None = None, until: dt.datetime | None = None
     ) -> dict[RollupKey, Tally]:
         """The stored rollups of hours in ``[since, until)``, by key."""
-        query = sa.select(_ROLLUPS)
+        query = sa.select(_ROLLUPS).where(_ROLLUPS.c.span_hours == 1)
         if since is not None:
             query = query.where(_ROLLUPS.c.hour >= _at(since))
         if until is not None:
@@ -244,7 +254,10 @@ class HistoryStore(StoreBase):
         with self.engine.connect() as conn:
             rolled, _ = self._mark(conn, "rolled_through")
             split = max(hour_of(since), min(rolled, until)) if rolled else since
-            out = self._summed(conn, since, split, kind) if rolled else {}
+            out: dict[tuple[str, str], Tally] = {}
+            if rolled:
+                for span, start, end in _pieces(hour_of(since), split):
+                    self._summed(conn, out, _span(span, start, end), kind)
             c = _RAW.c
             raw = sa.select(
                 c.offering, c.kind, c.outcome, c.total_s, c.cost_micro_usd, c.cancelled
@@ -258,28 +271,28 @@ class HistoryStore(StoreBase):
 
     @staticmethod
     def _summed(
-        conn: sa.Connection, since: dt.datetime, until: dt.datetime, kind: str | None
-    ) -> dict[tuple[str, str], Tally]:
-        """Rollups of ``[since's hour, until)`` added up in SQL per (offering, kind); the
-        histograms fetched and added here (one integer addition each)."""
+        conn: sa.Connection,
+        out: dict[tuple[str, str], Tally],
+        where: list[sa.ColumnElement[bool]],
+        kind: str | None,
+    ) -> None:
+        """Add the rollups ``where`` selects to ``out``: counts added up in SQL per
+        (offering, kind), histograms fetched and added here (one integer addition each)."""
         c = _ROLLUPS.c
-        where = [c.hour >= _at(hour_of(since)), c.hour < _at(until)]
         if kind is not None:
-            where.append(c.kind == kind)
+            where = [*where, c.kind == kind]
         sums = sa.select(
             c.offering, c.kind, *(sa.func.sum(col) for col in _COUNTS)
         ).where(*where).group_by(c.offering, c.kind)  # fmt: skip
-        out: dict[tuple[str, str], Tally] = {}
         for offering, kind_, *values in conn.execute(sums):
-            out[(offering, kind_)] = Tally(
-                **{col.name: int(v or 0) for col, v in zip(_COUNTS, values, strict=True)}
+            out.setdefault((offering, kind_), Tally()).merge(
+                Tally(**{col.name: int(v or 0) for col, v in zip(_COUNTS, values, strict=True)})
             )
         hists = sa.select(c.offering, c.kind, c.latency_histogram).where(
             *where, c.latency_histogram.is_not(None)
         )
         for offering, kind_, data in conn.execute(hists):
             out[(offering, kind_)].histogram += unpack(data)
-        return out
 
 
 _COUNTS = tuple(
@@ -294,6 +307,26 @@ def _tally_of(row: sa.Row[tuple[object, ...]]) -> Tally:
         **{col.name: int(m[col.name]) for col in _COUNTS},
         histogram=unpack(m["latency_histogram"]),
     )
+
+
+def _span(span: int, start: dt.datetime, end: dt.datetime) -> list[sa.ColumnElement[bool]]:
+    """Rollups of ``span`` hours starting in ``[start, end)``."""
+    c = _ROLLUPS.c
+    return [c.span_hours == span, c.hour >= _at(start), c.hour < _at(end)]
+
+
+def _day(hour: dt.datetime) -> dt.datetime:
+    return hour.replace(hour=0)
+
+
+def _pieces(start: dt.datetime, end: dt.datetime) -> list[tuple[int, dt.datetime, dt.datetime]]:
+    """``[start, end)`` (whole hours) as the rollups that cover it: hours up to the first
+    midnight, whole days, hours after the last midnight."""
+    first = _day(start) if start == _day(start) else _day(start) + 24 * _HOUR
+    last = _day(end)
+    if first >= last:
+        return [(1, start, end)]
+    return [(1, start, first), (24, first, last), (1, last, end)]
 
 
 def _hours(start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:

@@ -268,16 +268,21 @@ class BudgetDayRow(SQLModel, table=True):
 
 
 class RollupRow(SQLModel, table=True):
-    """One hour of one offering's results of one kind at one vantage (``monitor.history``):
-    what is kept once the raw results are pruned."""
+    """One hour (``span_hours`` 1) of one offering's results of one kind at one vantage
+    (``monitor.history``): what is kept once the raw results are pruned. A day's hours are
+    also kept added up (``span_hours`` 24, ``hour`` the day's start), so a 30-day query
+    reads 30 rows per offering and kind, not 720."""
 
     __tablename__ = "probe_rollups"
-    # the 30-day routing query and re-rolling an hour both read by hour
+    # the 30-day routing query and re-rolling an hour both read by span and hour
     __table_args__ = (
-        sa.UniqueConstraint("hour", "offering", "vantage", "kind", name="uq_probe_rollups_key"),
+        sa.UniqueConstraint(
+            "span_hours", "hour", "offering", "vantage", "kind", name="uq_probe_rollups_key"
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
+    span_hours: int = 1
     hour: dt.datetime = _ts()
     offering: str = Field(max_length=200)
     vantage: str = Field(max_length=64)

@@ -22,6 +22,7 @@ def upgrade() -> None:
     op.create_table(
         "probe_rollups",
         sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("span_hours", sa.Integer(), nullable=False),
         sa.Column("hour", UTCDateTime(timezone=True), nullable=False),
         sa.Column("offering", sa.String(length=200), nullable=False),
         sa.Column("vantage", sa.String(length=64), nullable=False),
@@ -33,8 +34,10 @@ def upgrade() -> None:
         sa.Column("cancelled", sa.Integer(), nullable=False),
         sa.Column("cost_micro_usd", sa.BigInteger(), nullable=False),
         sa.Column("latency_histogram", sa.LargeBinary(), nullable=True),
-        # the 30-day routing query and re-rolling an hour both read by hour
-        sa.UniqueConstraint("hour", "offering", "vantage", "kind", name="uq_probe_rollups_key"),
+        # the 30-day routing query and re-rolling an hour both read by span and hour
+        sa.UniqueConstraint(
+            "span_hours", "hour", "offering", "vantage", "kind", name="uq_probe_rollups_key"
+        ),
     )
     op.create_table(
         "history_marks",
