@@ -118,7 +118,7 @@ class RetentionConfig(_Strict):
     #: at least 2 days: routing's and the status page's day windows read raw results
     raw_days: Annotated[float, Field(ge=2, le=36_500)] = 14.0
     #: the service rolls up and prunes this often; false ``enabled``: only by hand
-    prune_interval_seconds: Annotated[float, Field(ge=60, le=86_400)] = 3600.0
+    prune_interval_seconds: Annotated[float, Field(ge=1, le=86_400)] = 3600.0
     enabled: bool = True
 
 

@@ -72,3 +72,14 @@ def test_the_counts_follow_routings_table() -> None:
 def test_latencies_outside_the_range_land_in_the_edge_buckets() -> None:
     assert bucket_of(0.0) == 0
     assert bucket_of(HIGH * 10) == bucket_of(HIGH * 100)
+
+
+def test_the_rollup_arithmetic_loads_no_database_metrics_or_http_library() -> None:
+    import json
+    import subprocess
+    import sys
+
+    code = "import sys, json, monitor.history; print(json.dumps(sorted(sys.modules)))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(json.loads(proc.stdout))
+    assert not loaded & {"sqlalchemy", "prometheus_client", "httpx"}

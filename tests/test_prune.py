@@ -4,6 +4,7 @@ from two processes; late results still count; ``provmon db prune`` does it from 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import random
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from monitor.config import ConfigError, parse_config
+from monitor.config import Config, ConfigError, parse_config
 from monitor.history import QUANTILE_ERROR, Tally, hour_of
 from monitor.interfaces import Kind, Outcome, Phase, ProbeResult
 from monitor.outcomes import quantile
@@ -274,3 +275,31 @@ def test_every_raw_row_is_accounted_for_by_outcome(store: Store) -> None:
     old = [r for r in results if r.started_at < hour_of(NOW - dt.timedelta(days=2))]
     assert rolled.ok == sum(1 for r in old if r.outcome == Outcome.OK and not r.cancelled)
     assert left["ok"] == stored["ok"] - sum(1 for r in old if r.outcome == Outcome.OK)
+
+
+async def test_the_service_prunes_on_its_own(sim_config: Config, db_url: str) -> None:
+    """Every ``retention.prune_interval_seconds`` the service rolls up and prunes: results
+    older than ``raw_days`` go, their rollups stay."""
+    from monitor.service import Service
+    from tests.conftest import wait_for
+
+    data = sim_config.model_dump(mode="json")
+    data["retention"] = {"raw_days": 2, "prune_interval_seconds": 1}
+    service = Service(Config.model_validate(data), db_url)
+    service.store.upgrade()
+    old = history(60, days=1, seed=31)  # ten days before today: past the retention
+    fill(service.store, old)
+
+    def pruned() -> bool:
+        kept = service.store.recent_results(since=NOW - dt.timedelta(days=2), limit=10_000)
+        return not any(r.probe_id.startswith("h31-") for r in kept)
+
+    await service.start()
+    try:
+        await asyncio.to_thread(wait_for, pruned, 30, 0.2)
+    finally:
+        await service.stop()
+    store = Store(db_url)
+    rolled = store.rollups(until=NOW + dt.timedelta(days=1))
+    store.dispose()
+    assert sum(t.results for t in rolled.values()) == len(old)
