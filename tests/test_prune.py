@@ -303,3 +303,16 @@ async def test_the_service_prunes_on_its_own(sim_config: Config, db_url: str) ->
     rolled = store.rollups(until=NOW + dt.timedelta(days=1))
     store.dispose()
     assert sum(t.results for t in rolled.values()) == len(old)
+
+
+def test_a_period_ending_in_the_past_counts_only_what_started_in_it(store: Store) -> None:
+    results = history(300, days=5, seed=41)
+    fill(store, results)
+    store.prune(NOW, raw_days=2)
+    since = NOW - dt.timedelta(days=4, minutes=17)
+    until = NOW - dt.timedelta(days=1, hours=2, minutes=41)
+    got = store.history(since, until)
+    # rolled-up periods count whole hours: since's hour from its start, until exactly
+    inside = [r for r in results if hour_of(since) <= r.started_at <= until]
+    for key, tally in expected(inside).items():
+        assert same_counts(got[key], tally), key

@@ -253,7 +253,7 @@ class HistoryStore(StoreBase):
         a long period: success ratio, latency quantile, cost."""
         with self.engine.connect() as conn:
             rolled, _ = self._mark(conn, "rolled_through")
-            split = max(hour_of(since), min(rolled, until)) if rolled else since
+            split = max(hour_of(since), min(rolled, hour_of(until))) if rolled else since
             out: dict[tuple[str, str], Tally] = {}
             if rolled:
                 for span, start, end in _pieces(hour_of(since), split):
@@ -315,8 +315,8 @@ def _span(span: int, start: dt.datetime, end: dt.datetime) -> list[sa.ColumnElem
     return [c.span_hours == span, c.hour >= _at(start), c.hour < _at(end)]
 
 
-def _day(hour: dt.datetime) -> dt.datetime:
-    return hour.replace(hour=0)
+def _day(at: dt.datetime) -> dt.datetime:
+    return hour_of(at).replace(hour=0)
 
 
 def _pieces(start: dt.datetime, end: dt.datetime) -> list[tuple[int, dt.datetime, dt.datetime]]:

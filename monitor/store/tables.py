@@ -212,7 +212,8 @@ def row_from_result(result: ProbeResult) -> ProbeRow:
     return row
 
 
-def result_from_row(row: ProbeRow) -> ProbeResult:
+def result_from_row(row: ProbeRow | sa.Row[Any]) -> ProbeResult:
+    """The result a stored row holds (an ORM row or a plain one with the same columns)."""
     phases = {
         phase: getattr(row, column)
         for phase, column in _PHASE_COLUMNS.items()
