@@ -255,7 +255,11 @@ def replay(
         routing=RoutingEngine(),
     )
     newest = store.recent_results(limit=HEALTH_REPLAY)
-    history = store.recent_results(kind="generate", since=now - ROUTING_HISTORY, limit=100_000)
+    since = now - ROUTING_HISTORY
+    if len(newest) < HEALTH_REPLAY:  # that is every stored result: no second read
+        history = [r for r in newest if r.kind == Kind.GENERATE and r.started_at >= since]
+    else:
+        history = store.recent_results(kind="generate", since=since, limit=100_000)
     out.prices.restore(store.latest_price_events(), store.fetch_states())
     for result in reversed(newest):
         if result.vantage == config.vantage and not result.cancelled:
