@@ -25,16 +25,19 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
-from bench._common import machine, print_table, quantile, summary_ms, write_result
+from bench._common import machine, print_table, summary_ms, write_result
 from monitor.config_sections import RetentionConfig
 from monitor.history import QUANTILE_ERROR, Tally
 from monitor.interfaces import Kind, Outcome, Phase, ProbeResult
+from monitor.outcomes import quantile
 from monitor.store import ProbeRow, Store
 from monitor.windows import WindowBook, window_stats
 
@@ -52,39 +55,62 @@ OUTCOMES = [Outcome.OK] * 16 + [
 ]
 
 
-def _rows(n: int, offerings: int, days: float, seed: int = 18) -> list[dict[str, Any]]:
-    rng = random.Random(seed)
-    span = days * 86_400
-    out = []
-    for i in range(n):
-        offering = f"p{i % offerings}/model-{i % offerings}"
+@dataclass(frozen=True, kw_only=True)
+class History:
+    """The synthetic history's shape; :meth:`batches` makes the same rows every time (so a
+    million rows are never all in memory at once)."""
+
+    rows: int
+    offerings: int
+    days: float
+    seed: int = 18
+
+    def batches(self, size: int = 20_000) -> Iterator[list[dict[str, Any]]]:
+        rng = random.Random(self.seed)
+        span, n = self.days * 86_400, self.rows
+        for start in range(0, n, size):
+            yield [self._row(rng, i, span) for i in range(start, min(n, start + size))]
+
+    def _row(self, rng: random.Random, i: int, span: float) -> dict[str, Any]:
+        offering = f"p{i % self.offerings}/model-{i % self.offerings}"
         outcome = rng.choice(OUTCOMES)
         kind = Kind.GENERATE if rng.random() < 0.1 else Kind.CONTROL
         total = rng.lognormvariate(2.0 if kind == Kind.GENERATE else -1.5, 0.4)
-        out.append(
-            {
-                "probe_id": uuid.UUID(int=rng.getrandbits(128)).hex,
-                "offering": offering,
-                "provider": offering.partition("/")[0],
-                "model": offering.partition("/")[2],
-                "vantage": "eu-west",
-                "kind": str(kind),
-                "outcome": str(outcome),
-                "started_at": NOW - dt.timedelta(seconds=span * (i + 0.5) / n),
-                "total_s": total if outcome == Outcome.OK else None,
-                "cost_micro_usd": 40_000 if kind == Kind.GENERATE else 0,
-                "cancelled": False,
-            }
-        )
-    return out
+        return {
+            "probe_id": uuid.UUID(int=rng.getrandbits(128)).hex,
+            "offering": offering,
+            "provider": offering.partition("/")[0],
+            "model": offering.partition("/")[2],
+            "vantage": "eu-west",
+            "kind": str(kind),
+            "outcome": str(outcome),
+            "started_at": NOW - dt.timedelta(seconds=span * (i + 0.5) / self.rows),
+            "total_s": total if outcome == Outcome.OK else None,
+            "cost_micro_usd": 40_000 if kind == Kind.GENERATE else 0,
+            "cancelled": False,
+        }
+
+    def expected(self) -> tuple[dict[str, Tally], dict[str, float | None]]:
+        """Per "offering kind": the tally of every row, and the exact p95 latency."""
+        tallies: dict[str, Tally] = {}
+        latencies: dict[str, list[float]] = {}
+        for batch in self.batches():
+            for r in batch:
+                key = f"{r['offering']} {r['kind']}"
+                tallies.setdefault(key, Tally()).add(
+                    Outcome(r["outcome"]), r["total_s"], r["cost_micro_usd"], r["cancelled"]
+                )
+                if r["total_s"] is not None:
+                    latencies.setdefault(key, []).append(r["total_s"])
+        return tallies, {k: quantile(sorted(v), 0.95) for k, v in latencies.items()}
 
 
-def _load(store: Store, rows: list[dict[str, Any]]) -> float:
+def _load(store: Store, history: History) -> float:
     began = time.monotonic()
     table = ProbeRow.__table__  # type: ignore[attr-defined]
     with store.engine.begin() as conn:
-        for i in range(0, len(rows), 20_000):
-            conn.execute(sa.insert(table), rows[i : i + 20_000])
+        for batch in history.batches():
+            conn.execute(sa.insert(table), batch)
     return time.monotonic() - began
 
 
@@ -101,19 +127,10 @@ def routing_query(store: Store) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _expected(rows: list[dict[str, Any]]) -> dict[str, Tally]:
-    out: dict[str, Tally] = {}
-    for r in rows:
-        out.setdefault(f"{r['offering']} {r['kind']}", Tally()).add(
-            Outcome(r["outcome"]), r["total_s"], r["cost_micro_usd"], r["cancelled"]
-        )
-    return out
-
-
-def run_database(url: str, rows: list[dict[str, Any]], queries: int, raw_days: float) -> Any:
+def run_database(url: str, history: History, queries: int, raw_days: float) -> Any:
     store = Store(url)
     store.upgrade()
-    load_s = _load(store, rows)
+    load_s = _load(store, history)
     print(f"[{NAME}]   loaded in {load_s:.1f}s, pruning", flush=True)
     began = time.monotonic()
     report = store.prune(NOW, raw_days=raw_days)
@@ -128,12 +145,12 @@ def run_database(url: str, rows: list[dict[str, Any]], queries: int, raw_days: f
     with store.engine.connect() as conn:
         rollup_rows = conn.execute(sa.text("SELECT count(*) FROM probe_rollups")).scalar()
     store.dispose()
-    want = _expected(rows)
+    want, exact_p95 = history.expected()
     lost = sum(abs(want[k].results - answer.get(k, {}).get("results", 0)) for k in want)
     worst = max(
         abs(answer[k]["p95_s"] - exact) / exact
-        for k in want
-        if (exact := _exact_p95(rows, k)) is not None
+        for k, exact in exact_p95.items()
+        if exact is not None
     )
     return {
         "load_seconds": round(load_s, 1),
@@ -142,18 +159,11 @@ def run_database(url: str, rows: list[dict[str, Any]], queries: int, raw_days: f
         "raw_rows_deleted": report.rows_deleted,
         "raw_rows_kept": raw_left,
         "rollup_rows": rollup_rows,
-        "query_ms": {**summary_ms(times), "p95": round(quantile(sorted(times), 0.95) * 1000, 3)},
+        "query_ms": {**summary_ms(times), "p95": round((quantile(times, 0.95) or 0) * 1000, 3)},
         "results_counted": sum(v["results"] for v in answer.values()),
         "results_lost": lost,
         "worst_p95_relative_error": round(worst, 4),
     }
-
-
-def _exact_p95(rows: list[dict[str, Any]], key: str) -> float | None:
-    from monitor.outcomes import quantile
-
-    values = [r["total_s"] for r in rows if f"{r['offering']} {r['kind']}" == key and r["total_s"]]
-    return quantile(values, 0.95)
 
 
 def postgres_url() -> str:
@@ -237,7 +247,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--skip-windows", action="store_true")
     args = parser.parse_args(argv)
     print(f"[{NAME}] {args.rows} rows, {args.offerings} offerings, {args.days:g} days", flush=True)
-    rows = _rows(args.rows, args.offerings, args.days)
+    rows = History(rows=args.rows, offerings=args.offerings, days=args.days)
     per_db: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         print(f"[{NAME}] sqlite", flush=True)

@@ -11,7 +11,6 @@ import random
 import threading
 from collections import Counter
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -206,8 +205,8 @@ def test_roll_up_alone_deletes_nothing(store: Store) -> None:
     assert total == len(complete)
 
 
-def test_provmon_db_prune_applies_the_retention(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'provmon.db'}"
+def test_provmon_db_prune_applies_the_retention(db_url: str) -> None:
+    url = db_url
     s = Store(url)
     s.upgrade()
     now = dt.datetime.now(dt.UTC)
