@@ -12,7 +12,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from bench import backtest, cpu, drift, metrics_render, overhead, soak
+from bench import backtest, cpu, drift, history, metrics_render, overhead, soak
 from bench._common import print_table
 
 BENCHMARKS: dict[str, Callable[[list[str] | None], dict[str, Any]]] = {
@@ -22,6 +22,7 @@ BENCHMARKS: dict[str, Callable[[list[str] | None], dict[str, Any]]] = {
     "backtest": backtest.main,
     "soak": soak.main,
     "metrics_render": metrics_render.main,
+    "history": history.main,
 }
 
 
@@ -44,6 +45,13 @@ def headline(name: str, result: dict[str, Any]) -> tuple[str, str]:
             "series per offering",
             f"/metrics render p99 <= {result['target_ms']:g} ms at 1,000 offerings, also "
             "under load; <= 60 series per offering",
+        )
+    if name == "history":
+        p95 = result["query_p95_ms"]
+        return (
+            f"30-day routing query over {result['rows']:,} rows: p95 SQLite {p95['sqlite']} ms, "
+            f"PostgreSQL {p95['postgresql']} ms",
+            f"p95 <= {result['target']['max_p95_ms']:g} ms on both",
         )
     if name == "backtest":
         return result["headline"], "cost <= oracle +3%, SLO minutes <= 10% of static"

@@ -1,12 +1,14 @@
 """Routing backtest: scenarios replayed in virtual time through the real policy code.
 
 Each scenario gives every offering of one model a true state per minute (success
-probability, what failures look like, share of slow generations, listed price). Every
-minute the monitor's view is built exactly as the service builds it
-(:func:`monitor.windows.window_stats` over the probes so far, prices as last refreshed,
-health states), :class:`monitor.routing.RoutingEngine` evaluates it, and 100 requests are
-sent along each router's choice for that minute. Probes are sampled (seeded), traffic is
-accounted in expectation, so the only noise is what the monitor sees.
+probability, what failures look like, share of slow generations, listed price). The
+monitor's probes and price refreshes go to a store (SQLite), and every minute
+:func:`monitor.pipeline.replay` rebuilds the monitor's view from it exactly as the service
+does at start-up (health from ``monitor.health``, prices from the stored quotes, routing's
+windows over the day's generate results) and evaluates the routes, with one
+:class:`monitor.routing.RoutingEngine` kept across minutes (its hysteresis memory); 100
+requests are then sent along each router's choice for that minute. Probes are sampled
+(seeded), traffic is accounted in expectation, so the only noise is what the monitor sees.
 
 Routers compared in the same run: the three policies (``cost`` is the default), ``cost``
 without failover, an oracle (this minute's true state, cheapest true cost per success
@@ -25,129 +27,30 @@ from __future__ import annotations
 import datetime as dt
 import math
 import random
+import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from bench._common import machine, print_table, write_result
-from monitor.health import State
-from monitor.interfaces import Kind, Outcome, Phase, ProbeResult
-from monitor.outcomes import HEALTH, Verdict
-from monitor.pipeline import evaluate_routes
+from bench._scenarios import MINUTES, MODEL, OFFERINGS, T0, Scenario, Truth, scenarios
+from monitor.catalogs import catalog_text, yaml_data
+from monitor.config import Config, parse_config
+from monitor.health import HealthBook
+from monitor.interfaces import Kind, Outcome, Phase, PriceQuote, PriceUnit, ProbeResult
+from monitor.pipeline import RecentResults, Replayed, health_policy, replay
+from monitor.pricing.state import PriceBook
 from monitor.routing import PolicyName, Route, RoutingEngine
+from monitor.store import Store
 
 NAME = "backtest"
-MODEL = "imagen-4.0-generate-001"
-PROVIDERS = ("vertex", "gemini", "fal", "replicate", "lumenfall")
-OFFERINGS = tuple(f"{p}/{MODEL}" for p in PROVIDERS)
-MINUTES = 360
 REQUESTS_PER_MINUTE = 100
 PRICE_REFRESH_MINUTES = 10
 SLO_SECONDS = 60.0
 SLO_BAD_SHARE = 0.05
-T0 = dt.datetime(2026, 5, 1, tzinfo=dt.UTC)
 #: failures of these kinds are billed (the generation ran); the others are not
 BILLED_FAILURES = frozenset({Outcome.TIMEOUT})
-
-
-@dataclass(frozen=True, kw_only=True)
-class Truth:
-    """One offering's real condition during one minute."""
-
-    price: Decimal = Decimal("0.04")
-    success: float = 0.99
-    failure: Outcome = Outcome.SERVER_ERROR
-    p50_s: float = 8.0
-    #: share of successful generations slower than the SLO
-    slow: float = 0.005
-
-
-@dataclass(frozen=True, kw_only=True)
-class Event:
-    start: int
-    end: int
-    provider: str
-    change: dict[str, Any]
-
-
-@dataclass(frozen=True, kw_only=True)
-class Scenario:
-    name: str
-    events: tuple[Event, ...]
-    base: dict[str, Truth]
-
-    def truth(self, minute: int, offering: str) -> Truth:
-        provider = offering.partition("/")[0]
-        state = self.base[provider]
-        for e in self.events:
-            if e.provider == provider and e.start <= minute < e.end:
-                state = replace(state, **e.change)
-        return state
-
-
-def _base(cheapest: str = "lumenfall", price: str = "0.036") -> dict[str, Truth]:
-    speeds = {"vertex": 7.0, "gemini": 9.0, "fal": 6.0, "replicate": 10.0, "lumenfall": 8.0}
-    return {
-        p: Truth(p50_s=speeds[p], price=Decimal(price) if p == cheapest else Decimal("0.04"))
-        for p in PROVIDERS
-    }
-
-
-def scenarios() -> list[Scenario]:
-    down = {"success": 0.0, "failure": Outcome.CONNECT_ERROR}
-    slow = {"success": 0.9, "failure": Outcome.TIMEOUT, "p50_s": 40.0, "slow": 0.35}
-    return [
-        Scenario(
-            name="price_changes",
-            base=_base(),
-            events=(
-                Event(
-                    start=90, end=MINUTES, provider="lumenfall", change={"price": Decimal("0.046")}
-                ),
-                Event(start=210, end=300, provider="fal", change={"price": Decimal("0.034")}),
-                Event(start=300, end=MINUTES, provider="fal", change={"price": Decimal("0.042")}),
-            ),
-        ),
-        Scenario(
-            name="outages",
-            base=_base(),
-            events=(
-                Event(start=60, end=150, provider="lumenfall", change=down),
-                Event(start=200, end=230, provider="vertex", change=down),
-                Event(start=250, end=256, provider="lumenfall", change=down),
-            ),
-        ),
-        Scenario(
-            name="degradation",
-            base=_base(),
-            events=(Event(start=90, end=210, provider="lumenfall", change=slow),),
-        ),
-        Scenario(
-            name="rate_limit_storm",
-            base=_base(),
-            events=(
-                Event(
-                    start=100,
-                    end=180,
-                    provider="lumenfall",
-                    change={"success": 0.55, "failure": Outcome.RATE_LIMITED},
-                ),
-                Event(
-                    start=240,
-                    end=270,
-                    provider="vertex",
-                    change={"success": 0.7, "failure": Outcome.RATE_LIMITED},
-                ),
-            ),
-        ),
-        Scenario(
-            # a 3 % price gap inside the 5 % margin and 3 % errors everywhere: no flapping
-            name="noise",
-            base={p: replace(t, success=0.97) for p, t in _base(price="0.0388").items()},
-            events=(),
-        ),
-    ]
 
 
 # -- the monitor's view ---------------------------------------------------------------------
@@ -180,27 +83,38 @@ def _probe(rng: random.Random, truth: Truth, offering: str, minute: int) -> Prob
     )
 
 
-class HealthStandIn:
-    """down after 3 consecutive failures, up after 2 successes, counting outcomes as the
-    health engine does (``monitor.outcomes.HEALTH``: 429s neutral); a stand-in for its
-    thresholds, kept so the backtest's results stay comparable with ``bench/results/``."""
+def backtest_config() -> Config:
+    """The Imagen 4 catalog's five offerings of :data:`MODEL`, with the health engine's
+    thresholds of the backtest's earlier stand-in (down after 3 consecutive failures, up
+    after 2 successes, no error-ratio or latency rule), so results stay comparable with
+    ``bench/results/``."""
+    data = yaml_data(catalog_text("imagen4"))
+    data["offerings"] = {k: v for k, v in data["offerings"].items() if k in OFFERINGS}
+    data["vantage"] = "backtest"  # the probes' (health reads this vantage's results)
+    data["health"] = {
+        "fail_threshold": 3,
+        "recover_threshold": 2,
+        "down_error_ratio": 1.0,
+        "degraded_error_ratio": 1.0,
+        "latency_objective_seconds": None,
+    }
+    return parse_config(data, origin="backtest")
 
-    def __init__(self) -> None:
-        self.state = dict.fromkeys(OFFERINGS, State.UNKNOWN)
-        self.fails = dict.fromkeys(OFFERINGS, 0)
-        self.oks = dict.fromkeys(OFFERINGS, 0)
 
-    def observe(self, r: ProbeResult) -> None:
-        verdict = HEALTH[r.outcome]  # the health engine's own definition
-        if verdict == Verdict.NEUTRAL:
-            return
-        ok = verdict == Verdict.SUCCESS
-        self.fails[r.offering] = 0 if ok else self.fails[r.offering] + 1
-        self.oks[r.offering] = self.oks[r.offering] + 1 if ok else 0
-        if self.fails[r.offering] >= 3:
-            self.state[r.offering] = State.DOWN
-        elif ok and (self.state[r.offering] != State.DOWN or self.oks[r.offering] >= 2):
-            self.state[r.offering] = State.UP
+def _quotes(config: Config, prices: dict[str, Decimal], now: dt.datetime) -> list[PriceQuote]:
+    """This refresh's listed prices, as each offering's primary source reports them."""
+    return [
+        PriceQuote(
+            offering=o,
+            amount=price,
+            currency="USD",
+            unit=PriceUnit.IMAGE,
+            source=config.offerings[o].pricing_sources[0],
+            observed_at=now,
+            evidence=f"${price}",
+        )
+        for o, price in prices.items()
+    ]
 
 
 # -- traffic accounting ---------------------------------------------------------------------
@@ -284,54 +198,58 @@ def _oracle(truths: dict[str, Truth], policy_min: float = 0.95) -> Plan:
 
 def run_scenario(scenario: Scenario, seed: int = 7) -> dict[str, Any]:
     rng = random.Random(f"{seed}-{scenario.name}")
+    config = backtest_config()
     engine = RoutingEngine()
-    health = HealthStandIn()
-    results: list[ProbeResult] = []
-    prices: dict[str, Decimal] = {}
     static = min(OFFERINGS, key=lambda o: (scenario.truth(0, o).price, o))
     tallies = {name: Tally() for name in ROUTERS}
-    for minute in range(MINUTES):
-        now = T0 + dt.timedelta(minutes=minute)
-        truths = {o: scenario.truth(minute, o) for o in OFFERINGS}
-        if minute % PRICE_REFRESH_MINUTES == 0:
-            prices = {o: t.price for o, t in truths.items()}
-        recent = [r for r in results if (now - r.started_at).total_seconds() <= 86_400]
-        # the service's own evaluation step (monitor.pipeline), over this minute's state
-        evaluated = evaluate_routes(
-            engine,
-            now,
-            OFFERINGS,
-            price_of=prices.get,
-            state_of=health.state.__getitem__,
-            recent=recent,
-        )
-        routes = {r.policy: r for r in evaluated}
-        assert engine.snapshot is not None
-        stats = {view.offering: view.windows for view in engine.snapshot.offerings}
-        observed_p50 = {o: stats[o]["30m"].p50_s or math.inf for o in OFFERINGS}
-        fastest = sorted(OFFERINGS, key=lambda o: (observed_p50[o], o))
-        plans: dict[str, Plan] = {
-            "cost (default)": _route_plan(routes[PolicyName.COST]),
-            "cost, no failover": _route_plan(routes[PolicyName.COST], failover=False),
-            "latency": _route_plan(routes[PolicyName.LATENCY]),
-            "balanced": _route_plan(routes[PolicyName.BALANCED]),
-            "oracle": _oracle(truths),
-            "static cheapest listed price": [(static, 1.0, None)],
-            "round robin": [
-                (o, 1 / len(OFFERINGS) / (len(OFFERINGS) - 1), other)
-                for o in OFFERINGS
-                for other in OFFERINGS
-                if other != o
-            ],
-            "latency only": [(fastest[0], 1.0, None)],
-        }
-        for name, plan in plans.items():
-            tallies[name].add(plan, truths)
-        for offering in OFFERINGS:
-            probe = _probe(rng, truths[offering], offering, minute)
-            results.append(probe)
-            health.observe(probe)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(f"sqlite:///{tmp}/backtest.db")
+        store.upgrade()
+        for minute in range(MINUTES):
+            now = T0 + dt.timedelta(minutes=minute)
+            truths = {o: scenario.truth(minute, o) for o in OFFERINGS}
+            if minute % PRICE_REFRESH_MINUTES == 0:
+                store.save_quotes(_quotes(config, {o: t.price for o, t in truths.items()}, now))
+            # the service's start-up path (monitor.pipeline.replay), over the stored history;
+            # only the routing engine's hysteresis memory carries over from the last minute
+            view = Replayed(
+                health=HealthBook(health_policy(config)),
+                prices=PriceBook(config, lambda now=now: now),
+                recent=RecentResults(),
+                routing=engine,
+            )
+            replay(store, config, now, into=view)
+            routes = {r.policy: r for r in engine.routes(model=MODEL)}
+            assert engine.snapshot is not None
+            stats = {v.offering: v.windows for v in engine.snapshot.offerings}
+            observed_p50 = {o: stats[o]["30m"].p50_s or math.inf for o in OFFERINGS}
+            fastest = sorted(OFFERINGS, key=lambda o: (observed_p50[o], o))
+            for name, plan in _plans(routes, truths, static, fastest).items():
+                tallies[name].add(plan, truths)
+            for offering in OFFERINGS:
+                store.save_result(_probe(rng, truths[offering], offering, minute))
+        store.dispose()
     return {name: tally.result() for name, tally in tallies.items()}
+
+
+def _plans(
+    routes: dict[PolicyName, Route], truths: dict[str, Truth], static: str, fastest: list[str]
+) -> dict[str, Plan]:
+    return {
+        "cost (default)": _route_plan(routes[PolicyName.COST]),
+        "cost, no failover": _route_plan(routes[PolicyName.COST], failover=False),
+        "latency": _route_plan(routes[PolicyName.LATENCY]),
+        "balanced": _route_plan(routes[PolicyName.BALANCED]),
+        "oracle": _oracle(truths),
+        "static cheapest listed price": [(static, 1.0, None)],
+        "round robin": [
+            (o, 1 / len(OFFERINGS) / (len(OFFERINGS) - 1), other)
+            for o in OFFERINGS
+            for other in OFFERINGS
+            if other != o
+        ],
+        "latency only": [(fastest[0], 1.0, None)],
+    }
 
 
 ROUTERS = (
@@ -412,8 +330,10 @@ def main(
             f"static {static['slo_violating_minutes']} ({slo_share:.1%}).",
             "Traffic is accounted in expectation from each minute's true state; only the "
             "monitor's probes are sampled, so differences come from what the monitor saw.",
-            "Health states come from a stand-in (3 failures down, 2 successes up), not "
-            "monitor.health, whose interface is being extended.",
+            "The view is rebuilt every minute by monitor.pipeline.replay from a SQLite store "
+            "holding the probes and price quotes so far; health is monitor.health with the "
+            "thresholds of the earlier stand-in (3 failures down, 2 successes up, no "
+            "error-ratio or latency rule).",
         ],
     }
     write_result(NAME, result)

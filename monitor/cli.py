@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from monitor import cli_checks
+from monitor import cli_checks, cli_db
 from monitor.cli_catalog import catalog_app
 from monitor.cli_common import ConfigOption, err, fail, out, setup_logging
 from monitor.cli_common import database as _database
@@ -42,6 +42,7 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+db_app.command("prune")(cli_db.db_prune)
 # the demo lives in monitor/cli_serve.py beside the serving loop it shares with `run`
 app.command()(demo)
 

@@ -47,6 +47,7 @@ from monitor.config_sections import (
     MetricsConfig,
     PassiveConfig,
     PositiveSeconds,
+    RetentionConfig,
     RoutingConfig,
     _Strict,
 )
@@ -223,6 +224,7 @@ class Config(_Strict):
     discovery: DiscoveryConfig = DiscoveryConfig()
     #: how much /metrics says (monitor.metrics; README "Series budget")
     metrics: MetricsConfig = MetricsConfig()
+    retention: RetentionConfig = RetentionConfig()
     #: provider status feeds whose incidents ask for early confirmation (monitor.feeds)
     status_feeds: dict[str, StatusFeedConfig] = Field(default_factory=dict)
 

@@ -1,6 +1,6 @@
 """Sections of the config file that stand alone (no providers, models or offerings):
-health, cadence, passive samples, routing, listening, the lifecycle sources and how much
-``/metrics`` says.
+health, cadence, passive samples, routing, retention, listening, the lifecycle sources and
+how much ``/metrics`` says.
 
 ``monitor.config`` assembles them; every error still names its dotted key.
 """
@@ -111,6 +111,17 @@ def _token_env_name(value: str | None) -> str | None:
 class RoutingConfig(_Strict):
     #: how often routes are re-evaluated (each evaluation is one step of hysteresis)
     evaluate_seconds: PositiveSeconds = 30.0
+
+
+class RetentionConfig(_Strict):
+    """How long raw probe results are kept; older hours keep only their hourly rollups
+    (``provmon db prune``, and the service every ``prune_interval_seconds``)."""
+
+    #: at least 2 days: routing's and the status page's day windows read raw results
+    raw_days: Annotated[float, Field(ge=2, le=36_500)] = 14.0
+    #: the service rolls up and prunes this often; false ``enabled``: only by hand
+    prune_interval_seconds: Annotated[float, Field(ge=1, le=86_400)] = 3600.0
+    enabled: bool = True
 
 
 class ListenConfig(_Strict):

@@ -37,7 +37,7 @@ from monitor.interfaces import Kind, Outcome, Phase, ProbeResult, StateRow
 from monitor.pricing.state import PriceBook
 from monitor.routing import Route, RoutingEngine, build_snapshot
 from monitor.store import Store
-from monitor.windows import ResultLike, window_stats
+from monitor.windows import ResultLike, WindowBook, window_stats
 
 log = logging.getLogger(__name__)
 
@@ -103,12 +103,14 @@ _NO_PHASES: Mapping[Phase, float] = MappingProxyType({})
 
 @dataclass
 class RecentResults:
-    """The last day of generate results in memory: what routing's windows and the status
-    page are computed from."""
+    """The last day of generate results in memory (the status page's trends) and routing's
+    windows kept up to date as they land (``book``, issue 18)."""
 
     results: deque[Recent] = field(default_factory=deque)
+    book: WindowBook = field(default_factory=WindowBook)
 
     def accept(self, result: ProbeResult) -> None:
+        self.book.add(result)
         if result.kind == Kind.GENERATE and not result.cancelled:
             total = result.phases.get(Phase.TOTAL)
             phases = _NO_PHASES if total is None else {Phase.TOTAL: total}
@@ -210,18 +212,17 @@ def evaluate_routes(
     *,
     price_of: Callable[[str], Decimal | None],
     state_of: Callable[[str], State],
-    recent: Iterable[ResultLike],
+    recent: RecentResults | Iterable[ResultLike],
 ) -> list[Route]:
-    """One routing evaluation over prices, states and the windows of ``recent`` results:
-    the service, :func:`replay` and the backtest. Returns the new routes."""
+    """One routing evaluation over prices, states and the windows of ``recent`` results
+    (kept incrementally by a :class:`RecentResults`): the service, :func:`replay` and the
+    backtest. Returns the new routes."""
+    if isinstance(recent, RecentResults):
+        stats = recent.book.stats(now, offerings=offerings)
+    else:
+        stats = window_stats(recent, now, offerings=offerings)
     return routing.evaluate(
-        build_snapshot(
-            now,
-            offerings,
-            current_price=price_of,
-            state_of=state_of,
-            stats=window_stats(recent, now, offerings=offerings),
-        )
+        build_snapshot(now, offerings, current_price=price_of, state_of=state_of, stats=stats)
     )
 
 
@@ -254,7 +255,11 @@ def replay(
         routing=RoutingEngine(),
     )
     newest = store.recent_results(limit=HEALTH_REPLAY)
-    history = store.recent_results(kind="generate", since=now - ROUTING_HISTORY, limit=100_000)
+    since = now - ROUTING_HISTORY
+    if len(newest) < HEALTH_REPLAY:  # that is every stored result: no second read
+        history = [r for r in newest if r.kind == Kind.GENERATE and r.started_at >= since]
+    else:
+        history = store.recent_results(kind="generate", since=since, limit=100_000)
     out.prices.restore(store.latest_price_events(), store.fetch_states())
     for result in reversed(newest):
         if result.vantage == config.vantage and not result.cancelled:
@@ -268,6 +273,6 @@ def replay(
         config.enabled_offerings(),
         price_of=out.prices.price_of,
         state_of=lambda o: out.health.get(o, config.vantage).state,
-        recent=out.recent.results,
+        recent=out.recent,
     )
     return out

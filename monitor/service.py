@@ -176,6 +176,8 @@ class Service:
             for name, feed in self.config.status_feeds.items():
                 self._every(feed.interval_seconds, functools.partial(self.poll_feed, name))
             self.lifecycle.schedule(self._every, self.runner)
+            if self.config.retention.enabled:  # issue 18: rollups, then raw results pruned
+                self._every(self.config.retention.prune_interval_seconds, self.prune_history)
             self._tasks.append(asyncio.create_task(self.lifecycle.first_reads(self.runner)))
         self.started = True
 
@@ -332,6 +334,16 @@ class Service:
         elif not report.ok:
             log.warning("pricing source %s failed: %s", source, "; ".join(report.failures))
 
+    async def prune_history(self) -> None:
+        """Roll up complete hours and prune raw results past ``retention.raw_days``."""
+        days = self.config.retention.raw_days
+        report = await asyncio.to_thread(self.store.prune, _now(), raw_days=days)
+        log.info(
+            "history: %d hours rolled up, %d raw results pruned",
+            report.hours_rolled,
+            report.rows_deleted,
+        )
+
     async def _refresh_budget(self) -> None:
         # other agents' spend too: the gauges show the deployment's budget
         await asyncio.to_thread(self.budget.refresh, dt.datetime.now(dt.UTC))
@@ -358,7 +370,7 @@ class Service:
             state_of=lambda o: (
                 self.state_of(o).state if self.lifecycle.routable(o) else State.RETIRED
             ),
-            recent=self.recent.results,
+            recent=self.recent,
         )
 
 

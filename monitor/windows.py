@@ -2,8 +2,10 @@
 
 Pure: :func:`window_stats` takes finished results and a ``now`` and returns, per offering
 and window (5 m, 30 m, 1 d, the windows OpenRouter publishes endpoint uptime for), what the
-routing policies read. No clock, no I/O; the live service and the backtest call the same
-function.
+routing policies read. No clock, no I/O. :class:`WindowBook` gives the same numbers
+incrementally (issue 18): results are added as they land and an evaluation costs a few
+operations per offering and window plus the results that left a window since the last one,
+not a walk over the day.
 
 What counts is ``monitor.outcomes.AVAILABILITY`` (OpenRouter: uptime = successes ÷
 (successes + errors)):
@@ -28,6 +30,8 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import math
+from array import array
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -191,3 +195,172 @@ def pick_window(
             return entry
     with_any = [entry for entry in present if entry.samples]
     return with_any[-1] if with_any else None
+
+
+# -- incremental windows -----------------------------------------------------------------
+
+#: a point's class: success, neutral, error, error that was a 429
+_OK, _NEUTRAL, _ERROR, _LIMITED = range(4)
+
+
+def _code(outcome: Outcome) -> int:
+    verdict = AVAILABILITY[outcome]
+    if verdict == Verdict.SUCCESS:
+        return _OK
+    if verdict == Verdict.NEUTRAL:
+        return _NEUTRAL
+    return _LIMITED if outcome == Outcome.RATE_LIMITED else _ERROR
+
+
+class _Running:
+    """One window's running totals over the points from index ``start`` on."""
+
+    __slots__ = ("counts", "latencies", "start")
+
+    def __init__(self) -> None:
+        self.start = 0
+        self.counts = [0, 0, 0, 0]
+        #: latencies of the successes in the window, ascending
+        self.latencies: list[float] = []
+
+    def enter(self, code: int, latency: float) -> None:
+        self.counts[code] += 1
+        if not math.isnan(latency):
+            bisect.insort(self.latencies, latency)
+
+    def leave(self, code: int, latency: float) -> None:
+        self.counts[code] -= 1
+        if not math.isnan(latency):
+            del self.latencies[bisect.bisect_left(self.latencies, latency)]
+
+
+class _Track:
+    """One offering's points in time order (compact arrays) and a running total per window.
+    A latency is NaN for a point without one."""
+
+    __slots__ = ("at", "code", "latency", "runs")
+
+    def __init__(self, windows: int) -> None:
+        self.at = array("d")
+        self.latency = array("d")
+        self.code = bytearray()
+        self.runs = [_Running() for _ in range(windows)]
+
+    def add(self, at: float, code: int, latency: float) -> None:
+        pos = bisect.bisect_right(self.at, at)
+        self.at.insert(pos, at)
+        self.latency.insert(pos, latency)
+        self.code.insert(pos, code)
+        for run in self.runs:
+            if pos < run.start:  # older than what already left this window
+                run.start += 1
+            else:
+                run.enter(code, latency)
+
+    def advance(self, run: _Running, cut: float) -> None:
+        """Points at or before ``cut`` leave ``run``'s window."""
+        at, n = self.at, len(self.at)
+        while run.start < n and at[run.start] <= cut:
+            run.leave(self.code[run.start], self.latency[run.start])
+            run.start += 1
+
+    def compact(self) -> None:
+        """Forget the points every window has left (the longest one's start)."""
+        drop = min(run.start for run in self.runs)
+        if drop > 256 and drop * 2 > len(self.at):
+            del self.at[:drop], self.latency[:drop], self.code[:drop]
+            for run in self.runs:
+                run.start -= drop
+
+
+class WindowBook:
+    """:func:`window_stats` kept up to date as results land (issue 18).
+
+    :meth:`add` costs a binary search and an insert; :meth:`stats` costs, per offering and
+    window, the results that left the window since the previous call. The numbers are
+    exactly :func:`window_stats`'s over the results added (same counts, same nearest-rank
+    quantiles). ``now`` should not go back: points every window has left are forgotten, so
+    after a step back the windows hold only what the book still keeps.
+    """
+
+    def __init__(
+        self, *, windows: Sequence[Window] = WINDOWS, kinds: Iterable[Kind] = (Kind.GENERATE,)
+    ) -> None:
+        self.windows = tuple(windows)
+        self.kinds = frozenset(kinds)
+        self._tracks: dict[str, _Track] = {}
+        self._end = -math.inf
+
+    def add(self, result: ResultLike) -> None:
+        """Count one finished result (ignored when cancelled or of another kind)."""
+        if result.cancelled or result.kind not in self.kinds:
+            return
+        track = self._tracks.get(result.offering)
+        if track is None:
+            track = self._tracks[result.offering] = _Track(len(self.windows))
+        latency = result.phases.get(Phase.TOTAL) if result.outcome == Outcome.OK else None
+        code = _code(result.outcome)
+        track.add(result.started_at.timestamp(), code, math.nan if latency is None else latency)
+
+    def stats(
+        self, now: dt.datetime, *, offerings: Iterable[str] = ()
+    ) -> dict[str, dict[str, WindowStats]]:
+        """What :func:`window_stats` returns for the results added, at ``now``."""
+        end = now.timestamp()
+        if end < self._end:
+            self._rewind()
+        self._end = end
+        out: dict[str, dict[str, WindowStats]] = {}
+        for offering in sorted({*self._tracks, *offerings}):
+            track = self._tracks.get(offering)
+            if track is None:
+                out[offering] = {
+                    w.name: WindowStats(offering=offering, window=w.name) for w in self.windows
+                }
+                continue
+            out[offering] = {
+                w.name: self._read(offering, track, w, run, end)
+                for w, run in zip(self.windows, track.runs, strict=True)
+            }
+            track.compact()
+        return out
+
+    def _read(
+        self, offering: str, track: _Track, window: Window, run: _Running, end: float
+    ) -> WindowStats:
+        track.advance(run, end - window.seconds)
+        if track.at and track.at[-1] > end:  # results after now: rare, counted directly
+            hi = bisect.bisect_right(track.at, end)
+            return _stats(offering, window, [_point(track, i) for i in range(run.start, hi)])
+        ok, neutral, error, limited = run.counts
+        return WindowStats(
+            offering=offering,
+            window=window.name,
+            successes=ok,
+            errors=error + limited,
+            rate_limited=limited,
+            content_filtered=neutral,
+            p50_s=quantile(run.latencies, 0.50, presorted=True),
+            p95_s=quantile(run.latencies, 0.95, presorted=True),
+        )
+
+    def _rewind(self) -> None:
+        """``now`` went back: every window counts again from the oldest point kept."""
+        for track in self._tracks.values():
+            track.runs = [_Running() for _ in self.windows]
+            for run in track.runs:
+                for k in range(len(track.at)):
+                    run.enter(track.code[k], track.latency[k])
+
+
+_OUTCOME_OF = {_OK: Outcome.OK, _NEUTRAL: Outcome.CONTENT_FILTERED, _ERROR: Outcome.SERVER_ERROR}
+_OUTCOME_OF[_LIMITED] = Outcome.RATE_LIMITED
+
+
+def _point(track: _Track, i: int) -> _Point:
+    latency = track.latency[i]
+    return _Point(
+        at=track.at[i],
+        outcome=_OUTCOME_OF[track.code[i]],
+        latency_s=None if math.isnan(latency) else latency,
+    )

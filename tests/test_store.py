@@ -190,6 +190,11 @@ def _every_store_call(result: ProbeResult) -> dict[str, object]:
         "spend_rows": lambda s: s.spend_rows(day),
         "save_incident_events": lambda s: s.save_incident_events([event]),
         "incidents": lambda s: s.incidents(),
+        # history (issue 18; tested in tests/test_prune.py)
+        "roll_up": lambda s: s.roll_up(T0),
+        "prune": lambda s: s.prune(T0, raw_days=14),
+        "rollups": lambda s: s.rollups(),
+        "history": lambda s: s.history(T0 - dt.timedelta(days=30), T0),
     }
 
 

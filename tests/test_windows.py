@@ -131,3 +131,68 @@ def test_the_services_compact_day_of_results_gives_the_same_windows() -> None:
     assert window_stats(recent.results, NOW) == window_stats(results, NOW)
     recent.trim(NOW + dt.timedelta(days=1, minutes=-5))  # older than a day: dropped
     assert len(recent.results) == 4
+
+
+def test_the_incremental_book_equals_window_stats_at_every_evaluation() -> None:
+    """Results land out of order (a slow probe finishes after a faster, later one), the
+    clock moves on by uneven steps over two days: at every evaluation the book's numbers are
+    window_stats' over everything added so far, counts and quantiles alike."""
+    import random
+
+    from monitor.windows import WindowBook
+
+    rng = random.Random(18)
+    offerings = [f"fal/model-{i}" for i in range(4)]
+    outcomes = [Outcome.OK] * 6 + [
+        Outcome.SERVER_ERROR,
+        Outcome.RATE_LIMITED,
+        Outcome.CONTENT_FILTERED,
+        Outcome.TIMEOUT,
+    ]
+    book, added = WindowBook(), []
+    clock = NOW - dt.timedelta(days=2)
+    for step in range(400):
+        clock += dt.timedelta(seconds=rng.choice([5, 30, 90, 600, 3600]))
+        for _ in range(rng.randint(0, 6)):
+            started = clock - dt.timedelta(seconds=rng.uniform(0, 900))
+            r = ProbeResult(
+                probe_id=f"p{step}-{len(added)}",
+                offering=rng.choice(offerings),
+                provider="fal",
+                model="m",
+                vantage="test",
+                kind=rng.choice([Kind.GENERATE, Kind.GENERATE, Kind.CONTROL]),
+                outcome=rng.choice(outcomes),
+                started_at=started,
+                phases={Phase.TOTAL: round(rng.uniform(1, 60), 1)} if rng.random() > 0.1 else {},
+                cancelled=rng.random() < 0.05,
+            )
+            book.add(r)
+            added.append(r)
+        if step % 3 == 0:
+            expected = window_stats(added, clock, offerings=["extra/none"])
+            assert book.stats(clock, offerings=["extra/none"]) == expected
+
+
+def test_the_book_forgets_what_every_window_has_left() -> None:
+    from monitor.windows import WindowBook
+
+    book = WindowBook()
+    for minute in range(3 * 24 * 60, 0, -1):  # three days, a result a minute
+        book.add(result(minute))
+    book.stats(NOW)
+    kept = len(book._tracks[OFFERING].at)
+    assert 24 * 60 - 1 <= kept < 2 * 24 * 60
+    assert book.stats(NOW)[OFFERING]["1d"].successes == 24 * 60 - 1
+
+
+def test_a_clock_going_back_still_counts_what_the_book_keeps() -> None:
+    from monitor.windows import WindowBook
+
+    results = [result(1), result(10, Outcome.SERVER_ERROR), result(20)]
+    book = WindowBook()
+    for r in results:
+        book.add(r)
+    later = NOW + dt.timedelta(minutes=15)
+    assert book.stats(later) == window_stats(results, later)
+    assert book.stats(NOW) == window_stats(results, NOW)

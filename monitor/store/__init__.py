@@ -23,15 +23,18 @@ from monitor.store._base import (
     default_sqlite_url,
     redact_url,
 )
+from monitor.store._history import HistoryStore, PruneReport
 from monitor.store._ledger import LedgerStore
 from monitor.store.tables import (
     MICRO,
     BudgetDayRow,
     FetchStateRow,
+    HistoryMarkRow,
     IncidentRow,
     LeaseRow,
     PriceQuoteRow,
     ProbeRow,
+    RollupRow,
     SpendRow,
     UTCDateTime,
     from_micro,
@@ -44,10 +47,13 @@ __all__ = [
     "MICRO",
     "BudgetDayRow",
     "FetchStateRow",
+    "HistoryMarkRow",
     "IncidentRow",
     "LeaseRow",
     "PriceQuoteRow",
     "ProbeRow",
+    "PruneReport",
+    "RollupRow",
     "SpendRow",
     "Store",
     "StoreBase",
@@ -60,7 +66,7 @@ __all__ = [
 ]
 
 
-class Store(LedgerStore):
+class Store(HistoryStore, LedgerStore):
     """Small named operations over the database. Thread-safe; call from a worker thread.
     Every public operation raises :class:`StoreError` when the database is away."""
 
@@ -117,18 +123,21 @@ class Store(LedgerStore):
         since: dt.datetime | None = None,
         limit: int = 100,
     ) -> list[ProbeResult]:
-        query = select(ProbeRow)
+        # plain rows, not ORM objects: replay reads thousands at start-up (and the
+        # backtest every simulated minute), and an ORM object costs as much again
+        table = ProbeRow.__table__  # type: ignore[attr-defined]
+        query = sa.select(table)
         if offering:
-            query = query.where(ProbeRow.offering == offering)
+            query = query.where(table.c.offering == offering)
         if kind:
-            query = query.where(ProbeRow.kind == kind)
+            query = query.where(table.c.kind == kind)
         if outcome:
-            query = query.where(ProbeRow.outcome == outcome)
+            query = query.where(table.c.outcome == outcome)
         if since:
-            query = query.where(ProbeRow.started_at >= since)
-        query = query.order_by(col(ProbeRow.started_at).desc(), col(ProbeRow.id).desc())
-        with self._session() as session:
-            rows = session.exec(query.limit(limit)).all()
+            query = query.where(table.c.started_at >= since)
+        query = query.order_by(table.c.started_at.desc(), table.c.id.desc())
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.limit(limit)).all()
         return [result_from_row(row) for row in rows]
 
     @_translated

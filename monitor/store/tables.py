@@ -212,7 +212,8 @@ def row_from_result(result: ProbeResult) -> ProbeRow:
     return row
 
 
-def result_from_row(row: ProbeRow) -> ProbeResult:
+def result_from_row(row: ProbeRow | sa.Row[Any]) -> ProbeResult:
+    """The result a stored row holds (an ORM row or a plain one with the same columns)."""
     phases = {
         phase: getattr(row, column)
         for phase, column in _PHASE_COLUMNS.items()
@@ -262,3 +263,49 @@ class BudgetDayRow(SQLModel, table=True):
 
     day: dt.date = Field(primary_key=True)
     created_at: dt.datetime = _ts()
+
+
+# -- history (issue 18) -----------------------------------------------------------------------
+
+
+class RollupRow(SQLModel, table=True):
+    """One hour (``span_hours`` 1) of one offering's results of one kind at one vantage
+    (``monitor.history``): what is kept once the raw results are pruned. A day's hours are
+    also kept added up (``span_hours`` 24, ``hour`` the day's start), so a 30-day query
+    reads 30 rows per offering and kind, not 720."""
+
+    __tablename__ = "probe_rollups"
+    # the 30-day routing query and re-rolling an hour both read by span and hour
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "span_hours", "hour", "offering", "vantage", "kind", name="uq_probe_rollups_key"
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    span_hours: int = 1
+    hour: dt.datetime = _ts()
+    offering: str = Field(max_length=200)
+    vantage: str = Field(max_length=64)
+    kind: str = Field(max_length=16)
+    ok: int = 0
+    content_filtered: int = 0
+    rate_limited: int = 0
+    #: every other error
+    errors: int = 0
+    cancelled: int = 0
+    cost_micro_usd: int = Field(default=0, sa_type=sa.BigInteger)
+    #: latencies of ``ok`` results, packed (``monitor.history.pack``)
+    latency_histogram: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
+
+
+class HistoryMarkRow(SQLModel, table=True):
+    """Where rolling up and pruning have got to: ``rolled_through`` (every hour before it is
+    rolled up, ``value``: the newest result id seen then) and ``pruned_through`` (raw
+    results before it are gone)."""
+
+    __tablename__ = "history_marks"
+
+    name: str = Field(primary_key=True, max_length=40)
+    at: dt.datetime | None = _ts(default=None)
+    value: int | None = Field(default=None, sa_type=sa.BigInteger)
