@@ -43,6 +43,7 @@ from monitor.pricing.engine import PricingEngine
 from monitor.routing import RoutingEngine
 from monitor.runner import Runner
 from monitor.scheduler import ProbeScheduler
+from monitor.shard_keeper import keeper_for
 from monitor.store import Store, StoreError, default_sqlite_url
 from monitor.writer import ResultWriter
 
@@ -118,6 +119,8 @@ class Service:
         )
         self.runner = Runner(config, [self.pipeline], prices=self)
         self.scheduler = ProbeScheduler(config, self.run_job, on_skip=self._skipped)
+        # several agents on PostgreSQL split the offerings by lease (monitor/shards.py)
+        self.shards = keeper_for(config, self.store, self.scheduler, self.agent)
         # issue 17: upstream groups and status feeds (monitor/fate_hooks.py)
         self.fate = SharedFate(config, self.state_of, self.price_of, self._regular_interval)
         self.job = ProbeJob(
@@ -162,6 +165,8 @@ class Service:
         self.writer.start()
         if schedule:
             self.scheduler.add_price_jobs(self.refresh_prices)
+            if self.shards is not None:  # adds the jobs of the shards it takes
+                self._tasks.append(asyncio.create_task(self.shards.run()))
             self.scheduler.start()
             self._every(self.config.routing.evaluate_seconds, self._evaluate_routes_async)
             self._every(60.0, self._refresh_budget)
@@ -203,6 +208,9 @@ class Service:
         if self.prices.leader:
             with contextlib.suppress(Exception):
                 await self.prices.release()
+        if self.shards is not None:  # the other agents take over at once
+            with contextlib.suppress(Exception):
+                await self.shards.release()
         await self.writer.stop()
         await self.runner.aclose()
         await self.fate.aclose()

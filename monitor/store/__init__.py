@@ -24,6 +24,7 @@ from monitor.store._base import (
     redact_url,
 )
 from monitor.store._ledger import LedgerStore
+from monitor.store._shards import ShardStore
 from monitor.store.tables import (
     MICRO,
     BudgetDayRow,
@@ -60,7 +61,7 @@ __all__ = [
 ]
 
 
-class Store(LedgerStore):
+class Store(LedgerStore, ShardStore):
     """Small named operations over the database. Thread-safe; call from a worker thread.
     Every public operation raises :class:`StoreError` when the database is away."""
 

@@ -1,0 +1,167 @@
+"""Splitting a vantage's offerings by lease: the pure decisions (monitor/shards.py), the
+lease rows on SQLite and PostgreSQL, the slot grid of the scheduler, the config section."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections import Counter
+
+import pytest
+
+from monitor.config import ConfigError, parse_config
+from monitor.scheduler import SlotTrigger
+from monitor.shards import (
+    Holdings,
+    Lease,
+    agent_name,
+    alive_agents,
+    first_fire,
+    next_fire,
+    phase_of,
+    plan_shards,
+    shard_of,
+    slot_of,
+)
+
+NOW = dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.UTC)
+LATER = NOW + dt.timedelta(seconds=20)
+EARLIER = NOW - dt.timedelta(seconds=1)
+
+
+def test_offerings_spread_over_shards_stably() -> None:
+    offerings = [f"fal/model-{i}" for i in range(4000)]
+    counts = Counter(shard_of(o, 16) for o in offerings)
+    assert set(counts) == set(range(16))
+    assert max(counts.values()) < 2 * min(counts.values())
+    assert [shard_of(o, 16) for o in offerings[:50]] == [shard_of(o, 16) for o in offerings[:50]]
+
+
+def test_a_lone_agent_takes_every_shard() -> None:
+    plan = plan_shards("a", 8, {"a"}, {}, NOW)
+    assert plan.take == tuple(range(8)) and plan.renew == () and plan.release == ()
+
+
+def test_agents_share_and_a_newcomer_gets_its_share() -> None:
+    held_by_a = {n: Lease("a", LATER) for n in range(8)}
+    # b joins: nothing is free, so b takes nothing yet; a, seeing b alive, gives up half
+    assert plan_shards("b", 8, {"a", "b"}, held_by_a, NOW).take == ()
+    plan_a = plan_shards("a", 8, {"a", "b"}, held_by_a, NOW)
+    assert plan_a.renew == (0, 1, 2, 3) and plan_a.release == (4, 5, 6, 7)
+    after = {n: Lease("a", LATER if n < 4 else NOW) for n in range(8)}
+    assert plan_shards("b", 8, {"a", "b"}, after, NOW + dt.timedelta(seconds=1)).take == (
+        4,
+        5,
+        6,
+        7,
+    )
+
+
+def test_a_dead_agents_shards_are_taken_when_its_leases_expire() -> None:
+    leases = {n: Lease("a" if n % 2 else "b", LATER) for n in range(6)}
+    heartbeats = {"x": Lease("a", LATER), "y": Lease("b", LATER)}
+    # a's heartbeat still valid: b keeps its share
+    alive = alive_agents("b", heartbeats, NOW)
+    assert plan_shards("b", 6, alive, leases, NOW).take == ()
+    # past the expiry: a is not alive, its shards are free, b takes all of them
+    after = LATER + dt.timedelta(seconds=1)
+    alive = alive_agents("b", {"y": Lease("b", after + dt.timedelta(seconds=20))}, after)
+    renewed = {
+        n: (Lease("b", after + dt.timedelta(seconds=20)) if n % 2 == 0 else lease)
+        for n, lease in leases.items()
+    }
+    plan = plan_shards("b", 6, alive, renewed, after)
+    assert plan.take == (1, 3, 5) and plan.renew == (0, 2, 4)
+
+
+def test_three_agents_hold_at_most_their_share() -> None:
+    leases: dict[int, Lease] = {}
+    for agent in ("a", "b", "c"):
+        for n in plan_shards(agent, 10, {"a", "b", "c"}, leases, NOW).take:
+            leases[n] = Lease(agent, LATER)
+    counts = Counter(lease.holder for lease in leases.values())
+    assert sorted(counts.values()) == [2, 4, 4] and len(leases) == 10
+    # next round, c (below its share of 4) takes nothing more: none is free
+    assert plan_shards("c", 10, {"a", "b", "c"}, leases, NOW).take == ()
+
+
+def test_a_new_holder_starts_in_the_slot_after_the_old_expiry() -> None:
+    interval, phase = 10.0, 3.0
+    old_expiry = 1_000_005.0  # slot 100000; the old holder may have probed at ...003
+    at = first_fire(1_000_006.0, interval, phase, old_expiry)
+    assert at == 1_000_013.0 and slot_of(at, interval) == slot_of(old_expiry, interval) + 1
+    # without an old holder: the next grid time from now
+    assert first_fire(1_000_001.0, interval, phase, None) == 1_000_003.0
+    assert next_fire(1_000_003.0, interval, phase) == 1_000_013.0
+
+
+def test_slot_trigger_stays_in_its_slot_with_jitter_and_after_a_move() -> None:
+    interval, jitter = 30.0, 3.0
+    phase = phase_of("control:fal/x", interval, jitter)
+    assert 0 <= phase < interval - jitter
+    trigger = SlotTrigger(interval, phase, jitter, random.Random(1))
+    at = dt.datetime.fromtimestamp(1_800_000_000 + phase, dt.UTC)
+    slots = []
+    for _ in range(50):
+        at = trigger.get_next_fire_time(at, at)
+        slots.append(slot_of(at.timestamp(), interval))
+    assert slots == list(range(slots[0], slots[0] + 50))
+    moved = at + dt.timedelta(seconds=0.25)  # a confirmation probe in the same slot
+    back = trigger.get_next_fire_time(moved, moved)
+    assert slot_of(back.timestamp(), interval) == slots[-1] + 1
+
+
+def test_the_fence_stops_at_the_lease_expiry_less_the_margin() -> None:
+    holdings = Holdings(until={3: LATER})
+    assert holdings.may_probe(3, NOW)
+    assert not holdings.may_probe(3, LATER - dt.timedelta(seconds=0.5))
+    assert not holdings.may_probe(4, NOW)
+
+
+def test_heartbeat_names_are_short_and_distinct() -> None:
+    long = "eu-west:" + "h" * 300 + ":12345"
+    assert len(agent_name("eu-west", long)) <= 100
+    assert agent_name("eu-west", "a") != agent_name("eu-west", "b")
+
+
+def test_claims_on_the_database(store: object) -> None:
+    from monitor.store import Store
+
+    assert isinstance(store, Store)
+    ttl = dt.timedelta(seconds=20)
+    names = ["probe-shard:v:0", "probe-shard:v:1"]
+    assert store.claim_leases(names, "a", now=NOW, ttl=ttl) == dict.fromkeys(names)
+    # held by a: b gets nothing; a renews and sees its own previous expiry
+    assert store.claim_leases(names, "b", now=NOW + dt.timedelta(seconds=5), ttl=ttl) == {}
+    renewed = store.claim_leases(names[:1], "a", now=NOW + dt.timedelta(seconds=5), ttl=ttl)
+    assert renewed == {names[0]: ("a", LATER)}
+    # a gives shard 1 up: b takes it and learns when a's lease ended
+    store.expire_leases(names[1:], "a", now=NOW + dt.timedelta(seconds=6))
+    taken = store.claim_leases(names, "b", now=NOW + dt.timedelta(seconds=7), ttl=ttl)
+    assert taken == {names[1]: ("a", NOW + dt.timedelta(seconds=6))}
+    rows = {name: holder for name, holder, _ in store.leases_named("probe-shard:v:")}
+    assert rows == {names[0]: "a", names[1]: "b"}
+    assert store.leases_named("probe-shard:w:") == []
+
+
+def test_agents_section_errors_name_the_key() -> None:
+    from monitor.catalogs import load_catalog
+
+    data = load_catalog("imagen4").model_dump(mode="json", exclude_unset=True)
+    assert parse_config({**data, "agents": {"shards": 8}}, origin="t").agents.shards == 8
+    with pytest.raises(ConfigError, match=r"agents\.shard_count"):
+        parse_config({**data, "agents": {"shard_count": 8}}, origin="t")
+    with pytest.raises(ConfigError, match="agents"):
+        parse_config({**data, "agents": {"lease_ttl_seconds": 10, "renew_seconds": 8}}, origin="t")
+
+
+def test_slot_trigger_always_moves_forward_through_rounding() -> None:
+    for seed in range(200):
+        rng = random.Random(seed)
+        interval = rng.choice([0.5, 1.0, 7.0, 30.0, 3600.0])
+        trigger = SlotTrigger(interval, rng.uniform(0, interval / 2), 0.0, rng)
+        at = dt.datetime.fromtimestamp(1_800_000_000 + rng.uniform(0, 1e4), dt.UTC)
+        for _ in range(5):
+            following = trigger.get_next_fire_time(at, at)
+            assert following > at
+            at = following
