@@ -109,14 +109,11 @@ class ProbeScheduler:
         self.on_skip(offering, reason)
 
     async def _job(self, offering: str, kind: Kind) -> None:
-        if self.gate is not None and not self.gate(offering, dt.datetime.now(dt.UTC)):
-            log.debug("%s probe of %s not sent: its shard lease is not held", kind, offering)
-            return
         # APScheduler's shutdown cancels every job it is running; the probe runs in a task
         # of its own, so it goes on and the service's stop gives it its grace period (and
         # stores it as cancelled only when that passes) instead of throwing away a probe
         # that may already be billed
-        probe = asyncio.ensure_future(self.run(offering, kind))
+        probe = asyncio.ensure_future(self._gated(offering, kind))
         self.jobs_in_progress.add(probe)
         probe.add_done_callback(self.jobs_in_progress.discard)
         try:
@@ -124,6 +121,13 @@ class ProbeScheduler:
         except asyncio.CancelledError:
             if not probe.done():
                 log.info("%s probe of %s still in flight at shutdown", kind, offering)
+
+    async def _gated(self, offering: str, kind: Kind) -> Any:
+        # checked in the probe's own task, in the same step in which the probe starts
+        if self.gate is not None and not self.gate(offering, dt.datetime.now(dt.UTC)):
+            log.debug("%s probe of %s not sent: its shard lease is not held", kind, offering)
+            return None
+        return await self.run(offering, kind)
 
     def add_jobs(self) -> int:
         """One job per enabled offering and kind (see :meth:`add_offering`)."""

@@ -28,6 +28,11 @@ from monitor.store import Store, StoreError
 
 log = logging.getLogger(__name__)
 
+#: a given-up lease ends this long after its jobs were removed: a probe whose job passed
+#: the gate just before (on the event loop, while this runs in a worker thread) has
+#: started by then, so the next holder's first slot is after it
+RELEASE_SLACK = dt.timedelta(seconds=0.5)
+
 
 class ShardKeeper:
     """Holds this agent's shards of the vantage's offerings."""
@@ -105,7 +110,9 @@ class ShardKeeper:
             # jobs first, then the rows: no probe of ours starts after the lease ends
             self._lose(plan.release)
             self.store.expire_leases(
-                [shard_name(self.config.vantage, n) for n in plan.release], self.agent, now=now
+                [shard_name(self.config.vantage, n) for n in plan.release],
+                self.agent,
+                now=self.now() + RELEASE_SLACK,
             )
         wanted = [shard_name(self.config.vantage, n) for n in (*plan.renew, *plan.take)]
         got = self.store.claim_leases(wanted, self.agent, now=now, ttl=self.ttl)
@@ -149,7 +156,8 @@ class ShardKeeper:
         held = list(self.holdings.until)
         self._lose(held)
         names = [shard_name(self.config.vantage, n) for n in held] + [self.heartbeat]
-        await asyncio.to_thread(self.store.expire_leases, names, self.agent, now=self.now())
+        ended = self.now() + RELEASE_SLACK
+        await asyncio.to_thread(self.store.expire_leases, names, self.agent, now=ended)
 
 
 def keeper_for(

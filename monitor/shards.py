@@ -53,8 +53,10 @@ def agent_name(vantage: str, agent: str) -> str:
 
 def phase_of(key: str, interval: float, jitter: float = 0.0) -> float:
     """Seconds into each slot at which the job ``key`` fires: hashed over the part of the
-    slot that leaves room for ``jitter`` (so a jittered fire never leaves its slot)."""
-    room = max(0.0, interval - min(jitter, interval / 2))
+    slot that leaves room for ``jitter`` and for a late start (a quarter of the slot, at
+    most 5 s), so a jittered or late probe still starts in its own slot."""
+    late = min(interval / 4, 5.0)
+    room = max(0.0, interval - min(jitter + late, interval / 2))
     return _fraction(f"phase:{key}") * room
 
 
