@@ -22,9 +22,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import signal
+import subprocess
 import sys
+import threading
+from pathlib import Path
 from typing import Any
 
 from monitor.catalogs import load_catalog
@@ -110,6 +114,59 @@ async def serve(config: Config, db_url: str, events: bool) -> None:
     await service.stop(grace=30)
     await server.stop()
     print(json.dumps({"stopped": True}), flush=True)
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class AgentProcess:
+    """``python -m bench._agent ARGS`` in a child process; its stdout read by a thread."""
+
+    def __init__(self, args: list[str]) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench._agent", *args],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        self.events: list[dict[str, Any]] = []
+        self.metrics_url = ""
+        self.ready = threading.Event()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            item = json.loads(line)
+            if "ready" in item:
+                self.metrics_url = item["ready"]
+                self.ready.set()
+            elif "o" in item:
+                self.events.append(item)
+
+    def probed(self, since: float, until: float = math.inf) -> set[str]:
+        """The offerings this agent probed with a start in ``[since, until)``."""
+        return {e["o"] for e in list(self.events) if since <= e["t"] < until}
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+    def stop(self, timeout: float = 60) -> None:
+        """SIGTERM (probes in flight finish, results flushed), SIGKILL after ``timeout``."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
 
 
 def main(argv: list[str] | None = None) -> None:

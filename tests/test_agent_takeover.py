@@ -4,80 +4,26 @@ no (offering, slot) is probed twice, in the store or in what the agents report."
 
 from __future__ import annotations
 
-import json
 import math
 import signal
-import subprocess
-import sys
-import threading
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
+from bench._agent import AgentProcess, offering_key
 from tests.conftest import fresh_postgres_schema, postgres_url
 
-ROOT = Path(__file__).resolve().parent.parent
 OFFERINGS = 40
 INTERVAL = 4.0
 TTL = 5.0
+ARGS = [
+    *("--offerings", str(OFFERINGS), "--interval", str(INTERVAL)),
+    *("--shards", "8", "--lease-ttl", str(TTL), "--renew", "1", "--events"),
+]
 
 
-class Agent:
-    """``python -m bench._agent`` with its probe results read from its stdout."""
-
-    def __init__(self, db_url: str, sim_url: str) -> None:
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "bench._agent",
-                "--db",
-                db_url,
-                "--sim",
-                sim_url,
-                "--offerings",
-                str(OFFERINGS),
-                "--interval",
-                str(INTERVAL),
-                "--shards",
-                "8",
-                "--lease-ttl",
-                str(TTL),
-                "--renew",
-                "1",
-                "--events",
-            ],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        self.events: list[dict[str, Any]] = []
-        self.ready = threading.Event()
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            item = json.loads(line)
-            if "ready" in item:
-                self.ready.set()
-            elif "o" in item:
-                self.events.append(item)
-
-    def probed(self, since: float, until: float = math.inf) -> set[str]:
-        return {e["o"] for e in list(self.events) if since <= e["t"] < until}
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+def start_agent(db_url: str, sim_url: str) -> AgentProcess:
+    return AgentProcess(["--db", db_url, "--sim", sim_url, *ARGS])
 
 
 def wait_for(check: Any, timeout: float, what: str) -> Any:
@@ -91,7 +37,6 @@ def wait_for(check: Any, timeout: float, what: str) -> Any:
 
 
 def test_two_agents_split_the_offerings_and_the_survivor_takes_over(sim_url: str) -> None:
-    from bench._agent import offering_key
     from monitor.store import Store
 
     url = postgres_url()
@@ -100,12 +45,12 @@ def test_two_agents_split_the_offerings_and_the_survivor_takes_over(sim_url: str
     store = Store(db_url)
     store.upgrade()  # once, before two agents would race to migrate the same schema
     everything = {offering_key(i, 1) for i in range(OFFERINGS)}
-    first = Agent(db_url, sim_url)
-    second: Agent | None = None
+    first = start_agent(db_url, sim_url)
+    second: AgentProcess | None = None
     try:
         assert first.ready.wait(90), "the first agent did not start"
         wait_for(lambda: first.probed(0) == everything, 30, "the lone agent probes everything")
-        second = Agent(db_url, sim_url)
+        second = start_agent(db_url, sim_url)
         assert second.ready.wait(90), "the second agent did not start"
 
         def split() -> tuple[set[str], set[str]] | None:
@@ -137,8 +82,7 @@ def test_two_agents_split_the_offerings_and_the_survivor_takes_over(sim_url: str
         wait_for(lambda: second.probed(resumed) == everything, 20, "the survivor probes all")
         second.stop()
     finally:
-        first.proc.kill()
-        first.proc.wait()
+        first.kill()
         if second is not None:
             second.stop()
 
