@@ -179,6 +179,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lease-ttl", type=float)
     parser.add_argument("--renew", type=float)
     parser.add_argument("--events", action="store_true")
+    parser.add_argument("--profile", help="write a cProfile (CPU time) of the run here")
     args = parser.parse_args(argv)
     agents: dict[str, Any] = {}
     if args.shards:
@@ -193,7 +194,19 @@ def main(argv: list[str] | None = None) -> None:
     for name in ("apscheduler", "monitor"):
         logging.getLogger(name).setLevel(logging.ERROR)
     config = scale_config(args.sim, args.offerings, interval=args.interval, agents=agents)
-    asyncio.run(serve(config, args.db, args.events))
+    if not args.profile:
+        asyncio.run(serve(config, args.db, args.events))
+        return
+    import cProfile
+    import time
+
+    profile = cProfile.Profile(time.process_time)
+    profile.enable()
+    try:
+        asyncio.run(serve(config, args.db, args.events))
+    finally:
+        profile.disable()
+        profile.dump_stats(args.profile)
 
 
 if __name__ == "__main__":
