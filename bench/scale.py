@@ -61,7 +61,7 @@ from monitor.shards import phase_of
 NAME = "scale"
 OFFERINGS = 10_000
 INTERVAL = 30.0
-SECONDS = 240.0
+SECONDS = 180.0
 SIMULATORS = 2
 TARGETS = {
     "drift_p99_ms": 250.0,
@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seconds", type=float, default=SECONDS, help="measured window")
     parser.add_argument("--simulators", type=int, default=SIMULATORS)
     parser.add_argument("--blackbox-seconds", type=float, default=60.0)
-    parser.add_argument("--takeover-offerings", type=int, default=1000)
+    parser.add_argument("--takeover-offerings", type=int, default=500)
     args = parser.parse_args(argv)
     rate = args.offerings / args.interval
     print(

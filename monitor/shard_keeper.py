@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 #: the gate just before (on the event loop, while this runs in a worker thread) has
 #: started by then, so the next holder's first slot is after it
 RELEASE_SLACK = dt.timedelta(seconds=0.5)
+#: a heartbeat row this long expired is deleted (each agent start adds one)
+FORGET_AFTER = dt.timedelta(days=1)
 
 
 class ShardKeeper:
@@ -69,6 +71,7 @@ class ShardKeeper:
         self._agent_prefix = f"{AGENT_PREFIX}:{vantage}:"
         #: the last plan's share: shards per alive agent
         self.quota = 0
+        self.rounds = 0
         scheduler.sharded = True
         scheduler.gate = self.may_probe
 
@@ -89,6 +92,9 @@ class ShardKeeper:
         and take what the plan says, give up the surplus, then update the jobs."""
         now = self.now()
         self.store.claim_leases([self.heartbeat], self.agent, now=now, ttl=self.ttl)
+        if self.rounds % 100 == 0:  # the heartbeats of agents gone for a day
+            self.store.forget_leases(self._agent_prefix, ended_before=now - FORGET_AFTER)
+        self.rounds += 1
         rows = self.store.leases_named(f"{AGENT_PREFIX}:") + self.store.leases_named(
             f"{SHARD_PREFIX}:"
         )

@@ -165,3 +165,17 @@ def test_slot_trigger_always_moves_forward_through_rounding() -> None:
             following = trigger.get_next_fire_time(at, at)
             assert following > at
             at = following
+
+
+def test_old_heartbeats_are_forgotten(store: object) -> None:
+    from monitor.store import Store
+
+    assert isinstance(store, Store)
+    ttl = dt.timedelta(seconds=20)
+    store.claim_leases(["probe-agent:v:old"], "old", now=NOW - dt.timedelta(days=2), ttl=ttl)
+    store.claim_leases(["probe-agent:v:new", "probe-shard:v:0"], "new", now=NOW, ttl=ttl)
+    assert store.forget_leases("probe-agent:v:", ended_before=NOW - dt.timedelta(days=1)) == 1
+    assert {n for n, _, _ in store.leases_named("probe-")} == {
+        "probe-agent:v:new",
+        "probe-shard:v:0",
+    }

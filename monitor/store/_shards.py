@@ -85,3 +85,16 @@ class ShardStore(StoreBase):
                 .where(table.c.name.in_(list(names)), table.c.holder == holder)
                 .values(expires_at=sa.bindparam("at", now, UTCDateTime))
             )
+
+    @_translated
+    def forget_leases(self, prefix: str, *, ended_before: dt.datetime) -> int:
+        """Delete the leases named ``prefix...`` that ended before ``ended_before`` (the
+        heartbeats of agents long gone); returns how many."""
+        table = LeaseRow.__table__  # type: ignore[attr-defined]
+        with self._write_lock, self.engine.begin() as conn:
+            done = conn.execute(
+                sa.delete(table)
+                .where(table.c.name.startswith(prefix, autoescape=True))
+                .where(table.c.expires_at < sa.bindparam("before", ended_before, UTCDateTime))
+            )
+        return int(done.rowcount or 0)
