@@ -72,6 +72,7 @@ class ShardKeeper:
         #: the last plan's share: shards per alive agent
         self.quota = 0
         self.rounds = 0
+        self.closed = False
         scheduler.sharded = True
         scheduler.gate = self.may_probe
 
@@ -95,8 +96,8 @@ class ShardKeeper:
         if self.rounds % 100 == 0:  # the heartbeats of agents gone for a day
             self.store.forget_leases(self._agent_prefix, ended_before=now - FORGET_AFTER)
         self.rounds += 1
-        rows = self.store.leases_named(f"{AGENT_PREFIX}:") + self.store.leases_named(
-            f"{SHARD_PREFIX}:"
+        rows = self.store.leases_named(self._agent_prefix) + self.store.leases_named(
+            self._shard_prefix
         )
         heartbeats = {
             name: Lease(holder, expires)
@@ -120,6 +121,8 @@ class ShardKeeper:
                 self.agent,
                 now=self.now() + RELEASE_SLACK,
             )
+        if self.closed:
+            return
         wanted = [shard_name(self.config.vantage, n) for n in (*plan.renew, *plan.take)]
         got = self.store.claim_leases(wanted, self.agent, now=now, ttl=self.ttl)
         until = now + self.ttl
@@ -127,7 +130,8 @@ class ShardKeeper:
         self._lose(lost)
         for name, before in got.items():
             n = self._names[name]
-            if n not in self.holdings.until:
+            # (also when we still list it: another agent held it while our rounds failed)
+            if n not in self.holdings.until or (before is not None and before[0] != self.agent):
                 # a lease (ours or another agent's) ended at ``before``: start after that
                 # slot, so its last probes and our first are never in the same slot
                 self._gain(n, before[1] if before is not None else None, now)
@@ -158,9 +162,11 @@ class ShardKeeper:
             await asyncio.sleep(self.every)
 
     async def release(self) -> None:
-        """Give every shard and the heartbeat up (clean shutdown): others take over at once."""
+        """Give every shard and the heartbeat up (clean shutdown, after the scheduler's):
+        the others take over at once."""
+        self.closed = True  # a round still running in its thread claims nothing more
         held = list(self.holdings.until)
-        self._lose(held)
+        self.holdings.until.clear()
         names = [shard_name(self.config.vantage, n) for n in held] + [self.heartbeat]
         ended = self.now() + RELEASE_SLACK
         await asyncio.to_thread(self.store.expire_leases, names, self.agent, now=ended)

@@ -179,3 +179,59 @@ def test_old_heartbeats_are_forgotten(store: object) -> None:
         "probe-agent:v:new",
         "probe-shard:v:0",
     }
+
+
+class FakeScheduler:
+    """What the keeper calls on the scheduler: the offerings it was told to schedule."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, dt.datetime | None] = {}
+        self.sharded = False
+        self.gate: object = None
+
+    def add_offering(
+        self, offering: str, *, now: dt.datetime, after: dt.datetime | None = None
+    ) -> int:
+        self.jobs[offering] = after
+        return 1
+
+    def remove_offering(self, offering: str) -> None:
+        self.jobs.pop(offering, None)
+
+
+def test_keepers_join_split_and_take_over_a_dead_one(store: object) -> None:
+    from monitor.catalogs import load_catalog
+    from monitor.shard_keeper import ShardKeeper
+    from monitor.store import Store
+
+    assert isinstance(store, Store)
+    clock = [NOW]
+    config = load_catalog("imagen4").model_copy(
+        update={"agents": load_catalog("imagen4").agents.model_copy(update={"shards": 6})}
+    )
+    everything = set(config.enabled_offerings())
+    a_jobs, b_jobs = FakeScheduler(), FakeScheduler()
+    a = ShardKeeper(config, store, a_jobs, "a", now=lambda: clock[0])  # type: ignore[arg-type]
+    b = ShardKeeper(config, store, b_jobs, "b", now=lambda: clock[0])  # type: ignore[arg-type]
+
+    def tick(*keepers: ShardKeeper, seconds: float = 5) -> None:
+        for keeper in keepers:
+            keeper.round()
+        clock[0] += dt.timedelta(seconds=seconds)
+
+    tick(a)
+    assert set(a_jobs.jobs) == everything and a.held == frozenset(range(6))
+    tick(b, a)  # b's heartbeat; a gives up half
+    tick(b, a)  # b takes what a gave up
+    assert a.held and b.held and not a.held & b.held and len(a.held | b.held) == 6
+    assert set(a_jobs.jobs) | set(b_jobs.jobs) == everything
+    assert not set(a_jobs.jobs) & set(b_jobs.jobs)
+    # b starts a's former offerings after the moment a's lease ended
+    assert all(after is not None for after in b_jobs.jobs.values())
+    assert a.may_probe(sorted(a_jobs.jobs)[0], clock[0])
+    # a dies: its leases run out (20 s), then b holds everything
+    died = clock[0]
+    for _ in range(6):
+        tick(b)
+    assert b.held == frozenset(range(6)) and set(b_jobs.jobs) == everything
+    assert not a.may_probe(sorted(a_jobs.jobs)[0], died + dt.timedelta(seconds=20))
