@@ -130,7 +130,7 @@ class AgentsConfig(_Strict):
     #: offerings are hashed into this many shards; each agent holds whole shards
     shards: Annotated[int, Field(ge=1, le=4096)] = 32
     #: a lease not renewed for this long is taken over by the other agents
-    lease_ttl_seconds: Annotated[float, Field(ge=2, le=3600)] = 20.0
+    lease_ttl_seconds: Annotated[float, Field(ge=2, le=3600)] = 15.0
     #: how often an agent renews its leases and re-balances (default: a quarter of the TTL)
     renew_seconds: PositiveSeconds | None = None
 

@@ -10,9 +10,10 @@ No offering is probed twice for the same slot (``slot = floor(time / interval)``
 
 - an agent starts a probe only while its lease on the offering's shard is valid at the
   probe's start (:meth:`Holdings.may_probe`, with a margin for clock skew);
-- an agent that takes a shard another agent held starts that shard's schedule at the
-  first slot after the old lease's expiry (:func:`first_fire`), so the old holder's last
-  probe (started before its expiry) and the new holder's first are in different slots.
+- an agent that takes a shard another agent held starts each of its offerings at the
+  first grid time after the old lease's expiry (:func:`first_fire`); the old holder, fenced
+  at that expiry, never reached that grid time, and a slot holds one grid time, so the
+  old holder's scheduled probes and the new holder's are in different slots.
 
 Probe times sit on a grid: slot ``s`` of an offering's job fires at ``s * interval +
 phase``, where the phase is a stable hash of the job (the same in every agent), so the
@@ -71,13 +72,11 @@ def next_fire(after: float, interval: float, phase: float) -> float:
 
 
 def first_fire(now: float, interval: float, phase: float, old_expiry: float | None) -> float:
-    """Where a newly held job starts: the first grid time at or after ``now`` and, when
-    another agent held the shard until ``old_expiry``, in a slot after that expiry's."""
-    at = next_fire(now - 1e-9, interval, phase)
-    if old_expiry is not None:
-        first_slot = slot_of(old_expiry, interval) + 1
-        at = max(at, first_slot * interval + phase)
-    return at
+    """Where a newly held job starts: the first grid time at or after ``now`` and after
+    ``old_expiry``, when another agent held the shard until then. The old holder started
+    nothing at or after its expiry, so it never reached that grid time: the slot is ours.
+    (Its off-grid probes — an adaptive confirmation — may share the slot.)"""
+    return next_fire(max(now, old_expiry or now) - 1e-9, interval, phase)
 
 
 @dataclass(frozen=True)

@@ -85,11 +85,13 @@ def test_three_agents_hold_at_most_their_share() -> None:
     assert plan_shards("c", 10, {"a", "b", "c"}, leases, NOW).take == ()
 
 
-def test_a_new_holder_starts_in_the_slot_after_the_old_expiry() -> None:
+def test_a_new_holder_starts_at_the_first_grid_time_after_the_old_expiry() -> None:
     interval, phase = 10.0, 3.0
-    old_expiry = 1_000_005.0  # slot 100000; the old holder may have probed at ...003
-    at = first_fire(1_000_006.0, interval, phase, old_expiry)
-    assert at == 1_000_013.0 and slot_of(at, interval) == slot_of(old_expiry, interval) + 1
+    # the old holder (fenced at ...005) probed at ...003; its next grid time is ours
+    at = first_fire(1_000_004.0, interval, phase, 1_000_005.0)
+    assert at == 1_000_013.0 and slot_of(at, interval) == slot_of(1_000_003.0, interval) + 1
+    # expired before this slot's grid time: the old holder never reached it
+    assert first_fire(1_000_001.5, interval, phase, 1_000_001.0) == 1_000_003.0
     # without an old holder: the next grid time from now
     assert first_fire(1_000_001.0, interval, phase, None) == 1_000_003.0
     assert next_fire(1_000_003.0, interval, phase) == 1_000_013.0
