@@ -92,11 +92,12 @@ class Watcher(threading.Thread):
         self.scrapes: list[float] = []
         self.series = 0
         self.exposition_bytes = 0
+        self.failed: list[str] = []
         self.done = threading.Event()
 
     def run(self) -> None:
         next_scrape = time.monotonic()
-        with httpx.Client(timeout=60, trust_env=False) as client:
+        with httpx.Client(timeout=180, trust_env=False) as client:
             while not self.done.is_set():
                 self.rss.append(rss_mib(self.pid))
                 if self.every and time.monotonic() >= next_scrape:
@@ -106,7 +107,11 @@ class Watcher(threading.Thread):
 
     def scrape(self, client: httpx.Client) -> None:
         began = time.perf_counter()
-        body = client.get(self.url).content
+        try:
+            body = client.get(self.url).raise_for_status().content
+        except httpx.HTTPError as exc:  # counted, and the watch goes on
+            self.failed.append(f"{type(exc).__name__} after {time.perf_counter() - began:.1f}s")
+            return
         self.scrapes.append(time.perf_counter() - began)
         self.exposition_bytes = len(body)
         self.series = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
@@ -204,7 +209,7 @@ def load_case(
         watcher.done.set()
         watcher.join(timeout=120)
         if not watcher.scrapes:  # scrapes off during the window: one now, for the series
-            with httpx.Client(timeout=120, trust_env=False) as client:
+            with httpx.Client(timeout=180, trust_env=False) as client:
                 watcher.scrape(client)
     finally:
         agent.stop(timeout=120)
@@ -227,6 +232,7 @@ def load_case(
         "cpu_ms_per_probe_agent": round(cpu * 1000 / probes, 4) if probes else None,
         "simulator_cpu_ms_per_probe": round(sim_cpu * 1000 / probes, 4) if probes else None,
         "scrape_ms": summary_ms(watcher.scrapes),
+        "scrapes_failed": watcher.failed,
         "series": watcher.series,
         "exposition_bytes": watcher.exposition_bytes,
     }
@@ -295,6 +301,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "blackbox": blackbox,
         "takeover": takeover,
         "seconds": round(time.monotonic() - began, 1),
+        "notes": [
+            "drift: stored started_at minus the slot's grid time (slot * interval + phase)",
+            "cpu_ms_per_probe_agent: utime+stime of the whole agent process over the "
+            "window / probes started in it; blackbox the same for its process, same rate",
+            "metrics_render_p99_ms_under_load: whole HTTP /metrics scrapes (request to last "
+            "byte) every --scrape-every s while the probes run",
+            "the cases run one after another, so they do not share the cores",
+        ],
     }
     path = write_result(NAME, result)
     for check in checks:
