@@ -24,7 +24,7 @@ from monitor.cadence import regular_generate_interval
 from monitor.config import Config
 from monitor.fate_hooks import SharedFate
 from monitor.health import HealthBook, HealthState, Sample, State
-from monitor.interfaces import Gauge, GaugeRow, Kind, PriceUnit, ProbeResult
+from monitor.interfaces import Gauge, GaugeRow, Kind, PriceUnit, ProbeResult, StateRow
 from monitor.job import ProbeJob
 from monitor.lifecycle import ServedModelEvent
 from monitor.lifecycle_hooks import LifecycleHooks, incident_entries, primary_sources
@@ -135,7 +135,7 @@ class Service:
             on_skip=self._skipped,
             fate=self.fate,
         )
-        self.metrics.watch_states(self.pipeline.state_rows, version=lambda: self.health.changes)
+        self.metrics.watch_states(self._state_rows, version=self._states_version)
         self.metrics.add_gauges(self.prices.gauges)
         self.metrics.add_gauges(self.routing.gauges, version=lambda: self.routing.generation)
         self.metrics.add_gauges(self.budget_gauges)
@@ -230,6 +230,24 @@ class Service:
                     log.exception("periodic %s failed", getattr(step, "__name__", step))
 
         self._tasks.append(asyncio.create_task(loop()))
+
+    def _state_rows(self) -> Iterable[StateRow]:
+        """Offering states for ``/metrics``; agents splitting a vantage export only the
+        offerings they probe (another agent's view of the rest would be stale), once the
+        keeper runs (a service that does not schedule probes exports every offering)."""
+        rows = self.pipeline.state_rows()
+        keeper = self.shards
+        if keeper is None or not keeper.rounds:
+            return rows
+        return (r for r in rows if keeper.holds(r.offering))
+
+    def _states_version(self) -> object:
+        keeper = self.shards
+        return (
+            (self.health.changes, keeper.generation, bool(keeper.rounds))
+            if keeper
+            else (self.health.changes)
+        )
 
     def database_away(self) -> str | None:
         """Why the database is away (one line, no credentials), or None while it answers:

@@ -72,6 +72,8 @@ class ShardKeeper:
         #: the last plan's share: shards per alive agent
         self.quota = 0
         self.rounds = 0
+        #: moves whenever shards are gained or lost (the state metrics re-read then)
+        self.generation = 0
         self.closed = False
         scheduler.sharded = True
         scheduler.gate = self.may_probe
@@ -137,12 +139,18 @@ class ShardKeeper:
                 self._gain(n, before[1] if before is not None else None, now)
             self.holdings.until[n] = until
 
+    def holds(self, offering: str) -> bool:
+        """True while this agent schedules the offering (its shard is held)."""
+        return self.shard_by_offering.get(offering) in self.holdings.until
+
     def _gain(self, shard: int, after: dt.datetime | None, now: dt.datetime) -> None:
+        self.generation += 1
         for offering in self.by_shard.get(shard, ()):
             self.scheduler.add_offering(offering, now=now, after=after)
         log.info("holding shard %d (%d offerings)", shard, len(self.by_shard.get(shard, ())))
 
     def _lose(self, shards: tuple[int, ...] | list[int]) -> None:
+        self.generation += 1
         for shard in shards:
             self.holdings.until.pop(shard, None)
             for offering in self.by_shard.get(shard, ()):

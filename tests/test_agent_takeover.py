@@ -5,10 +5,13 @@ no (offering, slot) is probed twice, in the store or in what the agents report."
 from __future__ import annotations
 
 import math
+import re
 import signal
 import time
 from collections import Counter
 from typing import Any
+
+import httpx
 
 from bench._agent import AgentProcess, offering_key
 from tests.conftest import fresh_postgres_schema, postgres_url
@@ -24,6 +27,12 @@ ARGS = [
 
 def start_agent(db_url: str, sim_url: str) -> AgentProcess:
     return AgentProcess(["--db", db_url, "--sim", sim_url, *ARGS])
+
+
+def states_in(metrics_url: str) -> set[str]:
+    """The offerings with a ``provmon_offering_state`` series in one scrape."""
+    text = httpx.get(metrics_url, timeout=60).text
+    return set(re.findall(r'^provmon_offering_state\{[^}]*offering="([^"]+)"', text, re.M))
 
 
 def wait_for(check: Any, timeout: float, what: str) -> Any:
@@ -61,6 +70,8 @@ def test_two_agents_split_the_offerings_and_the_survivor_takes_over(sim_url: str
 
         mine, theirs = wait_for(split, 60, "the two agents split the offerings")
         assert len(mine) < OFFERINGS and len(theirs) < OFFERINGS
+        # each exports the state of the offerings it probes, not a stale view of the rest
+        assert states_in(second.metrics_url) == theirs
 
         first.proc.send_signal(signal.SIGKILL)
         killed = time.time()
