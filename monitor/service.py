@@ -243,11 +243,9 @@ class Service:
 
     def _states_version(self) -> object:
         keeper = self.shards
-        return (
-            (self.health.changes, keeper.generation, bool(keeper.rounds))
-            if keeper
-            else (self.health.changes)
-        )
+        if keeper is None:
+            return self.health.changes
+        return (self.health.changes, keeper.generation, bool(keeper.rounds))
 
     def database_away(self) -> str | None:
         """Why the database is away (one line, no credentials), or None while it answers:
