@@ -12,7 +12,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from bench import backtest, cpu, drift, history, metrics_render, overhead, soak
+from bench import backtest, cpu, drift, history, metrics_render, overhead, scale, soak
 from bench._common import print_table
 
 BENCHMARKS: dict[str, Callable[[list[str] | None], dict[str, Any]]] = {
@@ -23,6 +23,7 @@ BENCHMARKS: dict[str, Callable[[list[str] | None], dict[str, Any]]] = {
     "soak": soak.main,
     "metrics_render": metrics_render.main,
     "history": history.main,
+    "scale": scale.main,
 }
 
 
@@ -52,6 +53,16 @@ def headline(name: str, result: dict[str, Any]) -> tuple[str, str]:
             f"30-day routing query over {result['rows']:,} rows: p95 SQLite {p95['sqlite']} ms, "
             f"PostgreSQL {p95['postgresql']} ms",
             f"p95 <= {result['target']['max_p95_ms']:g} ms on both",
+        )
+    if name == "scale":
+        return (
+            f"{result['offerings']} offerings: drift p99 {result['drift_p99_ms']} ms, lost "
+            f"{result['lost']}, RSS {result['rss_mib']} MiB, CPU/probe "
+            f"{result['cpu_ms_per_probe_agent']} ms (blackbox "
+            f"{result['cpu_ms_per_probe_blackbox']}), {result['series_per_offering']} "
+            f"series/offering, /metrics p99 {result['metrics_render_p99_ms_under_load']} ms, "
+            f"takeover {result['takeover_s']} s",
+            "drift <= 250 ms, 0 lost, <= 1 GiB, <= blackbox, <= 60, <= 50 ms, <= 60 s",
         )
     if name == "backtest":
         return result["headline"], "cost <= oracle +3%, SLO minutes <= 10% of static"

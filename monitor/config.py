@@ -39,6 +39,7 @@ from monitor.config_checks import (
 from monitor.config_sections import (
     _ENV,
     _ID,
+    AgentsConfig,
     CadenceConfig,
     DiscoveryConfig,
     HealthConfig,
@@ -216,6 +217,7 @@ class Config(_Strict):
     cadence: CadenceConfig = CadenceConfig()
     health: HealthConfig = HealthConfig()
     passive: PassiveConfig = PassiveConfig()
+    agents: AgentsConfig = AgentsConfig()
     models: dict[str, ModelConfig]
     providers: dict[str, ProviderConfig]
     offerings: dict[str, OfferingConfig]

@@ -167,3 +167,27 @@ class MetricsConfig(_Strict):
         if value is not None and any(b <= a for a, b in itertools.pairwise(value)):
             raise ValueError("bucket bounds must be strictly increasing")
         return value
+
+
+class AgentsConfig(_Strict):
+    """Several agents of one vantage sharing a PostgreSQL database split its offerings by
+    lease (``monitor.shards``); with SQLite one agent owns everything."""
+
+    #: split by lease: None = whenever the database is PostgreSQL
+    split: bool | None = None
+    #: offerings are hashed into this many shards; each agent holds whole shards
+    shards: Annotated[int, Field(ge=1, le=4096)] = 32
+    #: a lease not renewed for this long is taken over by the other agents
+    lease_ttl_seconds: Annotated[float, Field(ge=2, le=3600)] = 15.0
+    #: how often an agent renews its leases and re-balances (default: a quarter of the TTL)
+    renew_seconds: PositiveSeconds | None = None
+
+    @model_validator(mode="after")
+    def _renew_within_ttl(self) -> AgentsConfig:
+        if self.renew_seconds is not None and self.renew_seconds * 2 > self.lease_ttl_seconds:
+            raise ValueError("renew_seconds must be at most half of lease_ttl_seconds")
+        return self
+
+    @property
+    def renew_every(self) -> float:
+        return self.renew_seconds or self.lease_ttl_seconds / 4

@@ -24,7 +24,7 @@ from monitor.cadence import regular_generate_interval
 from monitor.config import Config
 from monitor.fate_hooks import SharedFate
 from monitor.health import HealthBook, HealthState, Sample, State
-from monitor.interfaces import Gauge, GaugeRow, Kind, PriceUnit, ProbeResult
+from monitor.interfaces import Gauge, GaugeRow, Kind, PriceUnit, ProbeResult, StateRow
 from monitor.job import ProbeJob
 from monitor.lifecycle import ServedModelEvent
 from monitor.lifecycle_hooks import LifecycleHooks, incident_entries, primary_sources
@@ -43,6 +43,7 @@ from monitor.pricing.engine import PricingEngine
 from monitor.routing import RoutingEngine
 from monitor.runner import Runner
 from monitor.scheduler import ProbeScheduler
+from monitor.shard_keeper import keeper_for
 from monitor.store import Store, StoreError, default_sqlite_url
 from monitor.writer import ResultWriter
 
@@ -118,6 +119,8 @@ class Service:
         )
         self.runner = Runner(config, [self.pipeline], prices=self)
         self.scheduler = ProbeScheduler(config, self.run_job, on_skip=self._skipped)
+        # several agents on PostgreSQL split the offerings by lease (monitor/shards.py)
+        self.shards = keeper_for(config, self.store, self.scheduler, self.agent)
         # issue 17: upstream groups and status feeds (monitor/fate_hooks.py)
         self.fate = SharedFate(config, self.state_of, self.price_of, self._regular_interval)
         self.fate.incident_sink = self.writer.accept_incidents
@@ -134,7 +137,7 @@ class Service:
             on_skip=self._skipped,
             fate=self.fate,
         )
-        self.metrics.watch_states(self.pipeline.state_rows, version=lambda: self.health.changes)
+        self.metrics.watch_states(self._state_rows, version=self._states_version)
         self.metrics.add_gauges(self.prices.gauges)
         self.metrics.add_gauges(self.routing.gauges, version=lambda: self.routing.generation)
         self.metrics.add_gauges(self.budget_gauges)
@@ -170,6 +173,8 @@ class Service:
         self.writer.start()
         if schedule:
             self.scheduler.add_price_jobs(self.refresh_prices)
+            if self.shards is not None:  # adds the jobs of the shards it takes
+                self._tasks.append(asyncio.create_task(self.shards.run()))
             self.scheduler.start()
             self._every(self.config.routing.evaluate_seconds, self._evaluate_routes_async)
             self._every(60.0, self._refresh_budget)
@@ -213,6 +218,9 @@ class Service:
         if self.prices.leader:
             with contextlib.suppress(Exception):
                 await self.prices.release()
+        if self.shards is not None:  # the other agents take over at once
+            with contextlib.suppress(Exception):
+                await self.shards.release()
         await self.writer.stop()
         await self.runner.aclose()
         await self.fate.aclose()
@@ -232,6 +240,22 @@ class Service:
                     log.exception("periodic %s failed", getattr(step, "__name__", step))
 
         self._tasks.append(asyncio.create_task(loop()))
+
+    def _state_rows(self) -> Iterable[StateRow]:
+        """Offering states for ``/metrics``; agents splitting a vantage export only the
+        offerings they probe (another agent's view of the rest would be stale), once the
+        keeper runs (a service that does not schedule probes exports every offering)."""
+        rows = self.pipeline.state_rows()
+        keeper = self.shards
+        if keeper is None or not keeper.rounds:
+            return rows
+        return (r for r in rows if keeper.holds(r.offering))
+
+    def _states_version(self) -> object:
+        keeper = self.shards
+        if keeper is None:
+            return self.health.changes
+        return (self.health.changes, keeper.generation, bool(keeper.rounds))
 
     def database_away(self) -> str | None:
         """Why the database is away (one line, no credentials), or None while it answers:

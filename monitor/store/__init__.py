@@ -25,6 +25,7 @@ from monitor.store._base import (
 )
 from monitor.store._history import HistoryStore, PruneReport
 from monitor.store._ledger import LedgerStore
+from monitor.store._shards import ShardStore
 from monitor.store.tables import (
     MICRO,
     BudgetDayRow,
@@ -66,7 +67,7 @@ __all__ = [
 ]
 
 
-class Store(HistoryStore, LedgerStore):
+class Store(HistoryStore, LedgerStore, ShardStore):
     """Small named operations over the database. Thread-safe; call from a worker thread.
     Every public operation raises :class:`StoreError` when the database is away."""
 

@@ -1,0 +1,206 @@
+"""``bench.scale``'s second and third cases: blackbox_exporter at the agent's rate, and
+the takeover between two agents on PostgreSQL."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import yaml
+
+from bench._agent import ROOT, AgentProcess, offering_key
+from bench._common import HOST, cpu_seconds_of, stop_process, wait_for_port
+from bench.cpu import MODULE, blackbox_binary, blackbox_config
+from monitor.servers import free_port
+
+#: drives blackbox_exporter's ``/probe`` at a fixed rate from a process of its own (its
+#: CPU is not counted): 5 s of warm-up, then "go", the measured run, "done N OK"
+DRIVER = """
+import asyncio, sys, time, httpx
+urls, rate, seconds = sys.argv[1].split(","), float(sys.argv[2]), float(sys.argv[3])
+async def main():
+    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=1000)
+    async with httpx.AsyncClient(limits=limits, timeout=30, trust_env=False) as client:
+        counts = {"ok": 0}
+        async def one(url):
+            try:
+                answer = await client.get(url)
+                counts["ok"] += b"probe_success 1" in answer.content
+            except Exception:
+                pass
+        async def run(length):
+            start, n, tasks = time.perf_counter(), 0, set()
+            while n / rate < length:
+                delay = start + n / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                task = asyncio.create_task(one(urls[n % len(urls)]))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+                n += 1
+            await asyncio.gather(*list(tasks))
+            return n
+        await run(5.0)
+        counts["ok"] = 0
+        print("go", flush=True)
+        n = await run(seconds)
+        print("done", n, counts["ok"], flush=True)
+asyncio.run(main())
+"""
+
+
+def blackbox_case(sim_urls: list[str], rate: float, seconds: float) -> dict[str, Any]:
+    binary = blackbox_binary()
+    if binary is None:
+        return {"error": "prometheus-blackbox-exporter is not installed"}
+    with tempfile.TemporaryDirectory(prefix="provmon-scale-bb-") as folder:
+        config = Path(folder) / "blackbox.yml"
+        config.write_text(yaml.safe_dump(blackbox_config("sim-lumenfall-key")))
+        port = free_port(HOST)
+        exporter = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={config}",
+                f"--web.listen-address={HOST}:{port}",
+                "--log.level=error",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_for_port(port, proc=exporter)
+            targets = [
+                f"http://{HOST}:{port}/probe?"
+                + urlencode(
+                    {"target": f"{url}/openai/v1/models/imagen-4.0-generate-001", "module": MODULE}
+                )
+                for url in sim_urls
+            ]
+            driver = subprocess.Popen(
+                [sys.executable, "-c", DRIVER, ",".join(targets), str(rate), str(seconds)],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            assert driver.stdout is not None
+            assert driver.stdout.readline().strip() == "go"
+            cpu0, began = cpu_seconds_of(exporter.pid), time.monotonic()
+            _, sent, ok = driver.stdout.readline().split()
+            cpu, wall = cpu_seconds_of(exporter.pid) - cpu0, time.monotonic() - began
+            driver.wait(timeout=30)
+        finally:
+            stop_process(exporter)
+    probes = int(sent)
+    return {
+        "rate_per_second": round(rate, 1),
+        "seconds": round(wall, 1),
+        "probes": probes,
+        "ok": int(ok),
+        "cpu_seconds": round(cpu, 2),
+        "cpu_ms_per_probe": round(cpu * 1000 / probes, 4) if probes else None,
+        "binary": binary,
+    }
+
+
+def postgres_url() -> str | None:
+    """The database for the takeover: ``PROVMON_BENCH_DATABASE_URL`` or
+    ``PROVMON_TEST_DATABASE_URL``, else a throwaway server from ``scripts/pg-test.sh``."""
+    url = os.environ.get("PROVMON_BENCH_DATABASE_URL") or os.environ.get(
+        "PROVMON_TEST_DATABASE_URL"
+    )
+    if url:
+        return url
+    done = subprocess.run(
+        [str(ROOT / "scripts" / "pg-test.sh"), "start"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+def fresh_schema(url: str) -> str:
+    import sqlalchemy as sa
+
+    schema = f"scale_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    engine.dispose()
+    sep = "&" if "?" in url else "?"
+    return f"{url}{sep}options=-csearch_path%3D{schema}"
+
+
+def _until(check: Any, timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if found := check():
+            return found
+        time.sleep(0.25)
+    return None
+
+
+def takeover_case(sim_url: str, offerings: int, interval: float) -> dict[str, Any]:
+    from monitor.store import Store
+
+    url = postgres_url()
+    if url is None:
+        return {"error": "no PostgreSQL (set PROVMON_BENCH_DATABASE_URL)", "takeover_s": None}
+    db_url = fresh_schema(url)
+    store = Store(db_url)
+    store.upgrade()  # once, before two agents race to migrate the same schema
+    store.dispose()
+    args = ["--db", db_url, "--sim", sim_url, "--offerings", str(offerings)]
+    args += ["--interval", str(interval), "--events"]
+    everything = {offering_key(i, 1) for i in range(offerings)}
+    first = AgentProcess(args)
+    second: AgentProcess | None = None
+    found: dict[str, Any] = {"offerings": offerings, "interval_s": interval, "takeover_s": None}
+    try:
+        if not first.ready.wait(180) or not _until(
+            lambda: first.probed(0) == everything, interval + 60
+        ):
+            return {**found, "error": "the first agent did not probe every offering"}
+        second = AgentProcess(args)
+        peer = second
+        if not second.ready.wait(180):
+            return {**found, "error": "the second agent did not start"}
+
+        def split() -> tuple[set[str], set[str]] | None:
+            since = time.time() - interval
+            a, b = first.probed(since), peer.probed(since)
+            return (a, b) if a and b and not a & b and a | b == everything else None
+
+        began = time.monotonic()
+        shares = _until(split, 5 * interval + 60)
+        if shares is None:
+            return {**found, "error": "the agents did not split the offerings"}
+        found["split_after_s"] = round(time.monotonic() - began, 1)
+        found["shares"] = [len(shares[0]), len(shares[1])]
+        first.kill()
+        killed = time.time()
+
+        def taken() -> float | None:
+            after = [e for e in list(peer.events) if e["t"] > killed and e["o"] in shares[0]]
+            firsts: dict[str, float] = {}
+            for e in after:
+                firsts[e["o"]] = min(firsts.get(e["o"], math.inf), e["t"])
+            return max(firsts.values()) - killed if set(firsts) == shares[0] else None
+
+        took = _until(taken, 3 * interval + 90)
+        found["takeover_s"] = round(took, 1) if took is not None else None
+        slots = Counter((e["o"], math.floor(e["t"] / interval)) for e in first.events + peer.events)
+        found["slots_probed_twice"] = sum(1 for n in slots.values() if n > 1)
+        return found
+    finally:
+        first.kill()
+        if second is not None:
+            second.stop()
