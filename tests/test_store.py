@@ -195,6 +195,12 @@ def _every_store_call(result: ProbeResult) -> dict[str, object]:
         "prune": lambda s: s.prune(T0, raw_days=14),
         "rollups": lambda s: s.rollups(),
         "history": lambda s: s.history(T0 - dt.timedelta(days=30), T0),
+        "leases_named": lambda s: s.leases_named("probe-shard:"),
+        "claim_leases": lambda s: s.claim_leases(
+            ["probe-shard:v:0"], "a", now=T0, ttl=dt.timedelta(seconds=15)
+        ),
+        "expire_leases": lambda s: s.expire_leases(["probe-shard:v:0"], "a", now=T0),
+        "forget_leases": lambda s: s.forget_leases("agent:", ended_before=T0),
     }
 
 
