@@ -5,7 +5,8 @@ Both probe the same simulator at the same rate, at the same time:
 - the agent is ``provmon run`` in a process of its own (scheduler, runner, health,
   metrics, result writer on a file SQLite, HTTP server: the service as shipped), with
   ``OFFERINGS`` control-only offerings (``lumenfall/agent-NNN``, each a real Imagen 4 id
-  of the simulator's OpenAI-compatible fake) every ``INTERVAL`` seconds;
+  of the simulator's OpenAI-compatible fake) every ``INTERVAL`` seconds, with the
+  product's default jitter (3 s);
 - Prometheus' ``blackbox_exporter`` probes the same URLs (``GET .../models/<id>`` with a
   bearer key) at the same rate, each ``/probe`` asked for by a driver in this process as
   Prometheus would (the driver's CPU is not counted, as Prometheus' would not be).
@@ -61,8 +62,10 @@ from monitor.store import Store
 NAME = "agent_cpu"
 PROVIDER = "lumenfall"
 TIERS = ("imagen-4.0-fast-generate-001", "imagen-4.0-generate-001", "imagen-4.0-ultra-generate-001")
-OFFERINGS = 300
-INTERVAL = 10.0
+OFFERINGS = 900
+INTERVAL = 30.0
+#: the product's default control jitter
+JITTER = 3.0
 SECONDS = 120.0
 WARM_UP = 20.0
 PROFILE_SECONDS = 30.0
@@ -86,7 +89,7 @@ def agent_config(sim_url: str, offerings: int, interval: float, port: int) -> di
         "defaults": {
             **simulated.defaults.model_dump(mode="json"),
             "timeout_seconds": 30,
-            "control": {"interval_seconds": interval, "jitter_seconds": 0},
+            "control": {"interval_seconds": interval, "jitter_seconds": min(JITTER, interval / 10)},
             "generate": {"interval_seconds": 3600, "jitter_seconds": 0, "enabled": False},
         },
         "discovery": {"enabled": False},

@@ -30,18 +30,47 @@ def _tls_context() -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
+class _NoCookies(httpx.Cookies):
+    """A cookie jar that keeps nothing: what an API answer sets is not sent back."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+
+class ProbeClient(httpx.AsyncClient):
+    """A client that keeps no cookies. Providers authenticate API calls by key, never by
+    cookie; a jar would only carry a load balancer's stickiness from one probe to the next
+    (each probe should see the provider afresh) and parsing every answer's ``Set-Cookie``
+    through ``http.cookiejar`` costs a twentieth of a control probe's CPU."""
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return _NO_COOKIES
+
+    @cookies.setter
+    def cookies(self, cookies: Any) -> None:
+        if cookies:
+            raise ValueError("a probe client keeps no cookies")
+
+
+_NO_COOKIES = _NoCookies()
+
+
 def build_client(
     *,
     timeout: float = 30.0,
     max_connections: int = 4,
     headers: dict[str, str] | None = None,
+    cookies: bool = True,
 ) -> httpx.AsyncClient:
     """An async client for one offering (or one pricing fetcher).
 
     Connections are kept alive, as a gateway sending real traffic would keep them; the
-    ``connect`` phase is recorded on the probes that had to open one.
+    ``connect`` phase is recorded on the probes that had to open one. ``cookies=False``:
+    a :class:`ProbeClient`, which keeps none (the probes').
     """
-    return httpx.AsyncClient(
+    kind = httpx.AsyncClient if cookies else ProbeClient
+    return kind(
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
         limits=httpx.Limits(
             max_connections=max_connections,

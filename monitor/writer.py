@@ -49,7 +49,7 @@ Item = ProbeResult | IncidentBatch
 #: results per transaction at most
 MAX_BATCH = 500
 #: how long the writer gathers results after the first one before it writes them
-LINGER_S = 0.2
+LINGER_S = 0.5
 
 
 class ResultWriter:
