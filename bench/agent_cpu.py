@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import shutil
@@ -137,10 +138,59 @@ async def drive_blackbox(
             await asyncio.gather(*tasks)
 
 
+#: the floor: the same requests from bare httpx on asyncio (one client per target, kept
+#: alive as the agent's), no scheduler, store, health or metrics; counts into a file
+BARE = """
+import asyncio, json, sys, time, httpx
+urls, interval = json.load(open(sys.argv[1])), float(sys.argv[2])
+key, out = sys.argv[3], sys.argv[4]
+async def main():
+    limits = httpx.Limits(max_connections=4, max_keepalive_connections=4, keepalive_expiry=30)
+    clients = [httpx.AsyncClient(limits=limits, timeout=30, trust_env=False) for _ in urls]
+    done = [0]
+    async def one(i):
+        try:
+            await clients[i].get(urls[i], headers={"Authorization": f"Bearer {key}"})
+        except httpx.HTTPError:
+            pass
+        done[0] += 1
+    async def report():
+        while True:
+            open(out, "w").write(str(done[0]))
+            await asyncio.sleep(0.2)
+    asyncio.create_task(report())
+    step, began, n, tasks = interval / len(urls), time.monotonic(), 0, set()
+    while True:
+        delay = began + n * step - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        task = asyncio.create_task(one(n % len(urls)))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+        n += 1
+asyncio.run(main())
+"""
+
+
+def bare_count(path: Path) -> int:
+    text = path.read_text() if path.exists() else ""
+    return int(text) if text.strip().isdigit() else 0
+
+
 def stored(db_url: str) -> int:
     store = Store(db_url)
     try:
         return store.count_results()
+    finally:
+        store.dispose()
+
+
+def outcomes(db_url: str, newest: int) -> dict[str, int]:
+    """Outcomes of the agent's ``newest`` stored results (a failing probe is followed by
+    early confirming ones: an overloaded simulator shows here first)."""
+    store = Store(db_url)
+    try:
+        return dict(Counter(r.outcome.value for r in store.recent_results(limit=newest)))
     finally:
         store.dispose()
 
@@ -249,6 +299,16 @@ def run(offerings: int, interval: float, seconds: float, profile_s: float) -> di
             stdout=bb_log,
             stderr=subprocess.STDOUT,
         )
+        bare_file, bare_targets = Path(folder) / "bare.count", Path(folder) / "targets.json"
+        bare_targets.write_text(json.dumps(targets(config)), encoding="utf-8")
+        bare = subprocess.Popen(
+            [
+                *(sys.executable, "-c", BARE, str(bare_targets), str(interval)),
+                *("sim-lumenfall-key", str(bare_file)),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         tally: Counter[str] = Counter()
         try:
             wait_for_port(agent_port, proc=agent, timeout=120)
@@ -263,13 +323,17 @@ def run(offerings: int, interval: float, seconds: float, profile_s: float) -> di
                 cpu_seconds_of(agent.pid),
                 cpu_seconds_of(bb.pid),
             )
+            bare_cpu, bare_n = cpu_seconds_of(bare.pid), bare_count(bare_file)
             sim_cpu, wall = cpu_seconds_of(sim_pid), time.monotonic()
             loop.run_until_complete(drive_blackbox(bb_port, urls, interval, seconds, tally))
             agent_cpu = cpu_seconds_of(agent.pid) - agent_cpu
             bb_cpu = cpu_seconds_of(bb.pid) - bb_cpu
             sim_cpu = cpu_seconds_of(sim_pid) - sim_cpu
+            bare_cpu = cpu_seconds_of(bare.pid) - bare_cpu
+            bare_n = bare_count(bare_file) - bare_n
             wall = time.monotonic() - wall
             rows = stored(db_url) - rows
+            agent_outcomes = outcomes(db_url, rows)
             loop.close()
             keep = os.environ.get("AGENT_CPU_KEEP_PROFILE")
             top = profile(agent.pid, profile_s, folder, keep) if profile_s > 0 else {}
@@ -278,12 +342,14 @@ def run(offerings: int, interval: float, seconds: float, profile_s: float) -> di
         finally:
             stop_process(agent, grace=30)
             stop_process(bb)
+            stop_process(bare)
             agent_log.close()
             bb_log.close()
     bb_probes = sum(tally.values())
     return {
-        "agent": {"cpu_seconds": round(agent_cpu, 3), "probes": rows},
+        "agent": {"cpu_seconds": round(agent_cpu, 3), "probes": rows, **agent_outcomes},
         "blackbox": {"cpu_seconds": round(bb_cpu, 3), "probes": bb_probes, **tally},
+        "bare_httpx": {"cpu_seconds": round(bare_cpu, 3), "probes": bare_n},
         "simulator_cpu_seconds": round(sim_cpu, 3),
         "wall_seconds": round(wall, 1),
         "profile": top,
@@ -313,6 +379,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     per_agent = agent["cpu_seconds"] * 1000 / max(1, agent["probes"])
     per_bb = bb["cpu_seconds"] * 1000 / max(1, bb["probes"])
     ratio = per_agent / per_bb if per_bb else None
+    bare = found["bare_httpx"]
+    per_bare = bare["cpu_seconds"] * 1000 / max(1, bare["probes"])
     checks = [
         {
             "check": "agent whole-process CPU per probe <= blackbox_exporter's",
@@ -345,9 +413,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "kind": "control",
             "database": "sqlite (file)",
         },
-        "probes": {"agent": agent["probes"], "blackbox": bb["probes"]},
+        "probes": {
+            "agent": agent["probes"],
+            "blackbox": bb["probes"],
+            "bare_httpx": bare["probes"],
+        },
         "cpu_ms_per_probe_agent": round(per_agent, 4),
         "cpu_ms_per_probe_blackbox": round(per_bb, 4),
+        #: the floor: the same requests from bare httpx on asyncio, same run
+        "cpu_ms_per_probe_bare_httpx": round(per_bare, 4),
         "ratio": None if ratio is None else round(ratio, 3),
         "detail": found,
         "target_checks": checks,
@@ -356,7 +430,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     path = write_result(NAME, result)
     print(
         f"[{NAME}] agent {per_agent:.3f} ms, blackbox_exporter {per_bb:.3f} ms CPU per probe "
-        f"(ratio {result['ratio']}), probes {agent['probes']} / {bb['probes']}; "
+        f"(ratio {result['ratio']}), bare httpx {per_bare:.3f} ms; probes {agent['probes']} / "
+        f"{bb['probes']} / {bare['probes']}; "
         f"met={result['met']}",
         flush=True,
     )
