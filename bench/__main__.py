@@ -12,13 +12,14 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from bench import backtest, cpu, drift, history, metrics_render, overhead, scale, soak
+from bench import agent_cpu, backtest, cpu, drift, history, metrics_render, overhead, scale, soak
 from bench._common import print_table
 
 BENCHMARKS: dict[str, Callable[[list[str] | None], dict[str, Any]]] = {
     "overhead": overhead.main,
     "drift": drift.main,
     "cpu": cpu.main,
+    "agent_cpu": agent_cpu.main,
     "backtest": backtest.main,
     "soak": soak.main,
     "metrics_render": metrics_render.main,
@@ -75,6 +76,12 @@ def headline(name: str, result: dict[str, Any]) -> tuple[str, str]:
     if name == "drift":
         parts = [f"{c['variant']} p99 {c['p99_ms']} ms" for c in result["target_checks"]]
         return "start drift " + ", ".join(parts), "p99 <= 250 ms"
+    if name == "agent_cpu":
+        return (
+            f"whole agent {result['cpu_ms_per_probe_agent']} ms, blackbox_exporter "
+            f"{result['cpu_ms_per_probe_blackbox']} ms CPU per probe, ratio {result['ratio']}",
+            "ratio <= 1.0 (whole processes, same run)",
+        )
     per = result["cpu_ms_per_probe"]
     return (
         f"provmon {per['provmon']['median']} ms, blackbox "

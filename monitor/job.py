@@ -181,16 +181,16 @@ class ProbeJob:
             return
         now = dt.datetime.now(dt.UTC)
         state = self.state_of(offering)
-        price = price if price is not None else self.price_of(offering)
-        interval = (
-            self.budget.regular_interval(offering, price, now)
-            if price
-            else self.cadence.generate_max_interval_s
-        )
         for kind in kinds:
             if not self.config.schedule_for(offering, kind.value).enabled:
                 continue
-            fate = self._fate(offering, now) if kind == Kind.GENERATE else None
+            fate: FateView | None = None
+            interval = self.cadence.generate_max_interval_s  # what a control plan ignores
+            if kind == Kind.GENERATE:  # the price and the budget matter to paid probes only
+                fate = self._fate(offering, now)
+                price = price if price is not None else self.price_of(offering)
+                if price:
+                    interval = self.budget.regular_interval(offering, price, now)
             at = plan(kind, state, self.cadence, now, interval, fate).at
             # the job calling this is still running: never fire into max_instances
             self.scheduler.move(offering, kind, max(at, now + dt.timedelta(seconds=0.2)))

@@ -120,7 +120,9 @@ class Runner:
         request, so one large shared pool costs CPU that grows with its square (bench/)."""
         client = self._clients.get(offering)
         if client is None or client.is_closed:
-            client = build_client(timeout=self.config.defaults.timeout_seconds, max_connections=4)
+            client = build_client(
+                timeout=self.config.defaults.timeout_seconds, max_connections=4, cookies=False
+            )
             self._clients[offering] = client
         return client
 

@@ -10,6 +10,14 @@ buffer is full or the store refuses it for another reason than an outage, and ea
 counted (``dropped``, and ``on_drop`` for ``provmon_results_dropped_total``) and logged.
 Each result carries a unique ``probe_id``, so a retried write never stores it twice; an
 incident batch is one transaction, so a failed attempt wrote none of it.
+
+Results are written in batches: the run of results at the head of the buffer (up to
+``max_batch``), gathered for ``linger`` seconds after the first one arrives, goes to the
+store in one transaction and one multi-row ``INSERT`` (``Store.save_results``). One
+thread hand-off and one commit per batch instead of per result is most of what the
+agent's CPU per probe was (``bench/agent_cpu.py``). An item leaves the buffer only once
+its batch is committed; a batch the store refuses for another reason than an outage is
+retried one item at a time, so only the refused item is dropped.
 """
 
 from __future__ import annotations
@@ -38,6 +46,11 @@ class IncidentBatch:
 
 Item = ProbeResult | IncidentBatch
 
+#: results per transaction at most
+MAX_BATCH = 500
+#: how long the writer gathers results after the first one before it writes them
+LINGER_S = 0.5
+
 
 class ResultWriter:
     def __init__(
@@ -46,6 +59,8 @@ class ResultWriter:
         *,
         max_buffer: int = 50_000,
         on_drop: Callable[[int], None] | None = None,
+        max_batch: int = MAX_BATCH,
+        linger: float = LINGER_S,
     ) -> None:
         self.store = store
         self.buffer: deque[Item] = deque()
@@ -56,6 +71,10 @@ class ResultWriter:
         #: results stored (incident batches are not counted here)
         self.written = 0
         self.failing = False
+        self.max_batch = max_batch
+        self.linger = linger
+        #: after a refused batch: write this many items one at a time, to find the bad one
+        self._careful = 0
         self._wake = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="provmon-store")
         self._task: asyncio.Task[None] | None = None
@@ -85,11 +104,25 @@ class ResultWriter:
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="provmon-result-writer")
 
-    def _save(self, item: Item) -> None:
-        if isinstance(item, IncidentBatch):
-            self.store.save_incident_events(item.events)
+    def _batch(self) -> list[Item]:
+        """The items of the next write: an incident batch alone, or the run of results at
+        the head of the buffer (one item at a time after a refused batch)."""
+        head = self.buffer[0]
+        if isinstance(head, IncidentBatch) or self._careful:
+            return [head]
+        batch: list[Item] = []
+        for item in self.buffer:
+            if isinstance(item, IncidentBatch) or len(batch) >= self.max_batch:
+                break
+            batch.append(item)
+        return batch
+
+    def _save(self, batch: list[Item]) -> None:
+        head = batch[0]
+        if isinstance(head, IncidentBatch):
+            self.store.save_incident_events(head.events)
         else:
-            self.store.save_result(item)
+            self.store.save_results([i for i in batch if not isinstance(i, IncidentBatch)])
 
     async def _loop(self) -> None:
         backoff = 0.5
@@ -98,9 +131,11 @@ class ResultWriter:
             if not self.buffer:
                 self._wake.clear()
                 await self._wake.wait()
-            item = self.buffer[0]
+                if self.linger > 0 and len(self.buffer) < self.max_batch:
+                    await asyncio.sleep(self.linger)  # gather a batch
+            batch = self._batch()
             try:
-                await loop.run_in_executor(self._executor, self._save, item)
+                await loop.run_in_executor(self._executor, self._save, batch)
             except StoreError as exc:
                 if not self.failing:
                     log.error(
@@ -113,21 +148,30 @@ class ResultWriter:
                 backoff = min(backoff * 2, 10.0)
                 continue
             except Exception:
+                if len(batch) > 1:
+                    # one of them is refused: find it by writing them one at a time
+                    self._careful = len(batch)
+                    continue
                 # not an outage: this item cannot be stored; do not block the rest on it
                 log.exception("dropping an item the store refused")
-                if self.buffer and self.buffer[0] is item:
-                    self.buffer.popleft()
+                self._settled(batch)
                 self._dropped()
                 continue
             if self.failing:
                 log.warning("database is back; writing %d buffered items", len(self.buffer))
             self.failing = False
             backoff = 0.5
-            # the buffer may have dropped its oldest (this one) while the write ran
+            self._settled(batch)
+            self.written += sum(not isinstance(i, IncidentBatch) for i in batch)
+
+    def _settled(self, batch: list[Item]) -> None:
+        """Take a written (or given up) batch off the buffer's head; the buffer may have
+        dropped its oldest items (these) while the write ran."""
+        if self._careful:
+            self._careful -= 1
+        for item in batch:
             if self.buffer and self.buffer[0] is item:
                 self.buffer.popleft()
-            if not isinstance(item, IncidentBatch):
-                self.written += 1
 
     async def flush(self, timeout: float = 10.0) -> bool:
         """Wait until the buffer is empty; False when it could not be emptied in time."""

@@ -156,6 +156,7 @@ def _every_store_call(result: ProbeResult) -> dict[str, object]:
         "upgrade": lambda s: s.upgrade(),
         "check": lambda s: s.check(),
         "save_result": lambda s: s.save_result(result),
+        "save_results": lambda s: s.save_results([result]),
         "recent_results": lambda s: s.recent_results(),
         "count_results": lambda s: s.count_results(),
         "save_quotes": lambda s: s.save_quotes([quote]),

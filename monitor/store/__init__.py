@@ -40,6 +40,7 @@ from monitor.store.tables import (
     UTCDateTime,
     from_micro,
     result_from_row,
+    result_values,
     row_from_result,
     to_micro,
 )
@@ -113,6 +114,21 @@ class Store(HistoryStore, LedgerStore, ShardStore):
             session.add(row)
             session.commit()
         return True
+
+    @_translated
+    def save_results(self, results: Sequence[ProbeResult]) -> None:
+        """Store many results in one transaction (one multi-row ``INSERT``); a result
+        already stored (same probe_id, e.g. a retried batch) is skipped, never doubled."""
+        if not results:
+            return
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        insert = sqlite.insert if self.is_sqlite else postgresql.insert
+        table = ProbeRow.__table__  # type: ignore[attr-defined]
+        stmt = insert(table).on_conflict_do_nothing(index_elements=["probe_id"])
+        rows = [result_values(result) for result in results]
+        with self._write_lock, self.engine.begin() as conn:
+            conn.execute(stmt, rows)
 
     @_translated
     def recent_results(

@@ -175,41 +175,44 @@ _PHASE_COLUMNS = {
 }
 
 
-def row_from_result(result: ProbeResult) -> ProbeRow:
+def result_values(result: ProbeResult) -> dict[str, Any]:
+    """The column values of one result's row (every column but ``id``), for a bulk insert."""
     image = result.image
-    row = ProbeRow(
-        probe_id=result.probe_id,
-        offering=result.offering,
-        provider=result.provider,
-        model=result.model,
-        vantage=result.vantage,
-        kind=str(result.kind),
-        outcome=str(result.outcome),
-        failed_phase=str(result.failed_phase) if result.failed_phase else None,
-        started_at=result.started_at,
-        http_status=result.http_status,
-        provider_request_id=(result.provider_request_id or None)
+    phases = result.phases
+    return {
+        "probe_id": result.probe_id,
+        "offering": result.offering,
+        "provider": result.provider,
+        "model": result.model,
+        "vantage": result.vantage,
+        "kind": str(result.kind),
+        "outcome": str(result.outcome),
+        "failed_phase": str(result.failed_phase) if result.failed_phase else None,
+        "started_at": result.started_at,
+        **{column: phases.get(phase) for phase, column in _PHASE_COLUMNS.items()},
+        "http_status": result.http_status,
+        "provider_request_id": (result.provider_request_id or None)
         and result.provider_request_id[:200],
-        image_mime=image.mime if image else None,
-        image_width=image.width if image else None,
-        image_height=image.height if image else None,
-        image_bytes=image.size_bytes if image else None,
-        cost_micro_usd=to_micro(result.cost_usd),
-        error=result.error[:2000] if result.error else None,
-        retry_after_s=result.retry_after_s,
-        cancelled=result.cancelled,
-        usage_json=json.dumps(result.usage.as_dict(), separators=(",", ":"))
+        "image_mime": image.mime if image else None,
+        "image_width": image.width if image else None,
+        "image_height": image.height if image else None,
+        "image_bytes": image.size_bytes if image else None,
+        "cost_micro_usd": to_micro(result.cost_usd),
+        "error": result.error[:2000] if result.error else None,
+        "retry_after_s": result.retry_after_s,
+        "cancelled": result.cancelled,
+        "usage_json": json.dumps(result.usage.as_dict(), separators=(",", ":"))
         if result.usage
         else None,
-        measured_cost_micro_usd=None
+        "measured_cost_micro_usd": None
         if result.measured_cost_usd is None
         else to_micro(result.measured_cost_usd),
-        served_model=result.served_model[:200] if result.served_model else None,
-    )
-    for phase, column in _PHASE_COLUMNS.items():
-        if phase in result.phases:
-            setattr(row, column, result.phases[phase])
-    return row
+        "served_model": result.served_model[:200] if result.served_model else None,
+    }
+
+
+def row_from_result(result: ProbeResult) -> ProbeRow:
+    return ProbeRow(**result_values(result))
 
 
 def result_from_row(row: ProbeRow | sa.Row[Any]) -> ProbeResult:
