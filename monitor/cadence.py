@@ -170,7 +170,8 @@ def plan_generate(
     ):
         return Plan(at=_after(last, confirm, now), purpose=Purpose.CONFIRM, reason="confirming")
     if tier.state == State.DEGRADED:
-        wait = max(policy.generate_degraded_min_s, min(regular, budget_interval_s))
+        # sooner than regular where the budget's pace allows, never later than regular
+        wait = min(regular, max(policy.generate_degraded_min_s, budget_interval_s))
         return Plan(at=_after(last, wait, now), reason="degraded: watching for the end")
     at = _after(last, regular, now)
     if tier.state == State.UP:

@@ -158,16 +158,28 @@ class ShardKeeper:
             log.info("gave up shard %d", shard)
 
     async def run(self) -> None:
-        """A round every ``renew_seconds`` until cancelled (the first one now); a failed
-        round keeps what is held (the fence stops probing when the leases run out)."""
+        """A round every ``renew_seconds`` until cancelled (the first one now); a round
+        that fails because the database is away keeps what is held (see
+        :meth:`hold_through_outage`); any other failure lets the fence stop probing when the
+        leases run out."""
         while True:
             try:
                 await asyncio.to_thread(self.round)
             except StoreError as exc:
                 log.warning("shard leases not renewed: %s", exc)
+                self.hold_through_outage()
             except Exception:
                 log.exception("shard lease round failed")
             await asyncio.sleep(self.every)
+
+    def hold_through_outage(self) -> None:
+        """The database is away, so no agent can coordinate: keep probing the shards held
+        until it returns, rather than go blind (only free control probes run meanwhile: a
+        paid probe needs the ledger). The first round after it returns gives up any shard
+        another agent took, which can only happen if this agent alone lost the database."""
+        until = self.now() + self.ttl
+        for shard, expiry in self.holdings.until.items():
+            self.holdings.until[shard] = max(expiry, until)
 
     async def release(self) -> None:
         """Give every shard and the heartbeat up (clean shutdown, after the scheduler's):

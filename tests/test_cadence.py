@@ -114,3 +114,22 @@ def test_rate_limits_back_off_instead_of_confirming() -> None:
 def test_bounds_must_be_ordered() -> None:
     with pytest.raises(ValueError):
         CadencePolicy(generate_min_interval_s=10_000, generate_max_interval_s=100)
+
+
+def test_a_degraded_offering_is_never_probed_later_than_its_regular_interval() -> None:
+    """Degraded probes come at the budget's pace (sooner than regular, not below the
+    degraded floor) but never later than a fast configured regular interval."""
+    erring = feed(
+        HealthState(),
+        "generate",
+        *[Outcome.OK] * 3,
+        Outcome.SERVER_ERROR,
+        Outcome.SERVER_ERROR,
+        Outcome.OK,
+    )
+    assert erring.generate.state == State.DEGRADED and not erring.generate.failures
+    fast = CadencePolicy(generate_min_interval_s=1.0, generate_max_interval_s=60.0)
+    assert next_generate_delay(erring, fast, T0, 1.0) == 1.0
+    # with the default bounds the budget's pace applies, down to the degraded floor
+    assert next_generate_delay(erring, POLICY, T0, BUDGET_INTERVAL) == BUDGET_INTERVAL
+    assert next_generate_delay(erring, POLICY, T0, 60.0) == POLICY.generate_degraded_min_s

@@ -237,3 +237,38 @@ def test_keepers_join_split_and_take_over_a_dead_one(store: object) -> None:
         tick(b)
     assert b.held == frozenset(range(6)) and set(b_jobs.jobs) == everything
     assert not a.may_probe(sorted(a_jobs.jobs)[0], died + dt.timedelta(seconds=20))
+
+
+def test_a_database_outage_keeps_the_held_shards_and_a_taken_one_is_given_up(
+    store: object,
+) -> None:
+    """With the database away no agent can coordinate: the keeper keeps probing what it
+    holds past the lease time; if another agent took a shard meanwhile (this agent alone lost
+    the database), the first round back gives it up."""
+    from monitor.catalogs import load_catalog
+    from monitor.shard_keeper import ShardKeeper
+    from monitor.store import Store
+
+    assert isinstance(store, Store)
+    clock = [NOW]
+    config = load_catalog("imagen4").model_copy(
+        update={"agents": load_catalog("imagen4").agents.model_copy(update={"shards": 4})}
+    )
+    a_jobs, b_jobs = FakeScheduler(), FakeScheduler()
+    a = ShardKeeper(config, store, a_jobs, "a", now=lambda: clock[0])  # type: ignore[arg-type]
+    a.round()
+    offering = sorted(a_jobs.jobs)[0]
+    # the database goes away for a minute: every failed round holds on
+    for _ in range(12):
+        clock[0] += dt.timedelta(seconds=5)
+        a.hold_through_outage()
+    assert a.may_probe(offering, clock[0] + dt.timedelta(seconds=5))
+    assert a.held == frozenset(range(4))
+    # meanwhile b (which could reach the database) took everything over
+    b = ShardKeeper(config, store, b_jobs, "b", now=lambda: clock[0])  # type: ignore[arg-type]
+    b.round()
+    assert b.held == frozenset(range(4))
+    clock[0] += dt.timedelta(seconds=1)
+    a.round()  # a is back: b's leases are valid, so a gives every shard up
+    assert a.held == frozenset() and a_jobs.jobs == {}
+    assert not a.may_probe(offering, clock[0])
