@@ -17,13 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import (
-    BaseModel,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from monitor.config_checks import (
     MAX_CONFIG_BYTES,
@@ -40,6 +34,7 @@ from monitor.config_sections import (
     _ENV,
     _ID,
     AgentsConfig,
+    BudgetConfig,
     CadenceConfig,
     DiscoveryConfig,
     HealthConfig,
@@ -193,17 +188,6 @@ class PricingSourceConfig(_Strict):
         if not re.match(r"^https?://[^/\s]+", value):
             raise ValueError("must be an http(s) URL")
         return value
-
-
-class BudgetConfig(_Strict):
-    """What the monitor may spend on its own paid probes, per UTC day."""
-
-    daily_usd: Annotated[Decimal, Field(ge=0)] | None = None
-    #: the cap of every offering without its own entry below ($1 = 25 Imagen 4 probes)
-    offering_daily_usd: Annotated[Decimal, Field(ge=0)] | None = Decimal(1)
-    per_offering_usd: dict[str, Annotated[Decimal, Field(ge=0)]] = Field(default_factory=dict)
-    #: the share of each cap kept for confirming a suspected outage sooner
-    confirm_share: Annotated[Decimal, Field(ge=0, le=1)] = Decimal("0.3")
 
 
 class Config(_Strict):

@@ -1,5 +1,5 @@
 """Sections of the config file that stand alone (no providers, models or offerings):
-health, cadence, passive samples, routing, retention, listening, the lifecycle sources and
+health, cadence, budget, passive samples, routing, retention, listening, the lifecycle sources and
 how much ``/metrics`` says.
 
 ``monitor.config`` assembles them; every error still names its dotted key.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -191,3 +192,14 @@ class AgentsConfig(_Strict):
     @property
     def renew_every(self) -> float:
         return self.renew_seconds or self.lease_ttl_seconds / 4
+
+
+class BudgetConfig(_Strict):
+    """What the monitor may spend on its own paid probes, per UTC day."""
+
+    daily_usd: Annotated[Decimal, Field(ge=0)] | None = None
+    #: the cap of every offering without its own entry below ($1 = 25 Imagen 4 probes)
+    offering_daily_usd: Annotated[Decimal, Field(ge=0)] | None = Decimal(1)
+    per_offering_usd: dict[str, Annotated[Decimal, Field(ge=0)]] = Field(default_factory=dict)
+    #: the share of each cap kept for confirming a suspected outage sooner
+    confirm_share: Annotated[Decimal, Field(ge=0, le=1)] = Decimal("0.3")

@@ -31,6 +31,7 @@ from monitor.health_model import (
     State,
     Tier,
     TierState,
+    combine,
 )
 from monitor.incidents import IncidentAction, IncidentEvent, incident_events
 from monitor.interfaces import Outcome
@@ -351,23 +352,6 @@ def _slow(policy: HealthPolicy, tier: TierState) -> str | None:
         f"{count} of the last {len(flags)} answers slow (p{policy.latency_quantile * 100:.0f} "
         f"{value:.1f}s{usual}{limit})"
     )
-
-
-def combine(states: Iterable[State], quorum: int) -> State:
-    """One state from several vantages: the worst state at least ``quorum`` of them agree
-    on (counting worse states as agreeing). Vantages without evidence (``unknown``) do not
-    vote; the quorum shrinks to the number of voters so one agent alone still decides."""
-    votes = [s for s in states if s != State.UNKNOWN]
-    if not votes:
-        return State.UNKNOWN
-    need = max(1, min(quorum, len(votes)))
-    if sum(1 for s in votes if s == State.RETIRED) >= need:
-        return State.RETIRED
-    for candidate in (State.DOWN, State.DEGRADED):
-        at_least = sum(1 for s in votes if SEVERITY[s] >= SEVERITY[candidate])
-        if at_least >= need:
-            return candidate
-    return State.UP
 
 
 ChangeHook = Callable[[str, str, HealthState, HealthState], None]

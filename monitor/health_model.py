@@ -7,6 +7,7 @@ passive-sample rules can name them without importing the machine.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -138,3 +139,20 @@ class HealthState:
 
     def tier(self, tier: Tier) -> TierState:
         return self.control if tier == Tier.CONTROL else self.generate
+
+
+def combine(states: Iterable[State], quorum: int) -> State:
+    """One state from several vantages: the worst state at least ``quorum`` of them agree
+    on (counting worse states as agreeing). Vantages without evidence (``unknown``) do not
+    vote; the quorum shrinks to the number of voters so one agent alone still decides."""
+    votes = [s for s in states if s != State.UNKNOWN]
+    if not votes:
+        return State.UNKNOWN
+    need = max(1, min(quorum, len(votes)))
+    if sum(1 for s in votes if s == State.RETIRED) >= need:
+        return State.RETIRED
+    for candidate in (State.DOWN, State.DEGRADED):
+        at_least = sum(1 for s in votes if SEVERITY[s] >= SEVERITY[candidate])
+        if at_least >= need:
+            return candidate
+    return State.UP

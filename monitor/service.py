@@ -267,9 +267,8 @@ class Service:
         return None
 
     def database_gauges(self) -> Iterable[GaugeRow]:
-        yield GaugeRow(
-            name=Gauge.DATABASE_UP, labels={}, value=0.0 if self.database_away() else 1.0
-        )
+        up = 0.0 if self.database_away() else 1.0
+        yield GaugeRow(name=Gauge.DATABASE_UP, labels={}, value=up)
 
     # -- probes ---------------------------------------------------------------------------
 
@@ -285,12 +284,11 @@ class Service:
         return self.health.get(offering, self.config.vantage)
 
     async def run_job(self, offering: str, kind: Kind) -> ProbeResult | None:
-        """The scheduler's unit of work (:class:`monitor.job.ProbeJob`)."""
+        """The scheduler's unit of work (:class:`monitor.job.ProbeJob`); as ``probe_once``,
+        one probe now, drawing on the budget like a scheduled one."""
         return await self.job.run(offering, kind)
 
-    async def probe_once(self, offering: str, kind: Kind) -> ProbeResult | None:
-        """One probe now, drawing on the budget like a scheduled one."""
-        return await self.job.run(offering, kind)
+    probe_once = run_job
 
     def replan(self, offering: str, kinds: tuple[Kind, ...] = tuple(Kind)) -> None:
         """Move the offering's next probes to when the cadence says (adaptive cadence)."""
