@@ -20,7 +20,7 @@ import httpx
 from monitor.config import Config
 from monitor.fate import FatePolicy, FateView, Verdict, groups, stagger_at, verdict, view
 from monitor.feeds import FeedError, FeedIncident, parse, suspicion
-from monitor.health import HealthState
+from monitor.health import HealthState, State
 from monitor.http import build_client
 from monitor.incidents import IncidentEvent, group_events, group_offering
 from monitor.interfaces import Gauge, GaugeRow
@@ -110,6 +110,10 @@ class SharedFate:
         it no longer is. A single provider's outage opens nothing for the group."""
         group = self.upstream.get(offering)
         if group is None or vantage != self.config.vantage:
+            return
+        if State.DOWN not in (before.state, after.state):
+            # the verdict reads only which members are down: it cannot have changed (and a
+            # group of thousands is not walked at every change of one of them)
             return
         found, down = self.verdict(offering)
         covered = down if found == Verdict.UPSTREAM else ()

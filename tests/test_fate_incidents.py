@@ -201,3 +201,33 @@ async def test_an_active_status_feed_incident_is_a_line_on_the_status_page(
 @pytest.fixture(autouse=True)
 def _clear_sim(sim_url: str) -> None:
     httpx.delete(f"{sim_url}/_sim/behaviour")
+
+
+def test_a_change_that_involves_no_down_state_does_not_walk_the_group() -> None:
+    """The verdict reads which members are down, so a change between up, degraded and
+    unknown leaves it as it was; at thousands of offerings per upstream, walking the group
+    at every such change made an agent spend its whole core on it."""
+    from dataclasses import replace
+
+    from monitor.catalogs import load_catalog
+    from monitor.fate_hooks import SharedFate
+    from monitor.health import HealthState
+
+    config = load_catalog("imagen4")
+    reads: list[str] = []
+
+    def state_of(offering: str) -> HealthState:
+        reads.append(offering)
+        return HealthState()
+
+    fate = SharedFate(config, state_of, lambda _o: None, lambda _o, _p, _n: 3600.0)
+    events: list[Any] = []
+    fate.incident_sink = events.extend
+    member = next(o for o in config.enabled_offerings() if len(fate.members(o)) >= 3)
+    unknown = HealthState()
+    up = replace(unknown, state=State.UP, since=dt.datetime(2026, 12, 2, tzinfo=dt.UTC))
+    fate.state_changed(member, config.vantage, unknown, up)
+    fate.state_changed(member, config.vantage, up, replace(up, state=State.DEGRADED))
+    assert reads == [] and events == []
+    fate.state_changed(member, config.vantage, up, replace(up, state=State.DOWN))
+    assert set(reads) == set(fate.members(member))
