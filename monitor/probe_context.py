@@ -123,26 +123,16 @@ class ProbeContext:
         limit = self._timeout() if timeout is None else httpx.Timeout(timeout)
         # a client of our own (the runner's): the short way
         fast = client if isinstance(client, ProbeClient) and client.plain else None
-        if fast is not None:
-            request = fast.probe_request(
-                method,
-                target,
-                json=json,
-                headers=headers,
-                params=params,
-                timeout=limit,
-                extensions={"trace": timer},
-            )
-        else:
-            request = client.build_request(
-                method,
-                target,
-                json=json,
-                headers=headers,
-                params=params,
-                timeout=limit,
-                extensions={"trace": timer},
-            )
+        build = fast.probe_request if fast is not None else client.build_request
+        request = build(
+            method,
+            target,
+            json=json,
+            headers=headers,
+            params=params,
+            timeout=limit,
+            extensions={"trace": timer},
+        )
         first = timed and Phase.TTFB not in self.phases
         previous = self.current_phase
         if first:

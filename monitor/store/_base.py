@@ -113,6 +113,21 @@ class StoreBase:
         with Session(self.engine, expire_on_commit=False) as session:
             yield session
 
+    @contextmanager
+    def _sqlite_immediate(self) -> Iterator[sa.Connection]:
+        """One SQLite transaction begun with ``BEGIN IMMEDIATE``: its single writer lock,
+        held across processes too (and this store's own lock, across threads)."""
+        with self._write_lock, self.engine.connect() as conn:
+            # AUTOCOMMIT stops pysqlite's own deferred BEGIN, so ours is the one that runs
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.exec_driver_sql("ROLLBACK")
+                raise
+            conn.exec_driver_sql("COMMIT")
+
     def _upsert(self, table: sa.Table, values: dict[str, Any], key: str, where: Any = None) -> bool:
         """INSERT ... ON CONFLICT (key) DO UPDATE [WHERE ...] on PostgreSQL and SQLite alike;
         True when a row was inserted or updated (False when ``where`` refused)."""

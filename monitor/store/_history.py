@@ -56,15 +56,8 @@ class HistoryStore(StoreBase):
     @contextmanager
     def _history_lock(self) -> Iterator[sa.Connection]:
         if self.is_sqlite:
-            with self._write_lock, self.engine.connect() as conn:
-                conn.execution_options(isolation_level="AUTOCOMMIT")
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-                try:
-                    yield conn
-                except BaseException:
-                    conn.exec_driver_sql("ROLLBACK")
-                    raise
-                conn.exec_driver_sql("COMMIT")
+            with self._sqlite_immediate() as conn:
+                yield conn
             return
         with self.engine.begin() as conn:
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})

@@ -24,16 +24,8 @@ class LedgerStore(StoreBase):
         COMMITTED reads taken after it see every earlier reservation), ``BEGIN IMMEDIATE``
         on SQLite (its single writer lock, held across processes too)."""
         if self.is_sqlite:
-            with self._write_lock, self.engine.connect() as conn:
-                # AUTOCOMMIT stops pysqlite's own deferred BEGIN, so ours is the one that runs
-                conn.execution_options(isolation_level="AUTOCOMMIT")
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-                try:
-                    yield conn
-                except BaseException:
-                    conn.exec_driver_sql("ROLLBACK")
-                    raise
-                conn.exec_driver_sql("COMMIT")
+            with self._sqlite_immediate() as conn:
+                yield conn
             return
         from sqlalchemy.dialects import postgresql
 
