@@ -37,7 +37,7 @@ from monitor.interfaces import Kind, Outcome, Phase, ProbeResult, StateRow
 from monitor.pricing.state import PriceBook
 from monitor.routing import Route, RoutingEngine, build_snapshot
 from monitor.store import Store
-from monitor.windows import ResultLike, WindowBook, window_stats
+from monitor.windows import WindowBook
 
 log = logging.getLogger(__name__)
 
@@ -212,15 +212,11 @@ def evaluate_routes(
     *,
     price_of: Callable[[str], Decimal | None],
     state_of: Callable[[str], State],
-    recent: RecentResults | Iterable[ResultLike],
+    recent: RecentResults,
 ) -> list[Route]:
-    """One routing evaluation over prices, states and the windows of ``recent`` results
-    (kept incrementally by a :class:`RecentResults`): the service, :func:`replay` and the
-    backtest. Returns the new routes."""
-    if isinstance(recent, RecentResults):
-        stats = recent.book.stats(now, offerings=offerings)
-    else:
-        stats = window_stats(recent, now, offerings=offerings)
+    """One routing evaluation over prices, states and the windows ``recent`` keeps: the
+    service and :func:`replay` (so the backtest too). Returns the new routes."""
+    stats = recent.book.stats(now, offerings=offerings)
     return routing.evaluate(
         build_snapshot(now, offerings, current_price=price_of, state_of=state_of, stats=stats)
     )

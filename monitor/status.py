@@ -21,7 +21,7 @@ from typing import TypedDict
 from monitor.interfaces import Kind, Phase
 from monitor.outcomes import AVAILABILITY, Verdict, quantile
 from monitor.status_assets import _CSS, _JS, availability_bars, format_seconds, sparkline
-from monitor.windows import W1D, ResultLike, WindowStats, window_stats
+from monitor.windows import W1D, ResultLike, WindowBook, WindowStats
 from monitor.windows import WINDOWS as ROUTING
 
 #: availability windows shown on the page: routing's (as OpenRouter publishes uptime)
@@ -172,7 +172,7 @@ def summarise(
     """
     keep = [r for r in results if r.kind == Kind.GENERATE and not r.cancelled]
     if windows is None:
-        by_offering = window_stats(keep, now)
+        by_offering = WindowBook.of(keep).stats(now)
         windows = next(iter(by_offering.values())) if by_offering else {}
     day = windows.get(W1D.name)
     latency_trend, availability_trend = _trend(keep, now, span, slices)

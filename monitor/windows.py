@@ -1,11 +1,11 @@
 """Rolling windows over probe results: success ratio, latency percentiles, sample counts.
 
-Pure: :func:`window_stats` takes finished results and a ``now`` and returns, per offering
-and window (5 m, 30 m, 1 d, the windows OpenRouter publishes endpoint uptime for), what the
-routing policies read. No clock, no I/O. :class:`WindowBook` gives the same numbers
-incrementally (issue 18): results are added as they land and an evaluation costs a few
-operations per offering and window plus the results that left a window since the last one,
-not a walk over the day.
+Pure, no clock, no I/O. A :class:`WindowBook` is given finished results as they land and
+returns, at a ``now``, per offering and window (5 m, 30 m, 1 d, the windows OpenRouter
+publishes endpoint uptime for), what the routing policies read. It is incremental (issue
+18): an evaluation costs a few operations per offering and window plus the results that
+left a window since the last one, not a walk over the day. A caller holding only rows
+builds one with :meth:`WindowBook.of`.
 
 What counts is ``monitor.outcomes.AVAILABILITY`` (OpenRouter: uptime = successes ÷
 (successes + errors)):
@@ -32,7 +32,6 @@ import bisect
 import datetime as dt
 import math
 from array import array
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -98,83 +97,6 @@ class WindowStats:
     def success_ratio(self) -> float | None:
         """successes ÷ (successes + errors), or None when neither happened."""
         return self.successes / self.samples if self.samples else None
-
-
-@dataclass(frozen=True, kw_only=True)
-class _Point:
-    at: float
-    outcome: Outcome
-    latency_s: float | None
-
-
-def _points(results: Iterable[ResultLike], kinds: frozenset[Kind]) -> dict[str, list[_Point]]:
-    by_offering: dict[str, list[_Point]] = defaultdict(list)
-    for r in results:
-        if r.cancelled or r.kind not in kinds:
-            continue
-        latency = r.phases.get(Phase.TOTAL) if r.outcome == Outcome.OK else None
-        by_offering[r.offering].append(
-            _Point(at=r.started_at.timestamp(), outcome=r.outcome, latency_s=latency)
-        )
-    for points in by_offering.values():
-        points.sort(key=lambda p: p.at)
-    return by_offering
-
-
-def _stats(offering: str, window: Window, points: Sequence[_Point]) -> WindowStats:
-    successes = errors = limited = filtered = 0
-    latencies: list[float] = []
-    for p in points:
-        verdict = AVAILABILITY[p.outcome]
-        if verdict == Verdict.SUCCESS:
-            successes += 1
-            if p.latency_s is not None:
-                latencies.append(p.latency_s)
-        elif verdict == Verdict.NEUTRAL:
-            filtered += 1
-        else:
-            errors += 1
-            limited += p.outcome == Outcome.RATE_LIMITED
-    latencies.sort()
-    return WindowStats(
-        offering=offering,
-        window=window.name,
-        successes=successes,
-        errors=errors,
-        rate_limited=limited,
-        content_filtered=filtered,
-        p50_s=quantile(latencies, 0.50, presorted=True),
-        p95_s=quantile(latencies, 0.95, presorted=True),
-    )
-
-
-def window_stats(
-    results: Iterable[ResultLike],
-    now: dt.datetime,
-    *,
-    windows: Sequence[Window] = WINDOWS,
-    kinds: Iterable[Kind] = (Kind.GENERATE,),
-    offerings: Iterable[str] = (),
-) -> dict[str, dict[str, WindowStats]]:
-    """Per offering, per window name: the stats of ``results`` started in the window.
-
-    Only ``kinds`` count; the default is ``generate``, because a free ``control`` call says
-    nothing about whether a generation would succeed or how long it takes. ``offerings``
-    are included even without results (all counts zero), so callers see every configured
-    offering. Results after ``now`` are ignored. Input order does not matter.
-    """
-    by_offering = _points(results, frozenset(kinds))
-    end = now.timestamp()
-    out: dict[str, dict[str, WindowStats]] = {}
-    for offering in sorted({*by_offering, *offerings}):
-        points = by_offering.get(offering, [])
-        stamps = [p.at for p in points]
-        hi = bisect.bisect_right(stamps, end)
-        out[offering] = {}
-        for window in windows:
-            lo = bisect.bisect_right(stamps, end - window.seconds)
-            out[offering][window.name] = _stats(offering, window, points[lo:hi])
-    return out
 
 
 def pick_window(
@@ -274,13 +196,14 @@ class _Track:
 
 
 class WindowBook:
-    """:func:`window_stats` kept up to date as results land (issue 18).
+    """Routing's windows, kept up to date as results land (issue 18).
 
     :meth:`add` costs a binary search and an insert; :meth:`stats` costs, per offering and
-    window, the results that left the window since the previous call. The numbers are
-    exactly :func:`window_stats`'s over the results added (same counts, same nearest-rank
-    quantiles). ``now`` should not go back: points every window has left are forgotten, so
-    after a step back the windows hold only what the book still keeps.
+    window, the results that left the window since the previous call. The numbers are those
+    of the results added in each window, whatever the order they were added in: exact
+    counts and nearest-rank quantiles (``monitor.outcomes.quantile``). ``now`` should not
+    go back: points every window has left are forgotten, so after a step back the windows
+    hold only what the book still keeps.
     """
 
     def __init__(
@@ -290,6 +213,20 @@ class WindowBook:
         self.kinds = frozenset(kinds)
         self._tracks: dict[str, _Track] = {}
         self._end = -math.inf
+
+    @classmethod
+    def of(
+        cls,
+        results: Iterable[ResultLike],
+        *,
+        windows: Sequence[Window] = WINDOWS,
+        kinds: Iterable[Kind] = (Kind.GENERATE,),
+    ) -> WindowBook:
+        """A book holding ``results`` (any order): for a caller that has rows, not a feed."""
+        book = cls(windows=windows, kinds=kinds)
+        for result in results:
+            book.add(result)
+        return book
 
     def add(self, result: ResultLike) -> None:
         """Count one finished result (ignored when cancelled or of another kind)."""
@@ -305,7 +242,14 @@ class WindowBook:
     def stats(
         self, now: dt.datetime, *, offerings: Iterable[str] = ()
     ) -> dict[str, dict[str, WindowStats]]:
-        """What :func:`window_stats` returns for the results added, at ``now``."""
+        """Per offering, per window name: the stats of the results added that started in
+        the window ``(now - seconds, now]``.
+
+        Only the book's ``kinds`` count; the default is ``generate``, because a free
+        ``control`` call says nothing about whether a generation would succeed or how long
+        it takes. ``offerings`` are included even without results (all counts zero), so
+        callers see every configured offering. Results after ``now`` are left out.
+        """
         end = now.timestamp()
         if end < self._end:
             self._rewind()
@@ -329,10 +273,15 @@ class WindowBook:
         self, offering: str, track: _Track, window: Window, run: _Running, end: float
     ) -> WindowStats:
         track.advance(run, end - window.seconds)
+        counts, latencies = run.counts, run.latencies
         if track.at and track.at[-1] > end:  # results after now: rare, counted directly
-            hi = bisect.bisect_right(track.at, end)
-            return _stats(offering, window, [_point(track, i) for i in range(run.start, hi)])
-        ok, neutral, error, limited = run.counts
+            counts, latencies = [0, 0, 0, 0], []
+            for i in range(run.start, bisect.bisect_right(track.at, end)):
+                counts[track.code[i]] += 1
+                if not math.isnan(track.latency[i]):
+                    latencies.append(track.latency[i])
+            latencies.sort()
+        ok, neutral, error, limited = counts
         return WindowStats(
             offering=offering,
             window=window.name,
@@ -340,8 +289,8 @@ class WindowBook:
             errors=error + limited,
             rate_limited=limited,
             content_filtered=neutral,
-            p50_s=quantile(run.latencies, 0.50, presorted=True),
-            p95_s=quantile(run.latencies, 0.95, presorted=True),
+            p50_s=quantile(latencies, 0.50, presorted=True),
+            p95_s=quantile(latencies, 0.95, presorted=True),
         )
 
     def _rewind(self) -> None:
@@ -351,16 +300,3 @@ class WindowBook:
             for run in track.runs:
                 for k in range(len(track.at)):
                     run.enter(track.code[k], track.latency[k])
-
-
-_OUTCOME_OF = {_OK: Outcome.OK, _NEUTRAL: Outcome.CONTENT_FILTERED, _ERROR: Outcome.SERVER_ERROR}
-_OUTCOME_OF[_LIMITED] = Outcome.RATE_LIMITED
-
-
-def _point(track: _Track, i: int) -> _Point:
-    latency = track.latency[i]
-    return _Point(
-        at=track.at[i],
-        outcome=_OUTCOME_OF[track.code[i]],
-        latency_s=None if math.isnan(latency) else latency,
-    )

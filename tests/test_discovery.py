@@ -106,3 +106,19 @@ def test_a_provider_sharing_the_openai_fake_lists_only_its_own_models(
     assert proc.returncode == 0, proc.stderr
     found = json.loads(proc.stdout)
     assert found == {"unlisted": [], "new": []}, found
+
+
+def test_the_openai_fake_lists_a_keys_own_models_whichever_header_carries_it(
+    scenario_sim: str,
+) -> None:
+    """Azure's ``api-key`` header is accepted like ``Authorization: Bearer``, and the key
+    it carries picks the same listing."""
+
+    def listed(headers: dict[str, str]) -> list[str]:
+        answer = httpx.get(f"{scenario_sim}/openai/v1/models", headers=headers, timeout=10)
+        assert answer.status_code == 200, answer.text
+        return sorted(m["id"] for m in answer.json()["data"])
+
+    bearer = listed({"authorization": "Bearer sim-xai-key"})
+    assert bearer and all(m.startswith("grok-") for m in bearer)
+    assert listed({"api-key": "sim-xai-key"}) == bearer

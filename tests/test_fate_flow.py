@@ -5,6 +5,8 @@ single provider's; a feed incident brings one early probe and changes no state."
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -42,6 +44,33 @@ def fate_config(base: Config, sim_url: str, **overrides: object) -> Config:
     probes an hour apart, so any paid probe within the test is an early one."""
     config = flow_config(base, offerings=MEMBERS, generate_every=3600.0, **overrides)
     return config
+
+
+#: the simulated fal status page's component that covers the fal member
+COMPONENT = "Imagen image generation"
+
+
+@asynccontextmanager
+async def fal_feed(base: Config, sim_url: str) -> AsyncIterator[tuple[Config, httpx.AsyncClient]]:
+    """Every fake fast; a :func:`fate_config` that reads the simulated fal status feed (its
+    component covering the fal member), the feed without an incident, and a client to post
+    incidents to it. The feed is cleared again afterwards."""
+    set_behaviour(sim_url, "*", **FAST)
+    feeds = {
+        "fal": {
+            "kind": "statuspage",
+            "url": f"{sim_url}/status/fal/api/v2/summary.json",
+            "interval_seconds": 3600,
+            "components": {COMPONENT: [FAL]},
+        }
+    }
+    sim = httpx.AsyncClient(base_url=sim_url)
+    try:
+        (await sim.delete("/_sim/feeds/fal")).raise_for_status()
+        yield fate_config(base, sim_url, status_feeds=feeds), sim
+    finally:
+        await sim.delete("/_sim/feeds/fal")
+        await sim.aclose()
 
 
 async def generate_probes(api: httpx.AsyncClient, offering: str) -> float:
@@ -113,20 +142,10 @@ async def _state_is(api: httpx.AsyncClient, offering: str, state: str) -> bool:
 async def test_a_feed_incident_asks_one_early_probe_and_downs_nothing(
     sim_config: Config, sim_url: str, tmp_path: Path
 ) -> None:
-    set_behaviour(sim_url, "*", **FAST)
-    component = "Imagen image generation"
-    feeds = {
-        "fal": {
-            "kind": "statuspage",
-            "url": f"{sim_url}/status/fal/api/v2/summary.json",
-            "interval_seconds": 3600,
-            "components": {component: [FAL]},
-        }
-    }
-    config = fate_config(sim_config, sim_url, status_feeds=feeds)
-    sim = httpx.AsyncClient(base_url=sim_url)
-    (await sim.delete("/_sim/feeds/fal")).raise_for_status()
-    async with serving(config, f"sqlite:///{tmp_path / 'p.db'}", schedule=True) as (service, api):
+    async with (
+        fal_feed(sim_config, sim_url) as (config, sim),
+        serving(config, f"sqlite:///{tmp_path / 'p.db'}", schedule=True) as (service, api),
+    ):
 
         async def all_up() -> bool:
             return all([(await state_of(api, m))["state"] == "up" for m in MEMBERS])
@@ -137,29 +156,25 @@ async def test_a_feed_incident_asks_one_early_probe_and_downs_nothing(
         text = await metrics_of(api)
         assert sample(text, "provmon_status_feed_incident", offering=FAL, feed="fal") == 0.0
         before = await generate_probes(api, FAL)
-        try:
-            # the feed lies: an incident while nothing is wrong
-            made = await sim.post(
-                "/_sim/feeds/fal",
-                json={"name": "Elevated errors", "components": [component], "impact": "major"},
-            )
-            made.raise_for_status()
-            await service.poll_feed("fal")
-            assert set(service.fate.feed_since) == {FAL}
-            # the board's annotation reads this series
-            text = await metrics_of(api)
-            assert sample(text, "provmon_status_feed_incident", offering=FAL, feed="fal") == 1.0
+        # the feed lies: an incident while nothing is wrong
+        made = await sim.post(
+            "/_sim/feeds/fal",
+            json={"name": "Elevated errors", "components": [COMPONENT], "impact": "major"},
+        )
+        made.raise_for_status()
+        await service.poll_feed("fal")
+        assert set(service.fate.feed_since) == {FAL}
+        # the board's annotation reads this series
+        text = await metrics_of(api)
+        assert sample(text, "provmon_status_feed_incident", offering=FAL, feed="fal") == 1.0
 
-            async def confirmed() -> bool:
-                return await generate_probes(api, FAL) == before + 1
+        async def confirmed() -> bool:
+            return await generate_probes(api, FAL) == before + 1
 
-            await until(confirmed, 10)
-            await service.poll_feed("fal")  # the same incident: no second probe
-            assert await generate_probes(api, FAL) == before + 1
-            assert (await state_of(api, FAL))["state"] == "up"
-        finally:
-            await sim.delete("/_sim/feeds/fal")
-            await sim.aclose()
+        await until(confirmed, 10)
+        await service.poll_feed("fal")  # the same incident: no second probe
+        assert await generate_probes(api, FAL) == before + 1
+        assert (await state_of(api, FAL))["state"] == "up"
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,7 @@ from monitor.health import IncidentAction, State
 from monitor.incidents import Spell, group_events, links
 from monitor.interfaces import Kind
 from tests.conftest import set_behaviour
-from tests.test_fate_flow import MEMBERS, TARGET, fate_config
+from tests.test_fate_flow import COMPONENT, MEMBERS, TARGET, fal_feed, fate_config
 from tests.test_flows import FAL, FAST, GEMINI, LUMENFALL, clear_behaviour, serving, state_of, until
 
 T0 = dt.datetime(2026, 11, 23, tzinfo=dt.UTC)
@@ -160,42 +160,27 @@ async def test_a_restart_carries_on_the_open_group_incident_and_closes_it_when_o
 async def test_an_active_status_feed_incident_is_a_line_on_the_status_page(
     sim_config: Config, sim_url: str, tmp_path: Any
 ) -> None:
-    set_behaviour(sim_url, "*", **FAST)
-    component = "Imagen image generation"
-    feeds = {
-        "fal": {
-            "kind": "statuspage",
-            "url": f"{sim_url}/status/fal/api/v2/summary.json",
-            "interval_seconds": 3600,
-            "components": {component: [FAL]},
-        }
-    }
-    config = fate_config(sim_config, sim_url, status_feeds=feeds)
-    sim = httpx.AsyncClient(base_url=sim_url)
-    (await sim.delete("/_sim/feeds/fal")).raise_for_status()
-    db = f"sqlite:///{tmp_path / 'p.db'}"
-    try:
-        async with serving(config, db, schedule=False) as (service, api):
-            await service.poll_feed("fal")
-            assert 'data-notice="feed"' not in (await api.get("/")).text
-            made = await sim.post(
-                "/_sim/feeds/fal",
-                json={"name": "Errors <b>on</b> Imagen", "components": [component]},
-            )
-            made.raise_for_status()
-            await service.poll_feed("fal")
-            page = (await api.get("/")).text
-            [line] = [part for part in page.split("<li ") if part.startswith('data-notice="feed"')]
-            # the feed's text is escaped, the offering it covers named, never a state
-            assert "Status feed fal: Errors &lt;b&gt;on&lt;/b&gt; Imagen" in line
-            assert FAL in line and "<b>on</b>" not in page
-            assert (await state_of(api, FAL))["state"] != "down"
-            (await sim.delete("/_sim/feeds/fal")).raise_for_status()
-            await service.poll_feed("fal")
-            assert 'data-notice="feed"' not in (await api.get("/")).text
-    finally:
-        await sim.delete("/_sim/feeds/fal")
-        await sim.aclose()
+    async with (
+        fal_feed(sim_config, sim_url) as (config, sim),
+        serving(config, f"sqlite:///{tmp_path / 'p.db'}", schedule=False) as (service, api),
+    ):
+        await service.poll_feed("fal")
+        assert 'data-notice="feed"' not in (await api.get("/")).text
+        made = await sim.post(
+            "/_sim/feeds/fal",
+            json={"name": "Errors <b>on</b> Imagen", "components": [COMPONENT]},
+        )
+        made.raise_for_status()
+        await service.poll_feed("fal")
+        page = (await api.get("/")).text
+        [line] = [part for part in page.split("<li ") if part.startswith('data-notice="feed"')]
+        # the feed's text is escaped, the offering it covers named, never a state
+        assert "Status feed fal: Errors &lt;b&gt;on&lt;/b&gt; Imagen" in line
+        assert FAL in line and "<b>on</b>" not in page
+        assert (await state_of(api, FAL))["state"] != "down"
+        (await sim.delete("/_sim/feeds/fal")).raise_for_status()
+        await service.poll_feed("fal")
+        assert 'data-notice="feed"' not in (await api.get("/")).text
 
 
 @pytest.fixture(autouse=True)

@@ -10,6 +10,7 @@ import json
 import random
 import threading
 from collections import Counter
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -55,13 +56,34 @@ def history(n: int, days: float, seed: int = 18) -> list[ProbeResult]:
     return out
 
 
-def expected(results: list[ProbeResult]) -> dict[tuple[str, str], Tally]:
-    out: dict[tuple[str, str], Tally] = {}
+def single(probe_id: str, started_at: dt.datetime, kind: Kind, outcome: Outcome) -> ProbeResult:
+    """One result of the first offering, at vantage ``eu``, without phases."""
+    return ProbeResult(
+        probe_id=probe_id,
+        offering=OFFERINGS[0],
+        provider="fal",
+        model="imagen-4.0-generate-001",
+        vantage="eu",
+        kind=kind,
+        outcome=outcome,
+        started_at=started_at,
+        phases={},
+    )
+
+
+def tallies(results: list[ProbeResult], key: Callable[[ProbeResult], Any]) -> dict[Any, Tally]:
+    """The raw results tallied by ``key``: what rollups and history must hold."""
+    out: dict[Any, Tally] = {}
     for r in results:
-        out.setdefault((r.offering, str(r.kind)), Tally()).add(
+        out.setdefault(key(r), Tally()).add(
             r.outcome, r.phases.get(Phase.TOTAL), int(r.cost_usd * 1_000_000), r.cancelled
         )
     return out
+
+
+def expected(results: list[ProbeResult]) -> dict[tuple[str, str], Tally]:
+    """Per (offering, kind), as ``Store.history`` answers."""
+    return tallies(results, lambda r: (r.offering, str(r.kind)))
 
 
 def fill(store: Store, results: list[ProbeResult]) -> None:
@@ -90,14 +112,10 @@ def test_pruned_hours_keep_exactly_what_their_raw_results_held(store: Store) -> 
     assert report.pruned_through == cutoff
     assert store.count_results() == len(results) - len(old)
     # every pruned hour's rollups equal a tally of the raw results they replaced
-    by_key: dict[Any, Tally] = {}
-    for r in old:
-        key = (r.offering, r.vantage, str(r.kind), hour_of(r.started_at))
-        by_key.setdefault(key, Tally()).add(
-            r.outcome, r.phases.get(Phase.TOTAL), int(r.cost_usd * 1_000_000), r.cancelled
-        )
     rolled = store.rollups(until=cutoff)
-    assert rolled == by_key
+    assert rolled == tallies(
+        old, lambda r: (r.offering, r.vantage, str(r.kind), hour_of(r.started_at))
+    )
     # the long-period query over rollups and raw results: every result counted once
     got = store.history(NOW - dt.timedelta(days=6), NOW)
     want = expected(results)
@@ -147,16 +165,8 @@ def test_late_results_count_in_rolled_and_in_pruned_hours(store: Store) -> None:
     fill(store, results)
     store.prune(NOW, raw_days=2)
     late = [
-        ProbeResult(
-            probe_id=f"late-{hours}",
-            offering=OFFERINGS[0],
-            provider="fal",
-            model="imagen-4.0-generate-001",
-            vantage="eu",
-            kind=Kind.GENERATE,
-            outcome=Outcome.SERVER_ERROR,
-            started_at=NOW - dt.timedelta(hours=hours),
-            phases={},
+        single(
+            f"late-{hours}", NOW - dt.timedelta(hours=hours), Kind.GENERATE, Outcome.SERVER_ERROR
         )
         for hours in (3, 80)  # an hour already rolled up; one already pruned
     ]
@@ -213,17 +223,7 @@ def test_provmon_db_prune_applies_the_retention(db_url: str) -> None:
     fill(
         s,
         [
-            ProbeResult(
-                probe_id=f"cli-{days}",
-                offering=OFFERINGS[0],
-                provider="fal",
-                model="imagen-4.0-generate-001",
-                vantage="eu",
-                kind=Kind.CONTROL,
-                outcome=Outcome.OK,
-                started_at=now - dt.timedelta(days=days),
-                phases={},
-            )
+            single(f"cli-{days}", now - dt.timedelta(days=days), Kind.CONTROL, Outcome.OK)
             for days in (1, 10, 40)
         ],
     )

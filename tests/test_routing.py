@@ -23,7 +23,7 @@ from monitor.routing import (
     decide,
     effective_cost,
 )
-from monitor.windows import WindowStats, window_stats
+from monitor.windows import WindowBook, WindowStats
 
 T0 = dt.datetime(2026, 5, 1, 12, 0, tzinfo=dt.UTC)
 MODEL = "imagen-4.0-generate-001"
@@ -202,7 +202,7 @@ def test_engine_evaluates_every_model_and_policy_from_a_snapshot_of_results() ->
         offerings,
         current_price=prices.get,
         state_of=lambda _o: State.UP,
-        stats=window_stats(results, T0, offerings=offerings),
+        stats=WindowBook.of(results).stats(T0, offerings=offerings),
     )
     engine = RoutingEngine()
     routes = engine.evaluate(snapshot)

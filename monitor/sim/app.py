@@ -23,6 +23,7 @@ from monitor.sim import (
     control,
     deprecations,
     fal,
+    fal_platform,
     feeds,
     files,
     google,
@@ -52,7 +53,11 @@ class Fake:
 FAKES: dict[str, Fake] = {
     "openai": Fake(routes=openai.routes, prefixes={"openai": "/openai/v1"}),
     "google": Fake(routes=google.routes, prefixes={"vertex": "/vertex", "gemini": "/gemini"}),
-    "fal": Fake(routes=fal.routes, prefixes={"fal": "/fal"}),
+    # the queue and sync run; the platform API (listings, prices)
+    "fal": Fake(
+        routes=lambda sim: [*fal.routes(sim), *fal_platform.routes(sim)],
+        prefixes={"fal": "/fal"},
+    ),
     "replicate": Fake(routes=replicate.routes, prefixes={"replicate": "/replicate/v1"}),
     # pricing pages and deprecation pages, both read like pages
     "pages": Fake(

@@ -1,4 +1,5 @@
-"""Fake fal.ai: queue (``/fal/queue``), sync run (``/fal/run``), platform API (``/fal/api/v1``).
+"""Fake fal.ai: queue (``/fal/queue``) and sync run (``/fal/run``); the platform API
+(``/fal/api/v1``: listings and prices) is ``monitor.sim.fal_platform``.
 
 A submitted request's life is fixed by the scenario's decision at submit time: it waits in
 the queue (``queue`` latency, ``queue_position`` counting down from ``queue_depth``), runs
@@ -89,7 +90,7 @@ class _Request:
         return max(0, round(self.decision.queue_depth * left))
 
 
-def _error(status: int, detail: Any, error_type: str | None = None) -> JSONResponse:
+def error_answer(status: int, detail: Any, error_type: str | None = None) -> JSONResponse:
     body: dict[str, Any] = {"detail": detail}
     headers = {}
     if error_type:
@@ -99,17 +100,17 @@ def _error(status: int, detail: Any, error_type: str | None = None) -> JSONRespo
 
 
 def _invalid(field_name: str, message: str, kind: str) -> JSONResponse:
-    return _error(422, [{"loc": ["body", field_name], "msg": message, "type": kind}])
+    return error_answer(422, [{"loc": ["body", field_name], "msg": message, "type": kind}])
 
 
-def _key(sim: Sim, request: Request) -> str | JSONResponse | None:
+def caller_key(sim: Sim, request: Request) -> str | JSONResponse | None:
     """The caller's key; None for no key (public models allow it); a 401 for a bad one."""
     header = request.headers.get("authorization")
     if header is None:
         return None
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "key" or not sim.state.key_ok(FAKE, key.strip()):
-        return _error(401, "Authentication failed: the key is invalid or malformed")
+        return error_answer(401, "Authentication failed: the key is invalid or malformed")
     return key.strip()
 
 
@@ -138,9 +139,9 @@ def _failure(decision: Decision) -> JSONResponse | None:
     if decision.fault in (Fault.SERVER_ERROR, Fault.UNAVAILABLE):
         status = decision.status
         error_type = _ERROR_TYPES.get(status, "runner_server_error")  # 5xx name UNCONFIRMED
-        return _error(status, "The request failed on the model runner", error_type)
+        return error_answer(status, "The request failed on the model runner", error_type)
     if decision.fault == Fault.SAFETY:
-        return _error(
+        return error_answer(
             422,
             [
                 {
@@ -157,7 +158,7 @@ def _failure(decision: Decision) -> JSONResponse | None:
 def _timed_out() -> JSONResponse:
     """A request whose start deadline passed (fal-client's ``_should_retry_response``
     honours ``X-Fal-Request-Timeout-Type`` on a 504 as the user's own timeout)."""
-    response = _error(504, "Request timed out", "request_timeout")
+    response = error_answer(504, "Request timed out", "request_timeout")
     response.headers["X-Fal-Request-Timeout-Type"] = "user"
     return response
 
@@ -182,20 +183,6 @@ def _result(sim: Sim, request: Request, job: _Request) -> dict[str, Any]:
     return {"images": job.images, "seed": 42, "description": ""}
 
 
-def _model(endpoint: str, retired: bool) -> dict[str, Any]:
-    tier = endpoint.rsplit("/", 1)[-1]
-    name = {"fast": "Imagen 4 Fast", "ultra": "Imagen 4 Ultra"}.get(tier, "Imagen 4")
-    return {
-        "endpoint_id": endpoint,
-        "metadata": {
-            "display_name": name,
-            "category": "text-to-image",
-            "status": "deprecated" if retired else "active",
-            "description": "Google's Imagen 4 text-to-image model",
-        },
-    }
-
-
 def routes(sim: Sim) -> list[Route]:
     jobs: OrderedDict[str, _Request] = OrderedDict()
 
@@ -211,15 +198,15 @@ def routes(sim: Sim) -> list[Route]:
 
     async def admit(request: Request, *, queued: bool) -> Response | _Request:
         """Auth, body and the scenario's decision: what submit and sync run share."""
-        key = _key(sim, request)
+        key = caller_key(sim, request)
         if isinstance(key, JSONResponse):
             return key
         endpoint = request.path_params["endpoint_id"]
         if endpoint not in ENDPOINTS:
-            return _error(404, f"Application '{endpoint}' not found")
+            return error_answer(404, f"Application '{endpoint}' not found")
         if sim.state.behaviour(FAKE, endpoint).account == "exhausted":
             # the answer quoted in https://github.com/fal-ai/fal/issues/1112
-            return _error(
+            return error_answer(
                 403,
                 "User is locked. Reason: Exhausted balance. "
                 "Top up your balance at fal.ai/dashboard/billing.",
@@ -236,11 +223,11 @@ def routes(sim: Sim) -> list[Route]:
         if broken is not None:
             return broken
         if decision.fault == Fault.RETIRED:  # how fal answers a retired app is UNCONFIRMED
-            return _error(404, f"Application '{endpoint}' not found")
+            return error_answer(404, f"Application '{endpoint}' not found")
         job = _Request(str(uuid.uuid4()), endpoint, key, decision, args)
         if decision.fault == Fault.RATE_LIMITED:
             if not queued:  # the sync run is never retried or held
-                return _error(429, "Concurrent request limit reached for this account")
+                return error_answer(429, "Concurrent request limit reached for this account")
             job.held = float(decision.retry_after_s)
         try:
             job.start_by = float(request.headers.get("x-fal-request-timeout", ""))
@@ -279,7 +266,7 @@ def routes(sim: Sim) -> list[Route]:
         )
 
     def find(request: Request) -> Response | _Request:
-        key = _key(sim, request)
+        key = caller_key(sim, request)
         if isinstance(key, JSONResponse):
             return key
         job = jobs.get(request.path_params["request_id"])
@@ -288,7 +275,7 @@ def routes(sim: Sim) -> list[Route]:
         if job is None or not f"{job.endpoint}/".startswith(owner_app):
             return JSONResponse({"status": "NOT_FOUND", "detail": "Request not found"}, 404)
         if job.key is not None and key != job.key:  # only its submitter may see a request
-            return _error(403, "Not allowed to access this request")
+            return error_answer(403, "Not allowed to access this request")
         if sim.state.behaviour(FAKE, job.endpoint).lost_job:
             return JSONResponse({"status": "NOT_FOUND", "detail": "Request not found"}, 404)
         return job
@@ -339,9 +326,9 @@ def routes(sim: Sim) -> list[Route]:
         if isinstance(job, Response):
             return job
         if job.stage(time.monotonic()) != "COMPLETED":
-            return _error(400, "Request is still in progress")
+            return error_answer(400, "Request is still in progress")
         if job.cancelled_at is not None:
-            return _error(400, "Request was cancelled", "request_cancelled")
+            return error_answer(400, "Request was cancelled", "request_cancelled")
         if job.timed_out:
             return _timed_out()
         return _failure(job.decision) or JSONResponse(_result(sim, request, job))
@@ -356,55 +343,6 @@ def routes(sim: Sim) -> list[Route]:
         job.cancelled_at = time.monotonic()
         return JSONResponse({"status": "CANCELLATION_REQUESTED"}, status_code=202)
 
-    def asked(request: Request) -> list[str]:
-        given = [i for v in request.query_params.getlist("endpoint_id") for i in v.split(",")]
-        if not given:  # the search: every endpoint, the scenario's extra ones too
-            return (
-                sim.state.listed(FAKE, ENDPOINTS)
-                if "category" in request.query_params
-                else [*ENDPOINTS]
-            )
-        return [e for e in given if sim.state.known(FAKE, e, ENDPOINTS)]
-
-    async def control_fault(endpoints: list[str]) -> Response | None:
-        for endpoint in endpoints:
-            decision = sim.state.decide(FAKE, endpoint, control=True)
-            broken = await apply_transport_fault(decision)
-            if broken is not None:
-                return broken
-            if decision.fault in (Fault.SERVER_ERROR, Fault.UNAVAILABLE):
-                return _error(decision.status, "Internal server error")
-        return None
-
-    async def models(request: Request) -> Response:
-        key = _key(sim, request)  # optional here: a key only raises the rate limit
-        if isinstance(key, JSONResponse):
-            return key
-        endpoints = asked(request)
-        failed = await control_fault(endpoints)
-        found = [_model(e, bool(sim.state.behaviour(FAKE, e).retired)) for e in endpoints]
-        return failed or JSONResponse({"models": found, "next_cursor": None, "has_more": False})
-
-    async def pricing(request: Request) -> Response:
-        key = _key(sim, request)
-        if key is None:
-            return _error(401, "Authentication is required for this endpoint")
-        if isinstance(key, JSONResponse):
-            return key
-        endpoints = asked(request)
-        prices = [
-            {
-                "endpoint_id": e,
-                "unit_price": float(ENDPOINTS[e]),
-                "unit": "image",
-                "currency": "USD",
-            }
-            for e in endpoints
-            if e in ENDPOINTS  # a scenario's extra endpoint has no price here
-        ]
-        failed = await control_fault(endpoints)
-        return failed or JSONResponse({"prices": prices, "next_cursor": None, "has_more": False})
-
     requests = "/fal/queue/{owner}/{app}/requests/{request_id}"
     return [
         Route(f"{requests}/status", status, methods=["GET"]),
@@ -412,6 +350,4 @@ def routes(sim: Sim) -> list[Route]:
         Route(requests, result, methods=["GET"], name="fal_result"),
         Route("/fal/queue/{endpoint_id:path}", submit, methods=["POST"]),
         Route("/fal/run/{endpoint_id:path}", run, methods=["POST"]),
-        Route("/fal/api/v1/models/pricing", pricing, methods=["GET"]),
-        Route("/fal/api/v1/models", models, methods=["GET"]),
     ]

@@ -49,7 +49,8 @@ def _rid() -> str:
     return f"req_{new_id()}"
 
 
-def _auth(sim: Sim, request: Request) -> JSONResponse | None:
+def _auth(sim: Sim, request: Request) -> str | JSONResponse:
+    """The caller's key when it is accepted, else the 401 to answer with."""
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     if not header and request.headers.get("api-key"):
@@ -65,7 +66,7 @@ def _auth(sim: Sim, request: Request) -> JSONResponse | None:
         return _error(
             401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key"
         )
-    return None
+    return key.strip()
 
 
 def _not_found(model: str) -> JSONResponse:
@@ -176,9 +177,9 @@ def _account_failure(problem: str, model: str) -> JSONResponse:
 def routes(sim: Sim) -> list[Route]:
     async def generate(request: Request) -> Response:
         started = time.perf_counter()
-        denied = _auth(sim, request)
-        if denied:
-            return denied
+        key = _auth(sim, request)
+        if not isinstance(key, str):
+            return key
         try:
             body = await request.json()
         except ValueError:
@@ -234,11 +235,10 @@ def routes(sim: Sim) -> list[Route]:
         )
 
     async def list_models(request: Request) -> Response:
-        denied = _auth(sim, request)
-        if denied:
-            return denied
+        key = _auth(sim, request)
+        if not isinstance(key, str):
+            return key
         alive = sim.state.listed(FAKE, MODELS)
-        key = request.headers.get("authorization", "").partition(" ")[2].strip()
         own = models.OWN_MODELS.get(key)
         if own is not None:  # a provider lists its own models, not the others sharing this fake
             alive = [m for m in alive if m.startswith(own)]
@@ -247,9 +247,9 @@ def routes(sim: Sim) -> list[Route]:
         )
 
     async def get_model(request: Request) -> Response:
-        denied = _auth(sim, request)
-        if denied:
-            return denied
+        key = _auth(sim, request)
+        if not isinstance(key, str):
+            return key
         model = request.path_params["model"]
         if not sim.state.known(FAKE, model, MODELS):
             return _not_found(model)
