@@ -292,8 +292,9 @@ def _bounded(check: dict[str, Any], res: dict[str, Any]) -> dict[str, Any]:
         check["note"] = (
             f"infeasible at ${price:g} a probe and ${DAILY_CAP} a day: "
             f"{int(float(DAILY_CAP) / price)} probes a day, one per "
-            f"{24 * HOUR * price / float(DAILY_CAP):,.0f} s at best, so p95 >= {bound:,.0f} s "
-            "without a sibling, a feed or passive traffic"
+            f"{24 * HOUR * price / float(DAILY_CAP):,.0f} s at best, so the p95 wait for the "
+            f"next paid probe is about {bound:,.0f} s (without a sibling, a feed or passive "
+            "traffic) before any confirmation"
         )
     return check
 

@@ -44,9 +44,9 @@ GLOBAL = "global"
 class Purpose(StrEnum):
     REGULAR = "regular"
     CONFIRM = "confirm"
-    #: looking for the end of an outage: may use the last ``RECOVERY_PROBES`` of a cap,
-    #: which confirmations leave, so a day's confirmations cannot keep an offering down
-    #: until midnight
+    #: looking for the end of an outage or a slowdown: may use the whole cap, and the last
+    #: ``RECOVERY_PROBES`` of it, which confirmations leave, so a day's confirmations
+    #: cannot keep an offering down until midnight
     RECOVER = "recover"
 
 
@@ -203,24 +203,6 @@ def admitted_in(
     if slice_ <= 0:
         return 0.0
     return max(0.0, left - float(room / slice_) * DAY_SECONDS)
-
-
-def offering_share(
-    policy: BudgetPolicy,
-    offering: str,
-    n_offerings: int,
-    purpose: Purpose = Purpose.REGULAR,
-    price: Decimal | None = None,
-) -> Decimal | None:
-    """The daily money one offering may plan with: its own cap, or an equal share of the
-    global cap, whichever is smaller (``None``: unlimited). With ``price``, its own confirm
-    slice holds at most ``confirm_probes`` probes."""
-    most = confirm_most(policy, price)
-    own = purpose_limit(offering_cap(policy, offering), purpose, policy.confirm_share, most)
-    total = purpose_limit(policy.daily_usd, purpose, policy.confirm_share)
-    share = total / max(1, n_offerings) if total is not None else None
-    candidates = [c for c in (own, share) if c is not None]
-    return min(candidates) if candidates else None
 
 
 def probes_per_day(usd_per_day: Decimal, price: Decimal) -> int:

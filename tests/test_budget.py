@@ -19,7 +19,6 @@ from monitor.budget import (
     billing,
     interval_for,
     keeps_reservation,
-    offering_share,
     paced_interval,
     probes_per_day,
     purpose_limit,
@@ -82,11 +81,18 @@ def test_an_offering_plans_with_the_smaller_of_its_cap_and_its_global_share() ->
     policy = BudgetPolicy(
         daily_usd=Decimal(4), offering_daily_usd=Decimal(1), per_offering_usd={FAL: Decimal(3)}
     )
-    # global 4 * 0.7 / 5 offerings = 0.56 < own 0.7
-    assert offering_share(policy, GEMINI, 5) == Decimal("0.56")
-    # global 4 * 0.7 / 2 = 1.4 < own 3 * 0.7 = 2.1
-    assert offering_share(policy, FAL, 2) == Decimal("1.4")
-    assert offering_share(BudgetPolicy(), FAL, 3) is None
+    budget = Budget(policy, MemoryLedger(), [FAL, GEMINI])
+    midnight = T0.replace(hour=0)
+    # global 4 * 0.7 / 5 offerings = 0.56 < own 1
+    assert budget.regular_interval(GEMINI, PRICE, midnight, n_offerings=5) == pytest.approx(
+        paced_interval(Decimal("0.56"), PRICE, 86400.0)
+    )
+    # global 4 * 0.7 / 2 = 1.4 < own 3
+    assert budget.regular_interval(FAL, PRICE, midnight, n_offerings=2) == pytest.approx(
+        paced_interval(Decimal("1.4"), PRICE, 86400.0)
+    )
+    unlimited = Budget(BudgetPolicy(), MemoryLedger(), [FAL])
+    assert unlimited.regular_interval(FAL, PRICE, midnight) == 0.0
 
 
 def test_pacing_spreads_what_is_left_over_what_is_left_of_the_day() -> None:
@@ -268,7 +274,7 @@ def test_many_threads_racing_never_pass_the_cap_by_a_cent(store: Store, backend:
 def test_a_cheap_offering_keeps_a_few_probes_for_confirming_not_a_share() -> None:
     policy = BudgetPolicy(offering_daily_usd=Decimal(1))
     # $0.04: 30% is $0.30 but four probes are $0.16, so regular probes get $0.84
-    assert offering_share(policy, FAL, 1, price=PRICE) == Decimal("0.84")
+    assert regular_limit(policy, FAL, PRICE, T0.replace(hour=0)) == Decimal("0.84")
     assert purpose_limit(Decimal(1), Purpose.REGULAR, Decimal("0.3"), Decimal("0.5")) == Decimal(
         "0.7"
     )
@@ -279,4 +285,4 @@ def test_a_cheap_offering_keeps_a_few_probes_for_confirming_not_a_share() -> Non
     assert sum(r is not None for r in regular) == 21
     assert budget.reserve(FAL, "fal", PRICE, "a", midnight, Purpose.CONFIRM) is not None
     unlimited = BudgetPolicy(offering_daily_usd=Decimal(1), confirm_probes=None)
-    assert offering_share(unlimited, FAL, 1, price=PRICE) == Decimal("0.7")
+    assert regular_limit(unlimited, FAL, PRICE, T0.replace(hour=0)) == Decimal("0.7")
