@@ -52,11 +52,12 @@ class CadencePolicy:
     backoff_after: int = 0
     backoff_factor: float = 1.5
     #: while degraded (slow or erring): a paid probe this often, from the recover purpose
-    #: (the end of a slowdown is only proven by a billed image, issue 17), but never
-    #: faster than ``degraded_brake_share`` of the budget's pace. The pace is re-read from
-    #: the money left after every probe, so a long slowdown slows its own probing instead
-    #: of running the day's money out before midnight
-    generate_degraded_s: float = 700.0
+    #: (the end of a slowdown is only proven by a billed image, issue 17): just under the
+    #: 900 s recovery objective, which wider spacing would miss and closer spacing would
+    #: not help while spending the day's money. Never faster than ``degraded_brake_share``
+    #: of the budget's pace, which is re-read from the money left after every probe, so a
+    #: long slowdown slows its own probing instead of running the money out before midnight
+    generate_degraded_s: float = 850.0
     degraded_brake_share: float = 0.4
     #: passive samples this recent stand in for paid confirmation and regular probes
     passive_fresh_s: float = 600.0
