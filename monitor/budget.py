@@ -294,7 +294,8 @@ class Budget:
         elif own is not None and purpose == Purpose.CONFIRM:
             # never less than regular probes may spend (late in the day they may pass it)
             regular = regular_limit(self.policy, offering, amount, now)
-            own = max(own - recovery_kept(self.policy, offering, amount), regular or own)
+            kept = own - recovery_kept(self.policy, offering, amount)
+            own = kept if regular is None else max(kept, regular)
         reservation = Reservation(
             reservation_id=str(uuid.uuid4()),
             day=day_of(now),
