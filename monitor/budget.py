@@ -8,10 +8,14 @@ Reservations count against the day until settled; one left ``reserved`` by a cra
 agent keeps counting and is settled as spent after ``expiry_s`` (never released: the
 provider may have billed it).
 
-Regular probes may use a cap less its confirm slice; confirmation probes (sent early
-because something failed) may use all of it, so a slice is always left for confirming. An
+Regular probes leave a confirm slice for confirmation probes (sent early because something
+failed or was slow), and those leave ``RECOVERY_PROBES`` for proving a recovery. An
 offering's slice is ``confirm_share`` of its cap or ``confirm_probes`` probes at its price,
-whichever is smaller: a cheap offering keeps a few probes' worth, not 30% of its day.
+whichever is smaller: a cheap offering keeps a few probes' worth, not 30% of its day. The
+slice is held back in proportion to the time left in the UTC day (:func:`regular_limit`),
+and regular probes are paced over all the money left (:meth:`Budget.regular_interval`):
+what confirmations did not need is spent on sampling before midnight instead of being
+lost, and what they did spend slows the pace (issue 17).
 
 Everything but :class:`Budget` and :class:`MemoryLedger` is pure arithmetic.
 """
@@ -40,9 +44,9 @@ GLOBAL = "global"
 class Purpose(StrEnum):
     REGULAR = "regular"
     CONFIRM = "confirm"
-    #: looking for the end of an outage: may use the last ``RECOVERY_PROBES`` of a cap,
-    #: which confirmations leave, so a day's confirmations cannot keep an offering down
-    #: until midnight
+    #: looking for the end of an outage or a slowdown: may use the whole cap, and the last
+    #: ``RECOVERY_PROBES`` of it, which confirmations leave, so a day's confirmations
+    #: cannot keep an offering down until midnight
     RECOVER = "recover"
 
 
@@ -164,22 +168,41 @@ def recovery_kept(policy: BudgetPolicy, offering: str, price: Decimal) -> Decima
     return min(price * RECOVERY_PROBES, (cap - regular) / 2)
 
 
-def offering_share(
-    policy: BudgetPolicy,
-    offering: str,
-    n_offerings: int,
-    purpose: Purpose = Purpose.REGULAR,
-    price: Decimal | None = None,
+def held_share(now: dt.datetime) -> Decimal:
+    """The share of the confirm slice regular probes still leave at ``now``: the share of
+    the UTC day left (what confirmations did not need by midnight is lost otherwise)."""
+    return Decimal(seconds_left(now) / DAY_SECONDS)
+
+
+def regular_limit(
+    policy: BudgetPolicy, offering: str, price: Decimal, now: dt.datetime
 ) -> Decimal | None:
-    """The daily money one offering may plan with: its own cap, or an equal share of the
-    global cap, whichever is smaller (``None``: unlimited). With ``price``, its own confirm
-    slice holds at most ``confirm_probes`` probes."""
-    most = confirm_most(policy, price)
-    own = purpose_limit(offering_cap(policy, offering), purpose, policy.confirm_share, most)
-    total = purpose_limit(policy.daily_usd, purpose, policy.confirm_share)
-    share = total / max(1, n_offerings) if total is not None else None
-    candidates = [c for c in (own, share) if c is not None]
-    return min(candidates) if candidates else None
+    """What an offering's regular probes may have spent, this one included, at ``now``:
+    its cap less its confirm slice in proportion to the time left in the UTC day."""
+    cap = offering_cap(policy, offering)
+    if cap is None:
+        return None
+    regular = purpose_limit(cap, Purpose.REGULAR, policy.confirm_share, confirm_most(policy, price))
+    assert regular is not None
+    return cap - (cap - regular) * held_share(now)
+
+
+def admitted_in(
+    policy: BudgetPolicy, offering: str, price: Decimal, spent: Decimal, now: dt.datetime
+) -> float:
+    """Seconds until :func:`regular_limit` admits one more regular probe (0: now; the
+    time to midnight when not today)."""
+    cap = offering_cap(policy, offering)
+    if cap is None:
+        return 0.0
+    regular = purpose_limit(cap, Purpose.REGULAR, policy.confirm_share, confirm_most(policy, price))
+    assert regular is not None
+    slice_, room, left = cap - regular, cap - spent - price, seconds_left(now)
+    if room < 0:
+        return left
+    if slice_ <= 0:
+        return 0.0
+    return max(0.0, left - float(room / slice_) * DAY_SECONDS)
 
 
 def probes_per_day(usd_per_day: Decimal, price: Decimal) -> int:
@@ -264,12 +287,15 @@ class Budget:
     ) -> Reservation | None:
         """Reserve ``amount`` for one paid probe, or None when a cap would be passed (the
         caller skips the probe with reason ``budget``). Raises what the ledger raises."""
-        share = self.policy.confirm_share
-        glob = purpose_limit(self.policy.daily_usd, purpose, share)
-        most = confirm_most(self.policy, amount)
-        own = purpose_limit(offering_cap(self.policy, offering), purpose, share, most)
-        if own is not None and purpose == Purpose.CONFIRM:
-            own -= recovery_kept(self.policy, offering, amount)
+        glob = purpose_limit(self.policy.daily_usd, purpose, self.policy.confirm_share)
+        own = offering_cap(self.policy, offering)
+        if own is not None and purpose == Purpose.REGULAR:
+            own = regular_limit(self.policy, offering, amount, now)
+        elif own is not None and purpose == Purpose.CONFIRM:
+            # never less than regular probes may spend (late in the day they may pass it)
+            regular = regular_limit(self.policy, offering, amount, now)
+            kept = own - recovery_kept(self.policy, offering, amount)
+            own = kept if regular is None else max(kept, regular)
         reservation = Reservation(
             reservation_id=str(uuid.uuid4()),
             day=day_of(now),
@@ -379,12 +405,20 @@ class Budget:
         self, offering: str, price: Decimal, now: dt.datetime, *, n_offerings: int | None = None
     ) -> float:
         """Seconds between regular paid probes of ``offering`` the budget allows now: the
-        even spread of its daily share, or slower when today's money left runs short."""
+        money left today spread over the time left today (:func:`paced_interval`), and
+        not before :func:`regular_limit` admits the probe. Confirmations spend from the
+        same money, so the pace slows after them; what they did not need is sampled with."""
         n = n_offerings if n_offerings is not None else max(1, len(self.offerings))
-        share = offering_share(self.policy, offering, n, price=price)
-        if share is None:
+        spent = self.spent_usd(offering)
+        pools, wait = [], 0.0
+        cap = offering_cap(self.policy, offering)
+        if cap is not None:
+            pools.append(cap - spent)
+            wait = admitted_in(self.policy, offering, price, spent, now)
+        glob = purpose_limit(self.policy.daily_usd, Purpose.REGULAR, self.policy.confirm_share)
+        if glob is not None:
+            pools.append(glob / n - spent)
+        if not pools:
             return 0.0
-        even = interval_for(share, price)
-        left = remaining(share, self.spent_usd(offering))
-        assert left is not None
-        return max(even, paced_interval(left, price, seconds_left(now)))
+        pace = paced_interval(max(Decimal(0), min(pools)), price, seconds_left(now))
+        return max(pace, wait)

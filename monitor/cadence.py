@@ -36,6 +36,9 @@ class CadencePolicy:
     generate_max_interval_s: float = 4 * 3600.0
     #: an early (confirm) paid probe this long after a suspect generate sample
     generate_confirm_s: float = 30.0
+    #: ... and this share of it after a failed one: failed probes are not billed, and the
+    #: ``fail_threshold`` failures of an outage then span 45 s rather than 90 s
+    generate_fail_confirm_share: float = 0.5
     #: while generation is down: paid probes this often (failed ones are not billed)
     generate_down_s: float = 120.0
     #: confirm this fast while several members of the offering's upstream fail together
@@ -48,10 +51,14 @@ class CadencePolicy:
     #: bound made a generation-only outage take 1.5 h at p95 to see (issue 17)
     backoff_after: int = 0
     backoff_factor: float = 1.5
-    #: while degraded (slow or erring), paid probes as often as the budget's even pace
-    #: allows, below ``generate_min_interval_s`` but not below this: the end of a slowdown
-    #: is seen soon, and a day-long one does not run the money out before midnight
-    generate_degraded_min_s: float = 300.0
+    #: while degraded (slow or erring): a paid probe this often, from the recover purpose
+    #: (the end of a slowdown is only proven by a billed image, issue 17): just under the
+    #: 900 s recovery objective, which wider spacing would miss and closer spacing would
+    #: not help while spending the day's money. Never faster than ``degraded_brake_share``
+    #: of the budget's pace, which is re-read from the money left after every probe, so a
+    #: long slowdown slows its own probing instead of running the money out before midnight
+    generate_degraded_s: float = 850.0
+    degraded_brake_share: float = 0.4
     #: passive samples this recent stand in for paid confirmation and regular probes
     passive_fresh_s: float = 600.0
     #: longest wait between probes while the provider answers 429
@@ -171,8 +178,13 @@ def plan_generate(
         return Plan(at=_after(last, confirm, now), purpose=Purpose.CONFIRM, reason="confirming")
     if tier.state == State.DEGRADED:
         # sooner than regular where the budget's pace allows, never later than regular
-        wait = min(regular, max(policy.generate_degraded_min_s, budget_interval_s))
-        return Plan(at=_after(last, wait, now), reason="degraded: watching for the end")
+        brake = budget_interval_s * policy.degraded_brake_share
+        wait = min(regular, max(policy.generate_degraded_s, brake))
+        return Plan(
+            at=_after(last, wait, now),
+            purpose=Purpose.RECOVER,
+            reason="degraded: watching for the end",
+        )
     at = _after(last, regular, now)
     if tier.state == State.UP:
         at = _stagger(at, last, regular, policy, now, fate)
@@ -230,7 +242,7 @@ def _confirm_wait(health: HealthState, policy: CadencePolicy) -> float | None:
     if tier.failures:
         # a failure streak on its way to the threshold: confirm it (the budget's confirm
         # slice bounds what a partial outage can make this spend)
-        return policy.generate_confirm_s
+        return policy.generate_confirm_s * policy.generate_fail_confirm_share
     if (tier.suspect or any(tier.slow)) and tier.state in (State.UP, State.UNKNOWN):
         # slow but answering (a fast answer amid slow ones does not end the doubt); once
         # degraded is known, the degraded cadence follows it

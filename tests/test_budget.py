@@ -15,13 +15,14 @@ from monitor.budget import (
     BudgetPolicy,
     MemoryLedger,
     Purpose,
+    admitted_in,
     billing,
     interval_for,
     keeps_reservation,
-    offering_share,
     paced_interval,
     probes_per_day,
     purpose_limit,
+    regular_limit,
     remaining,
     seconds_left,
 )
@@ -80,11 +81,18 @@ def test_an_offering_plans_with_the_smaller_of_its_cap_and_its_global_share() ->
     policy = BudgetPolicy(
         daily_usd=Decimal(4), offering_daily_usd=Decimal(1), per_offering_usd={FAL: Decimal(3)}
     )
-    # global 4 * 0.7 / 5 offerings = 0.56 < own 0.7
-    assert offering_share(policy, GEMINI, 5) == Decimal("0.56")
-    # global 4 * 0.7 / 2 = 1.4 < own 3 * 0.7 = 2.1
-    assert offering_share(policy, FAL, 2) == Decimal("1.4")
-    assert offering_share(BudgetPolicy(), FAL, 3) is None
+    budget = Budget(policy, MemoryLedger(), [FAL, GEMINI])
+    midnight = T0.replace(hour=0)
+    # global 4 * 0.7 / 5 offerings = 0.56 < own 1
+    assert budget.regular_interval(GEMINI, PRICE, midnight, n_offerings=5) == pytest.approx(
+        paced_interval(Decimal("0.56"), PRICE, 86400.0)
+    )
+    # global 4 * 0.7 / 2 = 1.4 < own 3
+    assert budget.regular_interval(FAL, PRICE, midnight, n_offerings=2) == pytest.approx(
+        paced_interval(Decimal("1.4"), PRICE, 86400.0)
+    )
+    unlimited = Budget(BudgetPolicy(), MemoryLedger(), [FAL])
+    assert unlimited.regular_interval(FAL, PRICE, midnight) == 0.0
 
 
 def test_pacing_spreads_what_is_left_over_what_is_left_of_the_day() -> None:
@@ -94,13 +102,56 @@ def test_pacing_spreads_what_is_left_over_what_is_left_of_the_day() -> None:
     assert paced_interval(Decimal("0.01"), PRICE, 3600.0) == 3600.0
 
 
+def test_regular_probes_are_paced_over_the_whole_days_money() -> None:
+    """Issue 17: the confirm slice is not held back from the pace: at midnight $1 at $0.04
+    buys one probe every 3,456 s (86,400 x price / budget), not one per 4,114 s."""
+    budget = Budget(BudgetPolicy(offering_daily_usd=Decimal(1)), MemoryLedger(), [FAL])
+    midnight = T0.replace(hour=0)
+    assert budget.reserve(FAL, "fal", PRICE, "a", midnight) is not None  # the day's first
+    assert budget.regular_interval(FAL, PRICE, midnight) == pytest.approx(3456.0)
+    # money left at noon is spread over the half day left
+    assert budget.regular_interval(FAL, PRICE, T0) == pytest.approx(12 * 3600 / 25)
+
+
 def test_budget_interval_slows_down_when_todays_money_runs_short() -> None:
     policy = BudgetPolicy(offering_daily_usd=Decimal(1), confirm_share=Decimal(0))
     budget = Budget(policy, MemoryLedger(), [FAL])
-    assert budget.regular_interval(FAL, PRICE, T0) == pytest.approx(3456.0)
     for _ in range(20):  # $0.80 of $1 gone by noon: 5 probes for 12 hours
         assert budget.reserve(FAL, "fal", PRICE, "a", T0) is not None
     assert budget.regular_interval(FAL, PRICE, T0) == pytest.approx(12 * 3600 / 6)
+
+
+def test_the_confirm_slice_is_released_as_the_utc_day_runs_out() -> None:
+    """Regular probes leave the confirm slice ($0.16 at $0.04: four probes) in proportion
+    to the time left in the day; confirmations and recovery probes may use it."""
+    policy = BudgetPolicy(offering_daily_usd=Decimal(1))
+    assert regular_limit(policy, FAL, PRICE, T0.replace(hour=0)) == Decimal("0.84")
+    assert regular_limit(policy, FAL, PRICE, T0) == Decimal("0.92")
+    late = T0.replace(hour=23, minute=59, second=59)
+    assert regular_limit(policy, FAL, PRICE, late) == pytest.approx(
+        Decimal(1), abs=Decimal("0.0001")
+    )
+    budget = Budget(policy, MemoryLedger(), [FAL])
+    granted = [budget.reserve(FAL, "fal", PRICE, "a", T0) for _ in range(25)]
+    assert sum(r is not None for r in granted) == 23  # $0.92 at noon
+    # the pace waits until the slice's release admits one more ($0.96 at 18:00)
+    assert budget.regular_interval(FAL, PRICE, T0) == pytest.approx(6 * 3600)
+    assert budget.reserve(FAL, "fal", PRICE, "a", T0, Purpose.CONFIRM) is None  # keeps 2
+    assert budget.reserve(FAL, "fal", PRICE, "a", T0, Purpose.RECOVER) is not None
+
+
+def test_confirmations_slow_the_regular_pace_and_wait_for_the_release() -> None:
+    policy = BudgetPolicy(offering_daily_usd=Decimal(1))
+    budget = Budget(policy, MemoryLedger(), [FAL])
+    six = T0.replace(hour=6)  # 18 hours left: the regular limit is $0.88
+    for _ in range(22):
+        assert budget.reserve(FAL, "fal", PRICE, "a", six, Purpose.CONFIRM) is not None
+    # $0.88 spent: the next regular probe ($0.92) is admitted once half the slice is
+    # released (12 h before midnight), 6 h from now
+    assert admitted_in(policy, FAL, PRICE, Decimal("0.88"), six) == pytest.approx(6 * 3600)
+    assert budget.regular_interval(FAL, PRICE, six) == pytest.approx(6 * 3600)
+    assert budget.reserve(FAL, "fal", PRICE, "a", six) is None
+    assert budget.reserve(FAL, "fal", PRICE, "a", six + dt.timedelta(hours=6)) is not None
 
 
 def make_budget(store: Store | MemoryLedger, **kw: object) -> Budget:
@@ -153,12 +204,13 @@ def test_gauge_rows_match_the_rows_for_every_capped_scope(store: Store) -> None:
 
 def test_the_confirm_slice_is_kept_for_confirmations(store: Store) -> None:
     budget = make_budget(store, offering_daily_usd=Decimal("0.20"), confirm_share=Decimal("0.4"))
-    regular = [budget.reserve(FAL, "fal", PRICE, "a", T0) for _ in range(4)]
+    midnight = T0.replace(hour=0)  # the whole slice is held: it is released over the day
+    regular = [budget.reserve(FAL, "fal", PRICE, "a", midnight) for _ in range(4)]
     assert [r is not None for r in regular] == [True, True, True, False]  # 0.12 of 0.20
     # confirmations leave half their slice (at most two probes) for proving a recovery
-    confirm = [budget.reserve(FAL, "fal", PRICE, "a", T0, Purpose.CONFIRM) for _ in range(2)]
+    confirm = [budget.reserve(FAL, "fal", PRICE, "a", midnight, Purpose.CONFIRM) for _ in range(2)]
     assert [r is not None for r in confirm] == [True, False]
-    recover = [budget.reserve(FAL, "fal", PRICE, "a", T0, Purpose.RECOVER) for _ in range(2)]
+    recover = [budget.reserve(FAL, "fal", PRICE, "a", midnight, Purpose.RECOVER) for _ in range(2)]
     assert [r is not None for r in recover] == [True, False]
 
 
@@ -222,15 +274,15 @@ def test_many_threads_racing_never_pass_the_cap_by_a_cent(store: Store, backend:
 def test_a_cheap_offering_keeps_a_few_probes_for_confirming_not_a_share() -> None:
     policy = BudgetPolicy(offering_daily_usd=Decimal(1))
     # $0.04: 30% is $0.30 but four probes are $0.16, so regular probes get $0.84
-    assert offering_share(policy, FAL, 1, price=PRICE) == Decimal("0.84")
+    assert regular_limit(policy, FAL, PRICE, T0.replace(hour=0)) == Decimal("0.84")
     assert purpose_limit(Decimal(1), Purpose.REGULAR, Decimal("0.3"), Decimal("0.5")) == Decimal(
         "0.7"
     )
     budget = Budget(policy, MemoryLedger(), [FAL])
-    assert budget.regular_interval(FAL, PRICE, T0) == pytest.approx(86400 / 21)
-    # regular reservations stop at $0.84, confirmations may use the rest
-    regular = [budget.reserve(FAL, "fal", PRICE, "a", T0) for _ in range(22)]
+    midnight = T0.replace(hour=0)
+    # at midnight regular reservations stop at $0.84, confirmations may use the rest
+    regular = [budget.reserve(FAL, "fal", PRICE, "a", midnight) for _ in range(22)]
     assert sum(r is not None for r in regular) == 21
-    assert budget.reserve(FAL, "fal", PRICE, "a", T0, Purpose.CONFIRM) is not None
+    assert budget.reserve(FAL, "fal", PRICE, "a", midnight, Purpose.CONFIRM) is not None
     unlimited = BudgetPolicy(offering_daily_usd=Decimal(1), confirm_probes=None)
-    assert offering_share(unlimited, FAL, 1, price=PRICE) == Decimal("0.7")
+    assert regular_limit(unlimited, FAL, PRICE, T0.replace(hour=0)) == Decimal("0.7")

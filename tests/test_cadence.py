@@ -66,13 +66,16 @@ def test_stable_generation_backs_off_up_to_the_bound_when_asked() -> None:
 
 def test_a_failed_or_slow_paid_probe_is_confirmed_early_from_the_confirm_slice() -> None:
     up = feed(HealthState(), "generate", Outcome.OK)
-    for suspect in (
-        feed(up, "generate", Outcome.SERVER_ERROR),
-        feed(up, "generate", Outcome.OK, latency=60.0),
+    # a failed probe is not billed: its confirmation comes sooner than a slow one's
+    fail_confirm = POLICY.generate_confirm_s * POLICY.generate_fail_confirm_share
+    for suspect, wait in (
+        (feed(up, "generate", Outcome.SERVER_ERROR), fail_confirm),
+        (feed(up, "generate", Outcome.OK, latency=60.0), POLICY.generate_confirm_s),
     ):
         plan = plan_generate(suspect, POLICY, T0, BUDGET_INTERVAL)
         assert plan.purpose == Purpose.CONFIRM
-        assert plan.delay_s(T0) == POLICY.generate_confirm_s
+        assert plan.delay_s(T0) == wait
+    assert 0 < fail_confirm < POLICY.generate_confirm_s
 
 
 def test_two_control_failures_bring_an_early_paid_probe() -> None:
@@ -117,8 +120,9 @@ def test_bounds_must_be_ordered() -> None:
 
 
 def test_a_degraded_offering_is_never_probed_later_than_its_regular_interval() -> None:
-    """Degraded probes come at the budget's pace (sooner than regular, not below the
-    degraded floor) but never later than a fast configured regular interval."""
+    """Degraded probes watch for the end from the recover purpose, every
+    ``generate_degraded_s`` or at ``degraded_brake_share`` of the budget's pace when
+    money is short, but never later than a fast configured regular interval."""
     erring = feed(
         HealthState(),
         "generate",
@@ -130,6 +134,21 @@ def test_a_degraded_offering_is_never_probed_later_than_its_regular_interval() -
     assert erring.generate.state == State.DEGRADED and not erring.generate.failures
     fast = CadencePolicy(generate_min_interval_s=1.0, generate_max_interval_s=60.0)
     assert next_generate_delay(erring, fast, T0, 1.0) == 1.0
-    # with the default bounds the budget's pace applies, down to the degraded floor
-    assert next_generate_delay(erring, POLICY, T0, BUDGET_INTERVAL) == BUDGET_INTERVAL
-    assert next_generate_delay(erring, POLICY, T0, 60.0) == POLICY.generate_degraded_min_s
+    plan = plan_generate(erring, POLICY, T0, 1728.0)  # $1 a day at $0.02
+    assert plan.purpose == Purpose.RECOVER
+    assert plan.delay_s(T0) == POLICY.generate_degraded_s < 1728.0
+    # money short (the pace stretched by what the slowdown spent): the brake
+    brake = POLICY.degraded_brake_share * BUDGET_INTERVAL
+    assert next_generate_delay(erring, POLICY, T0, BUDGET_INTERVAL) == pytest.approx(brake)
+    assert next_generate_delay(erring, POLICY, T0, 60.0) == POLICY.generate_degraded_s
+
+
+def test_a_slow_offering_is_watched_for_its_recovery_from_the_recover_purpose() -> None:
+    slow = feed(HealthState(), "generate", *[Outcome.OK] * 3)
+    slow = feed(slow, "generate", *[Outcome.OK] * 3, latency=60.0)
+    assert slow.state == State.DEGRADED and "slow" in slow.reason
+    plan = plan_generate(slow, POLICY, T0, 1728.0)
+    assert plan.purpose == Purpose.RECOVER and "degraded" in plan.reason
+    assert plan.delay_s(T0) == POLICY.generate_degraded_s
+    # one fast answer ends it
+    assert feed(slow, "generate", Outcome.OK, latency=1.0).state == State.UP

@@ -1,0 +1,88 @@
+"""Issue 17: a single offering's paid probes in the benchmark's replay (the product's own
+cadence and budget) come as often as the day's money allows, evenly; and the benchmark
+says where a target is out of reach by arithmetic instead of hiding it."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import statistics
+from decimal import Decimal
+
+import pytest
+
+from bench._replay import HOUR, Member, Trace, run_provmon
+from bench._worlds import generation_fails, healthy
+from bench.detection import detect_bound_s, target_checks
+from monitor.interfaces import Outcome
+
+FAST = "fal/imagen-4.0-fast-generate-001"
+
+
+def paid_probe_times(
+    price: Decimal, hours: float, *, outage: tuple[float, float] | None = None
+) -> tuple[list[tuple[float, Outcome]], Trace]:
+    sent: list[tuple[float, Outcome]] = []
+
+    def world(offering: str, kind: str, t: float, rng: random.Random) -> tuple[Outcome, float]:
+        failing = outage is not None and outage[0] <= t < outage[1]
+        outcome, latency = (generation_fails if failing else healthy)(kind, rng)
+        if kind == "generate":
+            sent.append((t, outcome))
+        return outcome, latency
+
+    replay = run_provmon(
+        (Member(offering=FAST, price=price),), world, hours * HOUR, random.Random(7)
+    )
+    return sent, replay.traces[FAST]
+
+
+def test_regular_paid_probes_come_at_price_over_the_daily_budget_evenly() -> None:
+    sent, trace = paid_probe_times(Decimal("0.02"), 12)
+    gaps = [b - a for (a, _), (b, _) in itertools.pairwise(sent)]
+    # $1 a day at $0.02: 50 probes, one per 1,728 s (not 1,878 s with four held back)
+    assert statistics.median(gaps) == pytest.approx(1728.0, rel=0.01)
+    assert max(gaps) < 1728.0 * 1.02
+    assert max(trace.by_day.values()) <= Decimal(1)
+
+
+def test_a_failed_paid_probe_is_confirmed_within_seconds_and_costs_nothing() -> None:
+    sent, trace = paid_probe_times(Decimal("0.02"), 6, outage=(3 * HOUR, 4 * HOUR))
+    failed = [t for t, outcome in sent if outcome != Outcome.OK]
+    assert len(failed) >= 4
+    # the outage's first four failures (down) within a minute of the first
+    assert failed[3] - failed[0] < 60.0
+    ok = sum(1 for _, outcome in sent if outcome == Outcome.OK)
+    assert trace.spend == Decimal("0.02") * ok
+
+
+def test_the_benchmark_marks_a_target_no_cadence_can_meet() -> None:
+    assert detect_bound_s(0.04) == 3283.2
+    assert detect_bound_s(0.02) == 1641.6
+    dist = {"count": 60, "missed": 0, "p50": 1.0, "p95": 3300.0, "max": 3400.0}
+    empty = {"count": 0, "missed": 0}
+    row = {
+        "detect_s": dist,
+        "recover_s": {**dist, "p95": 3000.0},
+        "false_down": 0,
+        "false_alarms": 0,
+        "false_alarms_per_offering_week": 0.0,
+        "max_spend_in_one_utc_day_usd": 0.9,
+    }
+    results = {
+        name: {"provmon": row, "trials": 60, "offerings": 1, "outage_s": 8 * HOUR}
+        for name in ("hard_outage", "flaky_week", "group_flaky_week_lying_feed")
+    }
+    results["latency_degradation"] = {
+        "provmon": row,
+        "trials": 60,
+        "offerings": 1,
+        "outage_s": 8 * HOUR,
+        "price_usd": 0.04,
+    }
+    results["flaky_week"]["provmon"] = {**row, "detect_s": empty, "recover_s": empty}
+    checks = {c["check"]: c for c in target_checks(results)}
+    detect = checks["latency_degradation detect p95 (s)"]
+    assert not detect["met"] and detect["bound_s"] == 3283.2 and "infeasible" in detect["note"]
+    recover = checks["latency_degradation recover p95 (s)"]
+    assert not recover["met"] and recover["needs_usd"] > 1.0 and "infeasible" in recover["note"]
