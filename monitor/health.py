@@ -255,11 +255,17 @@ def _judge(
             return before, before_reason
         return State.UP, f"recovered: {tier.successes} successes in a row"
     if enough and ratio >= policy.down_error_ratio:
-        return State.DOWN, f"error ratio {ratio:.0%} over the last {len(tier.recent)} samples"
+        return (
+            State.DOWN,
+            f"error ratio {ratio:.0%} over the last {len(tier.recent)} samples, last {outcome}",
+        )
     if before == State.UNKNOWN and not tier.successes:
         return State.UNKNOWN, f"first samples failed, last {outcome}"
     if enough and ratio >= policy.degraded_error_ratio:
-        return State.DEGRADED, f"error ratio {ratio:.0%} over the last {len(tier.recent)} samples"
+        return (
+            State.DEGRADED,
+            f"error ratio {ratio:.0%} over the last {len(tier.recent)} samples, last {outcome}",
+        )
     slow = _slow(policy, tier)
     if slow is not None:
         return State.DEGRADED, slow

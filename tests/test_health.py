@@ -61,7 +61,10 @@ def test_recovery_needs_the_configured_successes() -> None:
 
 def test_an_error_ratio_over_the_window_is_down_with_enough_samples() -> None:
     policy = HealthPolicy(fail_threshold=100)
-    assert run([OK, ERR] * 10, policy=policy).state == State.DOWN
+    down = run([OK, ERR] * 10, policy=policy)
+    assert down.state == State.DOWN
+    # the reason names what failed, as the consecutive-failures reason does
+    assert "error ratio" in down.reason and ERR.value in down.reason
     assert run([ERR, ERR], policy=HealthPolicy(fail_threshold=100, min_samples=5)).state == (
         State.UNKNOWN
     )
