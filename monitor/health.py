@@ -92,6 +92,13 @@ def _step(policy: HealthPolicy, state: HealthState, sample: Sample) -> HealthSta
     new_tier = step_tier(policy, state.tier(tier), sample)
     control = new_tier if tier == Tier.CONTROL else _expire(policy, state.control, sample.at)
     generate = new_tier if tier == Tier.GENERATE else _expire(policy, state.generate, sample.at)
+    if _ended_outage(state, state.tier(tier), new_tier):
+        # the other tier's failures during the spell were the same outage: they must not
+        # turn it degraded or down once the spell is over
+        if tier == Tier.CONTROL:
+            generate = _forget_spell(generate, state.since)
+        else:
+            control = _forget_spell(control, state.since)
     overall = worst((control.state, generate.state))
     # the reason of the tier that decided, so "down" says which tier saw it
     deciding = control if SEVERITY[control.state] >= SEVERITY[generate.state] else generate
@@ -273,6 +280,35 @@ def _judge(
         # one failure proves nothing yet: keep the state (and its reason) until a threshold
         return before, before_reason
     return State.UP, "samples succeed"
+
+
+def _ended_outage(state: HealthState, before: TierState, after: TierState) -> bool:
+    """This sample ended a ``down`` spell of the offering in the tier that saw it."""
+    return (
+        state.state == State.DOWN
+        and state.since is not None
+        and before.state == State.DOWN
+        and after.state not in (State.DOWN, State.RETIRED)
+    )
+
+
+def _forget_spell(tier: TierState, since: dt.datetime | None) -> TierState:
+    """``tier`` without the failures it sampled since ``since`` (an outage that ended); a
+    tier that is itself ``down`` keeps its verdict until its own samples recover."""
+    if since is None or tier.state in (State.DOWN, State.RETIRED):
+        return tier
+    n = min(len(tier.recent), len(tier.recent_at))  # a refuted passive claim empties recent
+    pairs = zip(
+        tier.recent[len(tier.recent) - n :], tier.recent_at[len(tier.recent_at) - n :], strict=True
+    )
+    kept = [(ok, at) for ok, at in pairs if ok or at < since]
+    streak_in_spell = tier.failures and tier.last_at is not None and tier.last_at >= since
+    return replace(
+        tier,
+        recent=tuple(ok for ok, _ in kept),
+        recent_at=tuple(at for _, at in kept),
+        failures=0 if streak_in_spell else tier.failures,
+    )
 
 
 def _expire(policy: HealthPolicy, tier: TierState, now: dt.datetime) -> TierState:

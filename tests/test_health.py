@@ -70,6 +70,23 @@ def test_an_error_ratio_over_the_window_is_down_with_enough_samples() -> None:
     )
 
 
+def test_the_end_of_an_outage_takes_the_other_tiers_failures_in_it_along() -> None:
+    # a hard outage: control is down, three paid probes failed with it (one short of down)
+    state = run([OK], kind="generate")
+    state = run([ERR] * 4, state=state)
+    assert state.state == State.DOWN
+    for n in range(3):
+        at = T0 + dt.timedelta(seconds=200 + n)
+        state = step(HealthPolicy(), state, Sample(outcome=ERR, at=at, kind="generate"))
+    # control recovers, then the next paid probe succeeds: up, not "60 % errors"
+    for n in range(2):
+        at = T0 + dt.timedelta(seconds=300 + n)
+        state = step(HealthPolicy(), state, Sample(outcome=OK, at=at, kind="control"))
+    at = T0 + dt.timedelta(seconds=400)
+    state = step(HealthPolicy(), state, Sample(outcome=OK, at=at, latency_s=1.0, kind="generate"))
+    assert state.state == State.UP, state.reason
+
+
 def test_a_moderate_error_ratio_is_degraded() -> None:
     outcomes = [OK, OK, OK, ERR] * 5  # 25% over 20
     assert run(outcomes).state == State.DEGRADED
