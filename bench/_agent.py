@@ -31,6 +31,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from monitor import heap
 from monitor.catalogs import load_catalog
 from monitor.config import Config, parse_config, point_at_simulator, simulator_credentials
 from monitor.interfaces import ProbeResult
@@ -98,13 +99,15 @@ class Events:
         sys.stdout.flush()
 
 
-async def serve(config: Config, db_url: str, events: bool) -> None:
+async def serve(config: Config, db_url: str, events: bool, gc_young: int = heap.YOUNG) -> None:
     service = Service(config, db_url)
     if events:
         service.runner.sinks.append(Events())
     server = Server(build_api(service), "127.0.0.1", 0)
     await server.start()
     await service.start()
+    if gc_young:
+        heap.settle(gc_young)
     print(json.dumps({"ready": f"{server.url}/metrics", "pid": os.getpid()}), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -179,6 +182,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lease-ttl", type=float)
     parser.add_argument("--renew", type=float)
     parser.add_argument("--events", action="store_true")
+    parser.add_argument(
+        "--gc-young",
+        type=int,
+        default=heap.YOUNG,
+        help="youngest-generation GC threshold after start-up (0: CPython's defaults, no freeze)",
+    )
     parser.add_argument("--profile", help="write a cProfile (CPU time) of the run here")
     args = parser.parse_args(argv)
     agents: dict[str, Any] = {}
@@ -195,7 +204,7 @@ def main(argv: list[str] | None = None) -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
     config = scale_config(args.sim, args.offerings, interval=args.interval, agents=agents)
     if not args.profile:
-        asyncio.run(serve(config, args.db, args.events))
+        asyncio.run(serve(config, args.db, args.events, args.gc_young))
         return
     import cProfile
     import time
@@ -203,7 +212,7 @@ def main(argv: list[str] | None = None) -> None:
     profile = cProfile.Profile(time.process_time)
     profile.enable()
     try:
-        asyncio.run(serve(config, args.db, args.events))
+        asyncio.run(serve(config, args.db, args.events, args.gc_young))
     finally:
         profile.disable()
         profile.dump_stats(args.profile)

@@ -54,6 +54,7 @@ from bench._common import (
     write_result,
 )
 from bench._scale_cases import blackbox_case, takeover_case
+from monitor import heap
 from monitor.interfaces import Kind
 from monitor.scheduler import job_id
 from monitor.shards import phase_of
@@ -183,9 +184,11 @@ def load_case(
     seconds: float,
     folder: str,
     scrape_every: float = SCRAPE_EVERY_S,
+    gc_young: int = heap.YOUNG,
 ) -> dict[str, Any]:
     db = Path(folder) / "scale.db"
     args = ["--db", f"sqlite:///{db}", "--offerings", str(offerings), "--interval", str(interval)]
+    args += ["--gc-young", str(gc_young)]
     for url, _ in sims:
         args += ["--sim", url]
     agent = AgentProcess(args)
@@ -256,6 +259,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         default=SCRAPE_EVERY_S,
         help="seconds between /metrics scrapes in the window (0: one after it)",
     )
+    parser.add_argument(
+        "--gc-young",
+        type=int,
+        default=heap.YOUNG,
+        help="the agent's youngest-generation GC threshold after start-up (monitor.heap; "
+        "0: CPython's defaults and no freeze, as before issue 18's fix)",
+    )
     args = parser.parse_args(argv)
     rate = args.offerings / args.interval
     print(
@@ -267,7 +277,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory() as folder:
         sims = [stack.enter_context(simulator()) for _ in range(args.simulators)]
         load = load_case(
-            sims, args.offerings, args.interval, args.seconds, folder, args.scrape_every
+            sims,
+            args.offerings,
+            args.interval,
+            args.seconds,
+            folder,
+            args.scrape_every,
+            args.gc_young,
         )
         print(f"[{NAME}] load: {load}", flush=True)
         blackbox: dict[str, Any] = {"skipped": True}

@@ -39,6 +39,7 @@ def _install_stop(stop: asyncio.Event) -> None:
 async def serve_service(
     config: Config, db_url: str, *, seconds: float | None, banner: Callable[[str], None]
 ) -> int:
+    from monitor.heap import settle as settle_heap
     from monitor.servers import ListenError, Server
     from monitor.service import Service
     from monitor.web import build_api
@@ -57,6 +58,8 @@ async def serve_service(
     except (OSError, SystemExit) as exc:
         fail(f"cannot listen on {config.listen.host}:{config.listen.port}: {exc}")
     await service.start()
+    # issue 18: what start-up built is never walked by the collector again (monitor/heap.py)
+    settle_heap()
     banner(server.url)
     stop = asyncio.Event()
     _install_stop(stop)
