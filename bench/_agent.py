@@ -33,6 +33,7 @@ from typing import Any
 
 from monitor import heap
 from monitor.catalogs import load_catalog
+from monitor.cli_serve import new_loop
 from monitor.config import Config, parse_config, point_at_simulator, simulator_credentials
 from monitor.interfaces import ProbeResult
 from monitor.servers import Server
@@ -189,6 +190,12 @@ def main(argv: list[str] | None = None) -> None:
         help="youngest-generation GC threshold after start-up (0: CPython's defaults, no freeze)",
     )
     parser.add_argument("--profile", help="write a cProfile (CPU time) of the run here")
+    parser.add_argument(
+        "--loop",
+        choices=("service", "asyncio"),
+        default="service",
+        help="service: the loop provmon serves on (uvloop); asyncio: asyncio's own",
+    )
     args = parser.parse_args(argv)
     agents: dict[str, Any] = {}
     if args.shards:
@@ -203,8 +210,14 @@ def main(argv: list[str] | None = None) -> None:
     for name in ("apscheduler", "monitor"):
         logging.getLogger(name).setLevel(logging.ERROR)
     config = scale_config(args.sim, args.offerings, interval=args.interval, agents=agents)
+    factory = new_loop if args.loop == "service" else asyncio.new_event_loop
+
+    def run() -> None:
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(serve(config, args.db, args.events, args.gc_young))
+
     if not args.profile:
-        asyncio.run(serve(config, args.db, args.events, args.gc_young))
+        run()
         return
     import cProfile
     import time
@@ -212,7 +225,7 @@ def main(argv: list[str] | None = None) -> None:
     profile = cProfile.Profile(time.process_time)
     profile.enable()
     try:
-        asyncio.run(serve(config, args.db, args.events, args.gc_young))
+        run()
     finally:
         profile.disable()
         profile.dump_stats(args.profile)

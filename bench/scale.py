@@ -185,10 +185,11 @@ def load_case(
     folder: str,
     scrape_every: float = SCRAPE_EVERY_S,
     gc_young: int = heap.YOUNG,
+    loop: str = "service",
 ) -> dict[str, Any]:
     db = Path(folder) / "scale.db"
     args = ["--db", f"sqlite:///{db}", "--offerings", str(offerings), "--interval", str(interval)]
-    args += ["--gc-young", str(gc_young)]
+    args += ["--gc-young", str(gc_young), "--loop", loop]
     for url, _ in sims:
         args += ["--sim", url]
     agent = AgentProcess(args)
@@ -266,6 +267,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         help="the agent's youngest-generation GC threshold after start-up (monitor.heap; "
         "0: CPython's defaults and no freeze, as before issue 18's fix)",
     )
+    parser.add_argument(
+        "--loop",
+        choices=("service", "asyncio"),
+        default="service",
+        help="the agent's event loop: the one provmon serves on (uvloop), or asyncio's",
+    )
     args = parser.parse_args(argv)
     rate = args.offerings / args.interval
     print(
@@ -284,6 +291,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             folder,
             args.scrape_every,
             args.gc_young,
+            args.loop,
         )
         print(f"[{NAME}] load: {load}", flush=True)
         blackbox: dict[str, Any] = {"skipped": True}

@@ -22,9 +22,20 @@ from monitor.config import Config, point_at_simulator, simulator_credentials
 from monitor.store import StoreError
 
 
+def new_loop() -> asyncio.AbstractEventLoop:
+    """The event loop the service runs on: uvloop's where it is installed (issue 18: its
+    sockets and timers cost less CPU per probe than asyncio's own loop), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - a platform without uvloop's wheels
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 def run_async(main: Callable[[], Coroutine[Any, Any, int]]) -> int:
     try:
-        return asyncio.run(main())
+        with asyncio.Runner(loop_factory=new_loop) as runner:
+            return runner.run(main())
     except KeyboardInterrupt:
         return 130
 
