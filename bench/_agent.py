@@ -31,7 +31,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from monitor import heap
 from monitor.catalogs import load_catalog
+from monitor.cli_serve import new_loop
 from monitor.config import Config, parse_config, point_at_simulator, simulator_credentials
 from monitor.interfaces import ProbeResult
 from monitor.servers import Server
@@ -98,13 +100,15 @@ class Events:
         sys.stdout.flush()
 
 
-async def serve(config: Config, db_url: str, events: bool) -> None:
+async def serve(config: Config, db_url: str, events: bool, gc_young: int = heap.YOUNG) -> None:
     service = Service(config, db_url)
     if events:
         service.runner.sinks.append(Events())
     server = Server(build_api(service), "127.0.0.1", 0)
     await server.start()
     await service.start()
+    if gc_young:
+        heap.settle(gc_young)
     print(json.dumps({"ready": f"{server.url}/metrics", "pid": os.getpid()}), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -179,7 +183,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lease-ttl", type=float)
     parser.add_argument("--renew", type=float)
     parser.add_argument("--events", action="store_true")
+    parser.add_argument(
+        "--gc-young",
+        type=int,
+        default=heap.YOUNG,
+        help="youngest-generation GC threshold after start-up (0: CPython's defaults, no freeze)",
+    )
     parser.add_argument("--profile", help="write a cProfile (CPU time) of the run here")
+    parser.add_argument(
+        "--loop",
+        choices=("service", "asyncio"),
+        default="service",
+        help="service: the loop provmon serves on (uvloop); asyncio: asyncio's own",
+    )
     args = parser.parse_args(argv)
     agents: dict[str, Any] = {}
     if args.shards:
@@ -194,8 +210,14 @@ def main(argv: list[str] | None = None) -> None:
     for name in ("apscheduler", "monitor"):
         logging.getLogger(name).setLevel(logging.ERROR)
     config = scale_config(args.sim, args.offerings, interval=args.interval, agents=agents)
+    factory = new_loop if args.loop == "service" else asyncio.new_event_loop
+
+    def run() -> None:
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(serve(config, args.db, args.events, args.gc_young))
+
     if not args.profile:
-        asyncio.run(serve(config, args.db, args.events))
+        run()
         return
     import cProfile
     import time
@@ -203,7 +225,7 @@ def main(argv: list[str] | None = None) -> None:
     profile = cProfile.Profile(time.process_time)
     profile.enable()
     try:
-        asyncio.run(serve(config, args.db, args.events))
+        run()
     finally:
         profile.disable()
         profile.dump_stats(args.profile)

@@ -44,6 +44,7 @@ from monitor.routing import RoutingEngine
 from monitor.runner import Runner
 from monitor.scheduler import ProbeScheduler
 from monitor.shard_keeper import keeper_for
+from monitor.shared_recent import SharedRecent
 from monitor.store import Store, StoreError, default_sqlite_url
 from monitor.writer import ResultWriter
 
@@ -98,7 +99,7 @@ class Service:
             config.enabled_offerings(),
         )
         self.cadence = cadence_policy(config)
-        self.recent = RecentResults()
+        self.recent = SharedRecent()  # routing reads it in a worker thread
         self.routing = RoutingEngine()
         self.prices.on_usage_change = lambda o, s: self.metrics.price_changes.labels(o, s).inc()
         # issue 16: listings, shutdown dates, served models (monitor/lifecycle_hooks.py)
@@ -144,7 +145,7 @@ class Service:
         self.metrics.add_gauges(self.database_gauges)
         self.metrics.add_gauges(self.fate.gauges)
         self.metrics.add_gauges(self.lifecycle.gauges)
-        self.metrics.add_gauges(self.account_gauges)
+        self.metrics.add_gauges(self.account_gauges, version=self._account_problems)
         self.metrics.init_offerings(config, self.runner.deadline_seconds)
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -329,6 +330,10 @@ class Service:
             problem = self.state_of(offering).account_problem
             yield GaugeRow(name=Gauge.ACCOUNT_PROBLEM, labels=labels, value=float(problem))
 
+    def _account_problems(self) -> frozenset[tuple[str, str]]:
+        # the version of account_gauges: one walk of the states, not 10,000 label rows
+        return frozenset(k for k, s in self.health.states.items() if s.account_problem)
+
     def _regular_interval(self, offering: str, price: Decimal, now: dt.datetime) -> float:
         """A member's regular paid-probe interval as its cadence will use it (the budget's
         pace within the cadence's bounds): the group staggers members by these."""
@@ -377,23 +382,26 @@ class Service:
             yield GaugeRow(name=Gauge.BUDGET_REMAINING, labels=labels, value=left)
 
     async def _evaluate_routes_async(self) -> None:
-        self.evaluate_routes()
+        # issue 18: seconds of Python at 10,000 offerings, so not on the event loop
+        await asyncio.to_thread(self.evaluate_routes)
 
     def evaluate_routes(self, now: dt.datetime | None = None) -> None:
-        """One routing evaluation over the current prices, states and windows."""
+        """One routing evaluation over the current prices, states and windows (on the
+        loop or in a worker thread: results landing meanwhile wait in ``recent``)."""
         now = now or _now()
-        self.recent.trim(now)
-        evaluate_routes(
-            self.routing,
-            now,
-            self.config.enabled_offerings(),
-            price_of=self.price_of,
-            # past its shutdown time an offering leaves routing (not at the first 404)
-            state_of=lambda o: (
-                self.state_of(o).state if self.lifecycle.routable(o) else State.RETIRED
-            ),
-            recent=self.recent,
-        )
+        with self.recent.held() as recent:
+            recent.trim(now)
+            evaluate_routes(
+                self.routing,
+                now,
+                self.config.enabled_offerings(),
+                price_of=self.price_of,
+                # past its shutdown time an offering leaves routing (not at the first 404)
+                state_of=lambda o: (
+                    self.state_of(o).state if self.lifecycle.routable(o) else State.RETIRED
+                ),
+                recent=recent,
+            )
 
 
 def _now() -> dt.datetime:

@@ -156,6 +156,10 @@ def fate_notices(service: Service) -> list[Notice]:
     return out
 
 
+#: how much of the exposition ``/metrics`` sends before it lets the event loop run others
+YIELD_EVERY_BYTES = 1 << 20
+
+
 def build_api(service: Service) -> FastAPI:
     config = service.config
     # no Swagger UI: it loads its scripts from a CDN and is blank offline (issue 13)
@@ -186,8 +190,15 @@ def build_api(service: Service) -> FastAPI:
         chunks = service.metrics.render_chunks()
 
         async def body() -> AsyncIterator[bytes]:
+            sent = 0
             for piece in pieces(chunks):
                 yield piece
+                sent += len(piece)
+                # a socket that takes every piece at once never suspends the send: let the
+                # probes' callbacks run after each MiB (43 MB at 10,000 offerings, issue 18)
+                if sent >= YIELD_EVERY_BYTES:
+                    sent = 0
+                    await asyncio.sleep(0)
 
         length = str(sum(map(len, chunks)))
         return StreamingResponse(
