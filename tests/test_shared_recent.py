@@ -8,8 +8,7 @@ import time
 
 from monitor.interfaces import Outcome
 from monitor.shared_recent import SharedRecent
-from monitor.windows import window_stats
-from tests.test_windows import NOW, OFFERING, result
+from tests.test_windows import NOW, OFFERING, result, window_stats
 
 
 def test_a_result_landing_during_an_evaluation_is_queued_then_counted() -> None:
