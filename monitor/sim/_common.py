@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -32,8 +33,14 @@ class Sim:
 
 
 async def wait(seconds: float) -> None:
-    if seconds > 0:
-        await asyncio.sleep(seconds)
+    """An injected delay, never shorter than ``seconds``: a loop's timers may fire up to a
+    clock tick early (uvloop's, libuv's millisecond clock read once per loop turn)."""
+    if seconds <= 0:
+        return
+    end = time.perf_counter() + seconds
+    await asyncio.sleep(seconds)
+    while (left := end - time.perf_counter()) > 0:
+        await asyncio.sleep(left)
 
 
 async def apply_transport_fault(
