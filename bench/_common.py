@@ -244,3 +244,32 @@ def render_once(metrics: Metrics) -> float:
     for _piece in pieces(metrics.render_chunks()):
         pass
     return time.perf_counter() - began
+
+
+def postgres_server_url() -> str | None:
+    """The PostgreSQL server a benchmark may use: ``PROVMON_BENCH_DATABASE_URL`` or
+    ``PROVMON_TEST_DATABASE_URL``, else a throwaway one from ``scripts/pg-test.sh`` (None
+    when the server is not installed)."""
+    url = os.environ.get("PROVMON_BENCH_DATABASE_URL") or os.environ.get(
+        "PROVMON_TEST_DATABASE_URL"
+    )
+    if url:
+        return url
+    script = Path(__file__).resolve().parents[1] / "scripts" / "pg-test.sh"
+    done = subprocess.run([str(script), "start"], capture_output=True, text=True, check=False)
+    return (done.stdout.strip() or None) if done.returncode == 0 else None
+
+
+def fresh_schema(url: str, prefix: str) -> str:
+    """``url`` whose connections use a new, empty schema of their own (``prefix_<hex>``)."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    engine.dispose()
+    sep = "&" if "?" in url else "?"
+    return f"{url}{sep}options=-csearch_path%3D{schema}"

@@ -4,12 +4,10 @@ the takeover between two agents on PostgreSQL."""
 from __future__ import annotations
 
 import math
-import os
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -17,8 +15,15 @@ from urllib.parse import urlencode
 
 import yaml
 
-from bench._agent import ROOT, AgentProcess, offering_key
-from bench._common import HOST, cpu_seconds_of, stop_process, wait_for_port
+from bench._agent import AgentProcess, offering_key
+from bench._common import (
+    HOST,
+    cpu_seconds_of,
+    fresh_schema,
+    postgres_server_url,
+    stop_process,
+    wait_for_port,
+)
 from bench.cpu import MODULE, blackbox_binary, blackbox_config
 from monitor.servers import free_port
 
@@ -165,35 +170,6 @@ def blackbox_case(
     }
 
 
-def postgres_url() -> str | None:
-    """The database for the takeover: ``PROVMON_BENCH_DATABASE_URL`` or
-    ``PROVMON_TEST_DATABASE_URL``, else a throwaway server from ``scripts/pg-test.sh``."""
-    url = os.environ.get("PROVMON_BENCH_DATABASE_URL") or os.environ.get(
-        "PROVMON_TEST_DATABASE_URL"
-    )
-    if url:
-        return url
-    done = subprocess.run(
-        [str(ROOT / "scripts" / "pg-test.sh"), "start"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return done.stdout.strip() or None if done.returncode == 0 else None
-
-
-def fresh_schema(url: str) -> str:
-    import sqlalchemy as sa
-
-    schema = f"scale_{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    engine.dispose()
-    sep = "&" if "?" in url else "?"
-    return f"{url}{sep}options=-csearch_path%3D{schema}"
-
-
 def _until(check: Any, timeout: float) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -206,10 +182,10 @@ def _until(check: Any, timeout: float) -> Any:
 def takeover_case(sim_url: str, offerings: int, interval: float) -> dict[str, Any]:
     from monitor.store import Store
 
-    url = postgres_url()
+    url = postgres_server_url()
     if url is None:
         return {"error": "no PostgreSQL (set PROVMON_BENCH_DATABASE_URL)", "takeover_s": None}
-    db_url = fresh_schema(url)
+    db_url = fresh_schema(url, "scale")
     store = Store(db_url)
     store.upgrade()  # once, before two agents race to migrate the same schema
     store.dispose()

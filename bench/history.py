@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import random
-import subprocess
 import tempfile
 import time
 import uuid
@@ -34,7 +32,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bench._common import machine, print_table, summary_ms, write_result
+from bench._common import (
+    fresh_schema,
+    machine,
+    postgres_server_url,
+    print_table,
+    summary_ms,
+    write_result,
+)
 from monitor.config_sections import RetentionConfig
 from monitor.history import QUANTILE_ERROR, Tally
 from monitor.interfaces import Kind, Outcome, Phase, ProbeResult
@@ -168,22 +173,11 @@ def run_database(url: str, history: History, queries: int, raw_days: float) -> A
 
 
 def postgres_url() -> str:
-    url = os.environ.get("PROVMON_BENCH_DATABASE_URL")
-    if not url:
-        url = subprocess.run(
-            [str(ROOT / "scripts" / "pg-test.sh"), "start"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    url = url.replace("postgresql://", "postgresql+psycopg://", 1)
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    engine.dispose()
-    sep = "&" if "?" in url else "?"
-    return f"{url}{sep}options=-csearch_path%3D{schema}"
+    """A fresh schema on the benchmark's PostgreSQL server (psycopg driver)."""
+    url = postgres_server_url()
+    if url is None:
+        raise SystemExit(f"[{NAME}] needs PostgreSQL: install it or set PROVMON_BENCH_DATABASE_URL")
+    return fresh_schema(url, "bench").replace("postgresql://", "postgresql+psycopg://", 1)
 
 
 def drop_schema(url: str) -> None:

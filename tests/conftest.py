@@ -93,17 +93,9 @@ def postgres_url() -> str | None:
 
 def fresh_postgres_schema(url: str) -> str:
     """A URL whose connections use a new, empty schema of their own."""
-    import uuid
+    from bench._common import fresh_schema
 
-    import sqlalchemy as sa
-
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    engine.dispose()
-    sep = "&" if "?" in url else "?"
-    return f"{url}{sep}options=-csearch_path%3D{schema}"
+    return fresh_schema(url, "t")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
