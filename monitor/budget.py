@@ -157,15 +157,20 @@ def admits(limit: Decimal | None, spent: Decimal, amount: Decimal) -> bool:
     return limit is None or spent + amount <= limit
 
 
+def confirm_slice(policy: BudgetPolicy, cap: Decimal, price: Decimal) -> Decimal:
+    """The part of an offering's ``cap`` regular probes leave for confirmations."""
+    regular = purpose_limit(cap, Purpose.REGULAR, policy.confirm_share, confirm_most(policy, price))
+    assert regular is not None
+    return cap - regular
+
+
 def recovery_kept(policy: BudgetPolicy, offering: str, price: Decimal) -> Decimal:
     """What confirmations leave of an offering's cap for proving a recovery:
     ``RECOVERY_PROBES`` at ``price``, at most half its confirm slice."""
     cap = offering_cap(policy, offering)
     if cap is None or policy.confirm_probes is None:
         return Decimal(0)
-    regular = purpose_limit(cap, Purpose.REGULAR, policy.confirm_share, confirm_most(policy, price))
-    assert regular is not None
-    return min(price * RECOVERY_PROBES, (cap - regular) / 2)
+    return min(price * RECOVERY_PROBES, confirm_slice(policy, cap, price) / 2)
 
 
 def held_share(now: dt.datetime) -> Decimal:
@@ -182,9 +187,7 @@ def regular_limit(
     cap = offering_cap(policy, offering)
     if cap is None:
         return None
-    regular = purpose_limit(cap, Purpose.REGULAR, policy.confirm_share, confirm_most(policy, price))
-    assert regular is not None
-    return cap - (cap - regular) * held_share(now)
+    return cap - confirm_slice(policy, cap, price) * held_share(now)
 
 
 def admitted_in(
@@ -195,9 +198,8 @@ def admitted_in(
     cap = offering_cap(policy, offering)
     if cap is None:
         return 0.0
-    regular = purpose_limit(cap, Purpose.REGULAR, policy.confirm_share, confirm_most(policy, price))
-    assert regular is not None
-    slice_, room, left = cap - regular, cap - spent - price, seconds_left(now)
+    slice_, room = confirm_slice(policy, cap, price), cap - spent - price
+    left = seconds_left(now)
     if room < 0:
         return left
     if slice_ <= 0:
