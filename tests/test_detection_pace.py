@@ -13,7 +13,7 @@ import pytest
 
 from bench._replay import HOUR, Member, Trace, run_provmon
 from bench._worlds import generation_fails, healthy
-from bench.detection import detect_bound_s, target_checks
+from bench.detection import detect_bound_s, slowdown_day_usd, target_checks
 from monitor.interfaces import Outcome
 
 FAST = "fal/imagen-4.0-fast-generate-001"
@@ -86,3 +86,34 @@ def test_the_benchmark_marks_a_target_no_cadence_can_meet() -> None:
     assert not detect["met"] and detect["bound_s"] == 3283.2 and "infeasible" in detect["note"]
     recover = checks["latency_degradation recover p95 (s)"]
     assert not recover["met"] and recover["needs_usd"] > 1.0 and "infeasible" in recover["note"]
+
+
+def test_a_slowdowns_detect_and_recovery_together_are_priced_for_the_day() -> None:
+    """At $0.02 each target alone fits in $1 a day, both together do not: the day an 8 h
+    slowdown falls in needs probes every ~1,895 s outside it and every ~947 s through it."""
+    assert slowdown_day_usd(0.02, 8 * HOUR) == 1.22
+    assert slowdown_day_usd(0.014, 8 * HOUR) == 0.85
+    dist = {"count": 60, "missed": 0, "p50": 1.0, "p95": 1803.0, "max": 1900.0}
+    row = {
+        "detect_s": dist,
+        "recover_s": {**dist, "p95": 1806.0},
+        "false_down": 0,
+        "false_alarms": 0,
+        "false_alarms_per_offering_week": 0.0,
+        "max_spend_in_one_utc_day_usd": 0.98,
+    }
+    results = {
+        name: {"provmon": row, "trials": 60, "offerings": 1, "outage_s": 8 * HOUR}
+        for name in ("hard_outage", "flaky_week", "group_flaky_week_lying_feed")
+    }
+    for name, price in (("latency_degradation_fast", 0.02), ("latency_degradation_klein", 0.014)):
+        results[name] = {**results["hard_outage"], "price_usd": price}
+    checks = {c["check"]: c for c in target_checks(results)}
+    fast_detect = checks["latency_degradation_fast detect p95 (s)"]
+    fast_recover = checks["latency_degradation_fast recover p95 (s)"]
+    assert fast_recover["needs_usd"] == 0.61 and fast_recover["needs_usd_with_detect"] == 1.22
+    assert "infeasible together" in fast_recover["note"]
+    assert fast_detect["needs_usd_with_recovery"] == 1.22
+    assert "infeasible together" in fast_detect["note"]
+    klein_recover = checks["latency_degradation_klein recover p95 (s)"]
+    assert klein_recover["needs_usd_with_detect"] == 0.85 and "note" not in klein_recover
