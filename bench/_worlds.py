@@ -5,7 +5,12 @@ Group worlds watch the default catalog's ``imagen-4`` upstream: Imagen 4 Fast, S
 and Ultra at five resellers (Vertex AI, Gemini API, fal, Replicate, Lumenfall), 15
 offerings at Google's list prices ($0.02 / $0.04 / $0.06; provider-apis.md names Fast
 at 1K as the cheapest probe), each with its own $1 per UTC day. Google Cloud's status
-feed covers the Vertex AI and Gemini API members.
+feed covers the Vertex AI and Gemini API members. Imagen 4 was shut down on 2026-08-17;
+those worlds are kept because issue 17's targets were set on them. ``live_group`` is
+today's counterpart, read from the shipped live catalog (``monitor/catalog/live.yaml``):
+its ``gemini-image`` upstream (Nano Banana 2.1, Nano Banana Pro, Nano Banana 2 Lite at
+the Gemini API, Vertex AI, fal, OpenRouter and Lumenfall) at each offering's listed probe
+price, the status feed covering what the catalog maps to it.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from bench._replay import HOUR, FeedScript, Member, World
+from monitor.catalogs import load_catalog
+from monitor.fate_hooks import upstream_of
 from monitor.health import State
 from monitor.interfaces import Outcome
 
@@ -62,6 +69,28 @@ def group() -> tuple[Member, ...]:
         for p in PROVIDERS
         for m, price in MODELS.items()
     )
+
+
+#: today's group world: this upstream of the shipped live catalog
+LIVE_UPSTREAM = "gemini-image"
+
+
+def live_group() -> tuple[Member, ...]:
+    """Every enabled offering of the live catalog's ``LIVE_UPSTREAM``, at its listed probe
+    price; a member is covered by a feed when the catalog maps a feed component to it."""
+    config = load_catalog("live")
+    fed = {
+        offering
+        for feed in config.status_feeds.values()
+        for offerings in feed.components.values()
+        for offering in offerings
+    }
+    members = []
+    for offering, spec in sorted(config.offerings.items()):
+        if upstream_of(config, offering) != LIVE_UPSTREAM or spec.listed_price_usd is None:
+            continue
+        members.append(Member(offering=offering, price=spec.listed_price_usd, feed=offering in fed))
+    return tuple(members)
 
 
 def healthy(kind: str, rng: random.Random) -> tuple[Outcome, float]:
@@ -265,6 +294,11 @@ def scenarios(scale: float) -> list[Scenario]:
             trials=n(30),
             feed="silent",
             **grouped,  # type: ignore[arg-type]
+        ),
+        Scenario(
+            name="group_generation_outage_live",
+            trials=n(30),
+            **{**grouped, "members": live_group},  # type: ignore[arg-type]
         ),
         Scenario(
             name="single_reseller_generation_outage",

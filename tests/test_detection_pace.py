@@ -12,8 +12,9 @@ from decimal import Decimal
 import pytest
 
 from bench._replay import HOUR, Member, Trace, run_provmon
-from bench._worlds import generation_fails, healthy
-from bench.detection import detect_bound_s, slowdown_day_usd, target_checks
+from bench._worlds import generation_fails, healthy, live_group, scenarios
+from bench.detection import detect_bound_s, run_scenario, slowdown_day_usd, target_checks
+from monitor.fate import Verdict
 from monitor.interfaces import Outcome
 
 FAST = "fal/imagen-4.0-fast-generate-001"
@@ -117,3 +118,18 @@ def test_a_slowdowns_detect_and_recovery_together_are_priced_for_the_day() -> No
     assert "infeasible together" in fast_detect["note"]
     klein_recover = checks["latency_degradation_klein recover p95 (s)"]
     assert klein_recover["needs_usd_with_detect"] == 0.85 and "note" not in klein_recover
+
+
+def test_todays_group_world_comes_from_the_live_catalog_and_is_caught_as_one_upstream() -> None:
+    """The live catalog's gemini-image upstream, at several resellers and listed prices:
+    a generation outage at all of them is seen as the upstream's, inside each budget."""
+    members = live_group()
+    resellers = {m.offering.split("/", 1)[0] for m in members}
+    assert len(resellers) >= 3 and all(m.price > 0 for m in members)
+    assert any(m.feed for m in members) and not all(m.feed for m in members)
+    scenario = next(s for s in scenarios(0.1) if s.name == "group_generation_outage_live")
+    result = run_scenario(scenario, seed=1)
+    provmon = result["provmon"]
+    assert provmon["detect_s"]["missed"] == 0 and provmon["false_down"] == 0
+    assert provmon["verdicts"] == {Verdict.UPSTREAM: scenario.trials}
+    assert provmon["max_spend_in_one_utc_day_usd"] <= 1.0
