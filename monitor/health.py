@@ -20,6 +20,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
+from monitor.health_latency import forget_slow_spell, is_slow, slow_flags, slow_reason
 from monitor.health_model import (
     BAD,
     HEALTHY,
@@ -35,7 +36,6 @@ from monitor.health_model import (
 )
 from monitor.incidents import IncidentAction, IncidentEvent, incident_events
 from monitor.interfaces import Outcome
-from monitor.outcomes import quantile
 
 __all__ = [
     "BAD",
@@ -209,15 +209,18 @@ def step_tier(policy: HealthPolicy, tier: TierState, sample: Sample) -> TierStat
     latencies, flags, usual, usual_n = tier.latencies, tier.slow, tier.usual_s, tier.usual_n
     slow = False
     if healthy and sample.latency_s is not None:
-        slow = _is_slow(policy, tier, sample.latency_s, sample.kind)
+        slow = is_slow(policy, tier, sample.latency_s, sample.kind)
         latencies = (*latencies, sample.latency_s)[-policy.latency_window :]
-        flags = (*_flags(tier), slow)[-policy.latency_window :]
-        latencies, flags = _forget_slow_spell(policy, tier, latencies, flags)
+        flags = (*slow_flags(tier), slow)[-policy.latency_window :]
+        latencies, flags = forget_slow_spell(policy, tier, latencies, flags)
         if not slow:
             usual = sample.latency_s if usual is None else 0.8 * usual + 0.2 * sample.latency_s
             usual_n += 1
     recovering = (
-        tier.state == State.DEGRADED and healthy and not slow and _slow(policy, tier) is not None
+        tier.state == State.DEGRADED
+        and healthy
+        and not slow
+        and slow_reason(policy, tier) is not None
     )
     counted = replace(
         tier,
@@ -273,7 +276,7 @@ def _judge(
             State.DEGRADED,
             f"error ratio {ratio:.0%} over the last {len(tier.recent)} samples, last {outcome}",
         )
-    slow = _slow(policy, tier)
+    slow = slow_reason(policy, tier)
     if slow is not None:
         return State.DEGRADED, slow
     if not tier.successes:
@@ -319,7 +322,7 @@ def _expire(policy: HealthPolicy, tier: TierState, now: dt.datetime) -> TierStat
         return tier
     if (now - tier.last_at).total_seconds() <= policy.window_s:
         return tier
-    if _slow(policy, tier) is not None:
+    if slow_reason(policy, tier) is not None:
         return tier
     return replace(
         tier,
@@ -344,56 +347,6 @@ def _window(
         drop = sum(1 for when in recent_at if when < cut)
         recent, recent_at = recent[drop:], recent_at[drop:]
     return recent, recent_at
-
-
-def _is_slow(policy: HealthPolicy, tier: TierState, latency: float, kind: str) -> bool:
-    """Over the objective, or (generate answers) far over the offering's usual latency."""
-    objective, factor = policy.latency_objective_s, policy.latency_baseline_factor
-    if objective is not None and latency > objective:
-        return True
-    usual = tier.usual_s
-    if factor is None or kind == "control" or usual is None:
-        return False
-    known = tier.usual_n >= policy.latency_baseline_samples
-    return known and latency > factor * usual and latency - usual > policy.latency_baseline_margin_s
-
-
-def _flags(tier: TierState) -> tuple[bool, ...]:
-    """The slow flags of a tier's latencies (judged by the objective if it has none)."""
-    if len(tier.slow) == len(tier.latencies):
-        return tier.slow
-    return tuple(False for _ in tier.latencies)
-
-
-def _forget_slow_spell(
-    policy: HealthPolicy,
-    tier: TierState,
-    latencies: tuple[float, ...],
-    flags: tuple[bool, ...],
-) -> tuple[tuple[float, ...], tuple[bool, ...]]:
-    """After a slowdown, ``latency_recover_samples`` fast answers in a row end it: the
-    slow latencies before them are dropped instead of waiting to leave the window."""
-    keep = max(1, policy.latency_recover_samples)
-    if tier.state != State.DEGRADED or len(latencies) < keep or any(flags[-keep:]):
-        return latencies, flags
-    return latencies[-keep:], flags[-keep:]
-
-
-def _slow(policy: HealthPolicy, tier: TierState) -> str | None:
-    """Why the tier is slow: most of its last answers (at least ``latency_min_samples``)
-    were over the objective or far over the usual latency; None when it is not."""
-    flags = _flags(tier)
-    count = sum(flags)
-    if len(flags) < policy.latency_min_samples or count * 2 <= len(flags):
-        return None
-    value = quantile(tier.latencies, policy.latency_quantile) or 0.0
-    objective = policy.latency_objective_s
-    usual = f", usually {tier.usual_s:.1f}s" if tier.usual_s is not None else ""
-    limit = f", the objective {objective:.1f}s" if objective is not None else ""
-    return (
-        f"{count} of the last {len(flags)} answers slow (p{policy.latency_quantile * 100:.0f} "
-        f"{value:.1f}s{usual}{limit})"
-    )
 
 
 ChangeHook = Callable[[str, str, HealthState, HealthState], None]
