@@ -17,15 +17,12 @@ from monitor.budget import (
     Purpose,
     admitted_in,
     billing,
-    interval_for,
     keeps_reservation,
-    paced_interval,
-    probes_per_day,
     purpose_limit,
     regular_limit,
     remaining,
-    seconds_left,
 )
+from monitor.budget_pace import interval_for, paced_interval, probes_per_day, seconds_left
 from monitor.interfaces import Outcome
 from monitor.store import Store
 
