@@ -249,7 +249,7 @@ def run_provmon(
             changed = set(seen) ^ set(feed_seen)
             # the monitor knows an incident from the poll that first read it
             feed_seen = {o: feed_seen.get(o, at(t)) for o in seen}
-            for o in changed:
+            for o in sorted(changed):
                 replan(o, t, ("generate",))
             push(t + FEED_POLL_S, "poll")
             continue
