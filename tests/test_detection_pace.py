@@ -8,6 +8,7 @@ import itertools
 import random
 import statistics
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -57,31 +58,31 @@ def test_a_failed_paid_probe_is_confirmed_within_seconds_and_costs_nothing() -> 
     assert trace.spend == Decimal("0.02") * ok
 
 
-def test_the_benchmark_marks_a_target_no_cadence_can_meet() -> None:
-    assert detect_bound_s(0.04) == 3283.2
-    assert detect_bound_s(0.02) == 1641.6
-    dist = {"count": 60, "missed": 0, "p50": 1.0, "p95": 3300.0, "max": 3400.0}
-    empty = {"count": 0, "missed": 0}
+def results_of(detect_p95: float, recover_p95: float, spend: float) -> dict[str, Any]:
+    """A benchmark's results with the scenarios every target list needs, 8 h outages."""
+    dist = {"count": 60, "missed": 0, "p50": 1.0, "p95": detect_p95, "max": detect_p95 + 100}
     row = {
         "detect_s": dist,
-        "recover_s": {**dist, "p95": 3000.0},
+        "recover_s": {**dist, "p95": recover_p95},
         "false_down": 0,
         "false_alarms": 0,
         "false_alarms_per_offering_week": 0.0,
-        "max_spend_in_one_utc_day_usd": 0.9,
+        "max_spend_in_one_utc_day_usd": spend,
     }
-    results = {
+    results: dict[str, Any] = {
         name: {"provmon": row, "trials": 60, "offerings": 1, "outage_s": 8 * HOUR}
         for name in ("hard_outage", "flaky_week", "group_flaky_week_lying_feed")
     }
-    results["latency_degradation"] = {
-        "provmon": row,
-        "trials": 60,
-        "offerings": 1,
-        "outage_s": 8 * HOUR,
-        "price_usd": 0.04,
-    }
+    empty = {"count": 0, "missed": 0}
     results["flaky_week"]["provmon"] = {**row, "detect_s": empty, "recover_s": empty}
+    return results
+
+
+def test_the_benchmark_marks_a_target_no_cadence_can_meet() -> None:
+    assert detect_bound_s(0.04) == 3283.2
+    assert detect_bound_s(0.02) == 1641.6
+    results = results_of(3300.0, 3000.0, 0.9)
+    results["latency_degradation"] = {**results["hard_outage"], "price_usd": 0.04}
     checks = {c["check"]: c for c in target_checks(results)}
     detect = checks["latency_degradation detect p95 (s)"]
     assert not detect["met"] and detect["bound_s"] == 3283.2 and "infeasible" in detect["note"]
@@ -94,19 +95,7 @@ def test_a_slowdowns_detect_and_recovery_together_are_priced_for_the_day() -> No
     slowdown falls in needs probes every ~1,895 s outside it and every ~947 s through it."""
     assert slowdown_day_usd(0.02, 8 * HOUR) == 1.22
     assert slowdown_day_usd(0.014, 8 * HOUR) == 0.85
-    dist = {"count": 60, "missed": 0, "p50": 1.0, "p95": 1803.0, "max": 1900.0}
-    row = {
-        "detect_s": dist,
-        "recover_s": {**dist, "p95": 1806.0},
-        "false_down": 0,
-        "false_alarms": 0,
-        "false_alarms_per_offering_week": 0.0,
-        "max_spend_in_one_utc_day_usd": 0.98,
-    }
-    results = {
-        name: {"provmon": row, "trials": 60, "offerings": 1, "outage_s": 8 * HOUR}
-        for name in ("hard_outage", "flaky_week", "group_flaky_week_lying_feed")
-    }
+    results = results_of(1803.0, 1806.0, 0.98)
     for name, price in (("latency_degradation_fast", 0.02), ("latency_degradation_klein", 0.014)):
         results[name] = {**results["hard_outage"], "price_usd": price}
     checks = {c["check"]: c for c in target_checks(results)}
