@@ -144,7 +144,10 @@ class Service:
         self.metrics.add_gauges(self.budget_gauges)
         self.metrics.add_gauges(self.database_gauges)
         self.metrics.add_gauges(self.fate.gauges)
-        self.metrics.add_gauges(self.lifecycle.gauges)
+        lifecycle = self.lifecycle  # its gauges re-read when they can have moved (issue 18)
+        self.metrics.add_gauges(
+            lifecycle.gauges, version=lambda: lifecycle.gauges_version(self.health.changes)
+        )
         self.metrics.add_gauges(self.account_gauges, version=self._account_problems)
         self.metrics.init_offerings(config, self.runner.deadline_seconds)
         self._tasks: list[asyncio.Task[None]] = []
@@ -173,6 +176,7 @@ class Service:
             await self.prepare()
         self.writer.start()
         if schedule:
+            self.metrics.prime()  # on the loop, while no probe runs yet
             self.scheduler.add_price_jobs(self.refresh_prices)
             if self.shards is not None:  # adds the jobs of the shards it takes
                 self._tasks.append(asyncio.create_task(self.shards.run()))
@@ -398,7 +402,7 @@ class Service:
                 price_of=self.price_of,
                 # past its shutdown time an offering leaves routing (not at the first 404)
                 state_of=lambda o: (
-                    self.state_of(o).state if self.lifecycle.routable(o) else State.RETIRED
+                    self.state_of(o).state if self.lifecycle.routable(o, now) else State.RETIRED
                 ),
                 recent=recent,
             )
