@@ -47,6 +47,7 @@ from monitor.routing_model import (
     RouteEntry,
     Snapshot,
     Tier,
+    holds_again,
 )
 from monitor.windows import WINDOWS, WindowStats, pick_window
 
@@ -329,26 +330,57 @@ class RoutingEngine:
         self.memory: dict[tuple[str, PolicyName], Memory] = {}
         self.latest: dict[tuple[str, PolicyName], Route] = {}
         self.snapshot: Snapshot | None = None
-        #: counts evaluations: what :meth:`gauges` shows changes only when this does
+        #: counts evaluations that decided some route anew: what :meth:`gauges` shows
+        #: changes only when this does
         self.generation = 0
+        #: per (model, policy): the views and memory of its last decision (issue 18)
+        self._decided: dict[tuple[str, PolicyName], tuple[tuple[OfferingView, ...], Memory]] = {}
+        self._fresh = False  # some route of this evaluation was decided anew
 
     def evaluate(self, snapshot: Snapshot) -> list[Route]:
-        """One evaluation: every model's route under every policy, sorted by model."""
+        """One evaluation: every model's route under every policy, sorted by model
+        (:meth:`decide_model` for each, then :meth:`finish`)."""
         by_model: dict[str, list[OfferingView]] = defaultdict(list)
         for view in snapshot.offerings:
             by_model[view.model].append(view)
         routes = []
         for model in sorted(by_model):
-            for name, policy in self.policies.items():
-                key = (model, name)
-                route, self.memory[key] = decide(
-                    policy, model, by_model[model], self.memory.get(key, Memory()), snapshot.at
-                )
-                self.latest[key] = route
-                routes.append(route)
-        self.snapshot = snapshot
-        self.generation += 1
+            routes += self.decide_model(model, by_model[model], snapshot.at)
+        self.finish(snapshot)
         return routes
+
+    def decide_model(
+        self, model: str, views: Sequence[OfferingView], at: dt.datetime
+    ) -> list[Route]:
+        """One model's routes under every policy, as part of an evaluation at ``at`` that
+        :meth:`finish` ends (the service decides models in slices between probes).
+
+        A model whose views equal those of its last decision, whose memory that decision
+        left unchanged and carries no streak, gets the same route again, at this time:
+        :func:`decide` reads the time only through a streak (issue 18: at 10,000 offerings
+        deciding every route was most of a second of Python every 30 s)."""
+        kept = tuple(views)
+        routes = []
+        for name, policy in self.policies.items():
+            key = (model, name)
+            memory = self.memory.get(key, Memory())
+            before = self.latest.get(key)
+            if before is not None and holds_again(self._decided.get(key), kept, memory):
+                route = Route(model=model, policy=name, at=at, entries=before.entries)
+            else:
+                route, self.memory[key] = decide(policy, model, kept, memory, at)
+                self._decided[key] = (kept, memory)
+                self._fresh = True
+            self.latest[key] = route
+            routes.append(route)
+        return routes
+
+    def finish(self, snapshot: Snapshot) -> None:
+        """End an evaluation: ``snapshot`` holds every view it decided on."""
+        self.snapshot = snapshot
+        if self._fresh:
+            self.generation += 1
+            self._fresh = False
 
     def routes(self, *, policy: PolicyName | None = None, model: str | None = None) -> list[Route]:
         """The latest routes, optionally of one policy and/or one model."""

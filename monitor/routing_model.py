@@ -153,3 +153,17 @@ class Memory:
     incumbent: str | None = None
     streak: int = 0
     streak_since: dt.datetime | None = None
+
+
+def holds_again(
+    last: tuple[tuple[OfferingView, ...], Memory] | None,
+    views: tuple[OfferingView, ...],
+    memory: Memory,
+) -> bool:
+    """Whether a model's last decision holds again: the same views (prices to the digit:
+    reasons quote them), and a memory it left as it found it, without a streak."""
+    if last is None or memory.streak or last[1] != memory or memory.streak_since is not None:
+        return False
+    return last[0] == views and all(
+        str(a.price_usd) == str(b.price_usd) for a, b in zip(last[0], views, strict=True)
+    )

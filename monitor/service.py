@@ -40,11 +40,11 @@ from monitor.pipeline import (
     replay,
 )
 from monitor.pricing.engine import PricingEngine
+from monitor.route_slices import by_model, evaluate_in_slices
 from monitor.routing import RoutingEngine
 from monitor.runner import Runner
 from monitor.scheduler import ProbeScheduler
 from monitor.shard_keeper import keeper_for
-from monitor.shared_recent import SharedRecent
 from monitor.store import Store, StoreError, default_sqlite_url
 from monitor.writer import ResultWriter
 
@@ -99,8 +99,10 @@ class Service:
             config.enabled_offerings(),
         )
         self.cadence = cadence_policy(config)
-        self.recent = SharedRecent()  # routing reads it in a worker thread
+        self.recent = RecentResults()
         self.routing = RoutingEngine()
+        self._offerings = config.enabled_offerings()
+        self._models = by_model(self._offerings)  # routing's groups, for its slices
         self.prices.on_usage_change = lambda o, s: self.metrics.price_changes.labels(o, s).inc()
         # issue 16: listings, shutdown dates, served models (monitor/lifecycle_hooks.py)
         self.lifecycle = LifecycleHooks(
@@ -386,26 +388,35 @@ class Service:
             yield GaugeRow(name=Gauge.BUDGET_REMAINING, labels=labels, value=left)
 
     async def _evaluate_routes_async(self) -> None:
-        # issue 18: seconds of Python at 10,000 offerings, so not on the event loop
-        await asyncio.to_thread(self.evaluate_routes)
+        # issue 18: most of a second of Python at 10,000 offerings: on the loop in slices
+        now = _now()
+        await evaluate_in_slices(
+            self.routing,
+            now,
+            self._offerings,
+            price_of=self.price_of,
+            state_of=functools.partial(self._routing_state, now=now),
+            recent=self.recent,
+            groups=self._models,
+        )
 
     def evaluate_routes(self, now: dt.datetime | None = None) -> None:
-        """One routing evaluation over the current prices, states and windows (on the
-        loop or in a worker thread: results landing meanwhile wait in ``recent``)."""
+        """One routing evaluation over the current prices, states and windows, in one go."""
         now = now or _now()
-        with self.recent.held() as recent:
-            recent.trim(now)
-            evaluate_routes(
-                self.routing,
-                now,
-                self.config.enabled_offerings(),
-                price_of=self.price_of,
-                # past its shutdown time an offering leaves routing (not at the first 404)
-                state_of=lambda o: (
-                    self.state_of(o).state if self.lifecycle.routable(o, now) else State.RETIRED
-                ),
-                recent=recent,
-            )
+        self.recent.trim(now)
+        evaluate_routes(
+            self.routing,
+            now,
+            self._offerings,
+            price_of=self.price_of,
+            state_of=functools.partial(self._routing_state, now=now),
+            recent=self.recent,
+        )
+
+    def _routing_state(self, offering: str, now: dt.datetime) -> State:
+        # past its shutdown time an offering leaves routing (not at the first 404)
+        routable = self.lifecycle.routable(offering, now)
+        return self.state_of(offering).state if routable else State.RETIRED
 
 
 def _now() -> dt.datetime:
