@@ -29,7 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
@@ -47,7 +47,9 @@ from monitor.routing_model import (
     RouteEntry,
     Snapshot,
     Tier,
+    build_snapshot,
     holds_again,
+    same_views,
 )
 from monitor.windows import WINDOWS, WindowStats, pick_window
 
@@ -293,31 +295,6 @@ def decide(
     return route, new_memory
 
 
-def build_snapshot(
-    at: dt.datetime,
-    offerings: Iterable[str],
-    *,
-    current_price: Callable[[str], Decimal | None],
-    state_of: Callable[[str], State],
-    stats: Mapping[str, Mapping[str, WindowStats]],
-) -> Snapshot:
-    """Assemble a snapshot; ``offerings`` are ``provider/model`` ids (DESIGN.md, "offering")."""
-    views = []
-    for offering in offerings:
-        provider, _, model = offering.partition("/")
-        views.append(
-            OfferingView(
-                offering=offering,
-                provider=provider,
-                model=model,
-                state=state_of(offering),
-                price_usd=current_price(offering),
-                windows=stats.get(offering, {}),
-            )
-        )
-    return Snapshot(at=at, offerings=tuple(views))
-
-
 class RoutingEngine:
     """Routes for every model and policy, remembering hysteresis between evaluations.
 
@@ -333,8 +310,10 @@ class RoutingEngine:
         #: counts evaluations that decided some route anew: what :meth:`gauges` shows
         #: changes only when this does
         self.generation = 0
-        #: per (model, policy): the views and memory of its last decision (issue 18)
-        self._decided: dict[tuple[str, PolicyName], tuple[tuple[OfferingView, ...], Memory]] = {}
+        #: per model its last views, per (model, policy) the memory its last decision
+        #: was given (issue 18: a model none of whose inputs moved keeps its routes)
+        self._views: dict[str, tuple[OfferingView, ...]] = {}
+        self._given: dict[tuple[str, PolicyName], Memory] = {}
         self._fresh = False  # some route of this evaluation was decided anew
 
     def evaluate(self, snapshot: Snapshot) -> list[Route]:
@@ -360,16 +339,18 @@ class RoutingEngine:
         :func:`decide` reads the time only through a streak (issue 18: at 10,000 offerings
         deciding every route was most of a second of Python every 30 s)."""
         kept = tuple(views)
+        same = same_views(self._views.get(model), kept)
+        self._views[model] = kept
         routes = []
         for name, policy in self.policies.items():
             key = (model, name)
             memory = self.memory.get(key, Memory())
             before = self.latest.get(key)
-            if before is not None and holds_again(self._decided.get(key), kept, memory):
+            if same and before is not None and holds_again(self._given.get(key), memory):
                 route = Route(model=model, policy=name, at=at, entries=before.entries)
             else:
                 route, self.memory[key] = decide(policy, model, kept, memory, at)
-                self._decided[key] = (kept, memory)
+                self._given[key] = memory
                 self._fresh = True
             self.latest[key] = route
             routes.append(route)

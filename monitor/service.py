@@ -18,6 +18,7 @@ import socket
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from monitor.budget import Budget, BudgetPolicy
 from monitor.cadence import regular_generate_interval
@@ -389,34 +390,29 @@ class Service:
 
     async def _evaluate_routes_async(self) -> None:
         # issue 18: most of a second of Python at 10,000 offerings: on the loop in slices
-        now = _now()
-        await evaluate_in_slices(
-            self.routing,
-            now,
-            self._offerings,
-            price_of=self.price_of,
-            state_of=functools.partial(self._routing_state, now=now),
-            recent=self.recent,
-            groups=self._models,
-        )
+        await evaluate_in_slices(self.routing, **self._routing_inputs(), groups=self._models)
 
     def evaluate_routes(self, now: dt.datetime | None = None) -> None:
         """One routing evaluation over the current prices, states and windows, in one go."""
-        now = now or _now()
-        self.recent.trim(now)
-        evaluate_routes(
-            self.routing,
-            now,
-            self._offerings,
-            price_of=self.price_of,
-            state_of=functools.partial(self._routing_state, now=now),
-            recent=self.recent,
-        )
+        inputs = self._routing_inputs(now)
+        self.recent.trim(inputs["now"])
+        evaluate_routes(self.routing, **inputs)
 
-    def _routing_state(self, offering: str, now: dt.datetime) -> State:
-        # past its shutdown time an offering leaves routing (not at the first 404)
-        routable = self.lifecycle.routable(offering, now)
-        return self.state_of(offering).state if routable else State.RETIRED
+    def _routing_inputs(self, now: dt.datetime | None = None) -> dict[str, Any]:
+        now = now or _now()
+
+        def state_of(offering: str) -> State:
+            # past its shutdown time an offering leaves routing (not at the first 404)
+            routable = self.lifecycle.routable(offering, now)
+            return self.state_of(offering).state if routable else State.RETIRED
+
+        return {
+            "now": now,
+            "offerings": self._offerings,
+            "price_of": self.price_of,
+            "state_of": state_of,
+            "recent": self.recent,
+        }
 
 
 def _now() -> dt.datetime:
