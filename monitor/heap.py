@@ -13,13 +13,14 @@ generation's threshold, so objects of a probe in flight (a few milliseconds) die
 instead of being promoted and walked later. Cycles among frozen objects are never freed;
 those made at start-up are collected just before the freeze.
 
-It also shortens the GIL's switch interval. A thread running Python (the ``/metrics``
-gauge reads behind a scrape, the writer, a sync handler) and the event loop form a convoy:
-each time the loop waits for I/O it gives the GIL up, and it waits up to the switch
-interval to get it back, so with CPython's 5 ms the loop runs ~150 iterations a second
-while such a thread runs (measured: a 1 ms sleep on the loop overslept 5.2 ms at the
-median; 1.2 ms with a 1 ms interval). At 10,000 offerings, start drift p99 ~120 ms
-became ~36 ms with 1 ms (one A/B pair, shared machine).
+It also sets the GIL's switch interval. A thread running Python (the gauge reads behind
+a scrape, the writer, a sync handler) and the event loop form a convoy: each time the loop
+waits for I/O it gives the GIL up and waits up to the switch interval to get it back (a
+1 ms sleep on the loop overslept 5.2 ms at the median next to a busy thread with CPython's
+5 ms, 1.2 ms with 1 ms). Since routing's evaluation left its thread (issue 18,
+``monitor/route_slices``), ``bench.scale`` at 10,000 offerings measured no difference
+between 1 and 5 ms (drift p99 27-119 ms against 7-76 ms, interleaved on a shared machine)
+and ~2-8 % more CPU per probe at 1 ms, so CPython's 5 ms stays the default.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ import sys
 #: allocations (less deallocations) between two collections of the youngest generation
 #: (CPython's default is 700: at ~330 probes a second that is a collection every few ms)
 YOUNG = 20_000
-#: seconds a thread may hold the GIL while another waits for it (CPython's: 0.005)
-SWITCH_S = 0.001
+#: seconds a thread may hold the GIL while another waits for it (CPython's default)
+SWITCH_S = 0.005
 
 
 def settle(young: int = YOUNG, switch_s: float = SWITCH_S) -> None:
