@@ -100,7 +100,13 @@ class Events:
         sys.stdout.flush()
 
 
-async def serve(config: Config, db_url: str, events: bool, gc_young: int = heap.YOUNG) -> None:
+async def serve(
+    config: Config,
+    db_url: str,
+    events: bool,
+    gc_young: int = heap.YOUNG,
+    switch_s: float = heap.SWITCH_S,
+) -> None:
     service = Service(config, db_url)
     if events:
         service.runner.sinks.append(Events())
@@ -108,7 +114,7 @@ async def serve(config: Config, db_url: str, events: bool, gc_young: int = heap.
     await server.start()
     await service.start()
     if gc_young:
-        heap.settle(gc_young)
+        heap.settle(gc_young, switch_s)
     print(json.dumps({"ready": f"{server.url}/metrics", "pid": os.getpid()}), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -189,6 +195,12 @@ def main(argv: list[str] | None = None) -> None:
         default=heap.YOUNG,
         help="youngest-generation GC threshold after start-up (0: CPython's defaults, no freeze)",
     )
+    parser.add_argument(
+        "--switch-ms",
+        type=float,
+        default=heap.SWITCH_S * 1000,
+        help="the GIL's switch interval after start-up (monitor.heap; CPython's is 5)",
+    )
     parser.add_argument("--profile", help="write a cProfile (CPU time) of the run here")
     parser.add_argument(
         "--loop",
@@ -214,7 +226,7 @@ def main(argv: list[str] | None = None) -> None:
 
     def run() -> None:
         with asyncio.Runner(loop_factory=factory) as runner:
-            runner.run(serve(config, args.db, args.events, args.gc_young))
+            runner.run(serve(config, args.db, args.events, args.gc_young, args.switch_ms / 1000))
 
     if not args.profile:
         run()

@@ -193,11 +193,12 @@ def load_case(
     scrape_every: float = SCRAPE_EVERY_S,
     gc_young: int = heap.YOUNG,
     loop: str = "service",
+    switch_ms: float = heap.SWITCH_S * 1000,
     name: str = "scale.db",
 ) -> dict[str, Any]:
     db = Path(folder) / name
     args = ["--db", f"sqlite:///{db}", "--offerings", str(offerings), "--interval", str(interval)]
-    args += ["--gc-young", str(gc_young), "--loop", loop]
+    args += ["--gc-young", str(gc_young), "--loop", loop, "--switch-ms", str(switch_ms)]
     for url, _ in sims:
         args += ["--sim", url]
     agent = AgentProcess(args)
@@ -282,6 +283,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "0: CPython's defaults and no freeze, as before issue 18's fix)",
     )
     parser.add_argument(
+        "--switch-ms",
+        type=float,
+        default=heap.SWITCH_S * 1000,
+        help="the agent's GIL switch interval after start-up (monitor.heap; 5: CPython's)",
+    )
+    parser.add_argument(
         "--loop",
         choices=("service", "asyncio"),
         default="service",
@@ -306,6 +313,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             args.scrape_every,
             args.gc_young,
             args.loop,
+            switch_ms=args.switch_ms,
         )
         print(f"[{NAME}] load: {load}", flush=True)
         render: dict[str, Any] = {"skipped": True}
@@ -320,6 +328,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 args.gc_young,
                 args.loop,
                 name="render.db",
+                switch_ms=args.switch_ms,
             )
             print(f"[{NAME}] render: {render}", flush=True)
         blackbox: dict[str, Any] = {"skipped": True}

@@ -29,7 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
@@ -47,6 +47,9 @@ from monitor.routing_model import (
     RouteEntry,
     Snapshot,
     Tier,
+    build_snapshot,
+    holds_again,
+    same_views,
 )
 from monitor.windows import WINDOWS, WindowStats, pick_window
 
@@ -292,31 +295,6 @@ def decide(
     return route, new_memory
 
 
-def build_snapshot(
-    at: dt.datetime,
-    offerings: Iterable[str],
-    *,
-    current_price: Callable[[str], Decimal | None],
-    state_of: Callable[[str], State],
-    stats: Mapping[str, Mapping[str, WindowStats]],
-) -> Snapshot:
-    """Assemble a snapshot; ``offerings`` are ``provider/model`` ids (DESIGN.md, "offering")."""
-    views = []
-    for offering in offerings:
-        provider, _, model = offering.partition("/")
-        views.append(
-            OfferingView(
-                offering=offering,
-                provider=provider,
-                model=model,
-                state=state_of(offering),
-                price_usd=current_price(offering),
-                windows=stats.get(offering, {}),
-            )
-        )
-    return Snapshot(at=at, offerings=tuple(views))
-
-
 class RoutingEngine:
     """Routes for every model and policy, remembering hysteresis between evaluations.
 
@@ -329,26 +307,61 @@ class RoutingEngine:
         self.memory: dict[tuple[str, PolicyName], Memory] = {}
         self.latest: dict[tuple[str, PolicyName], Route] = {}
         self.snapshot: Snapshot | None = None
-        #: counts evaluations: what :meth:`gauges` shows changes only when this does
+        #: counts evaluations that decided some route anew: what :meth:`gauges` shows
+        #: changes only when this does
         self.generation = 0
+        #: per model its last views, per (model, policy) the memory its last decision
+        #: was given (issue 18: a model none of whose inputs moved keeps its routes)
+        self._views: dict[str, tuple[OfferingView, ...]] = {}
+        self._given: dict[tuple[str, PolicyName], Memory] = {}
+        self._fresh = False  # some route of this evaluation was decided anew
 
     def evaluate(self, snapshot: Snapshot) -> list[Route]:
-        """One evaluation: every model's route under every policy, sorted by model."""
+        """One evaluation: every model's route under every policy, sorted by model
+        (:meth:`decide_model` for each, then :meth:`finish`)."""
         by_model: dict[str, list[OfferingView]] = defaultdict(list)
         for view in snapshot.offerings:
             by_model[view.model].append(view)
         routes = []
         for model in sorted(by_model):
-            for name, policy in self.policies.items():
-                key = (model, name)
-                route, self.memory[key] = decide(
-                    policy, model, by_model[model], self.memory.get(key, Memory()), snapshot.at
-                )
-                self.latest[key] = route
-                routes.append(route)
-        self.snapshot = snapshot
-        self.generation += 1
+            routes += self.decide_model(model, by_model[model], snapshot.at)
+        self.finish(snapshot)
         return routes
+
+    def decide_model(
+        self, model: str, views: Sequence[OfferingView], at: dt.datetime
+    ) -> list[Route]:
+        """One model's routes under every policy, as part of an evaluation at ``at`` that
+        :meth:`finish` ends (the service decides models in slices between probes).
+
+        A model whose views equal those of its last decision, whose memory that decision
+        left unchanged and carries no streak, gets the same route again, at this time:
+        :func:`decide` reads the time only through a streak (issue 18: at 10,000 offerings
+        deciding every route was most of a second of Python every 30 s)."""
+        kept = tuple(views)
+        same = same_views(self._views.get(model), kept)
+        self._views[model] = kept
+        routes = []
+        for name, policy in self.policies.items():
+            key = (model, name)
+            memory = self.memory.get(key, Memory())
+            before = self.latest.get(key)
+            if same and before is not None and holds_again(self._given.get(key), memory):
+                route = Route(model=model, policy=name, at=at, entries=before.entries)
+            else:
+                route, self.memory[key] = decide(policy, model, kept, memory, at)
+                self._given[key] = memory
+                self._fresh = True
+            self.latest[key] = route
+            routes.append(route)
+        return routes
+
+    def finish(self, snapshot: Snapshot) -> None:
+        """End an evaluation: ``snapshot`` holds every view it decided on."""
+        self.snapshot = snapshot
+        if self._fresh:
+            self.generation += 1
+            self._fresh = False
 
     def routes(self, *, policy: PolicyName | None = None, model: str | None = None) -> list[Route]:
         """The latest routes, optionally of one policy and/or one model."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -153,3 +153,44 @@ class Memory:
     incumbent: str | None = None
     streak: int = 0
     streak_since: dt.datetime | None = None
+
+
+def same_views(last: tuple[OfferingView, ...] | None, views: tuple[OfferingView, ...]) -> bool:
+    """Whether a model's views are those of its last evaluation (prices to the digit:
+    reasons quote them)."""
+    return (
+        last is not None
+        and last == views
+        and all(str(a.price_usd) == str(b.price_usd) for a, b in zip(last, views, strict=True))
+    )
+
+
+def holds_again(last: Memory | None, memory: Memory) -> bool:
+    """Whether a decision over unchanged views holds again: it left the memory as it
+    found it (``last``, what it was given), and that memory carries no streak."""
+    return last == memory and not memory.streak and memory.streak_since is None
+
+
+def build_snapshot(
+    at: dt.datetime,
+    offerings: Iterable[str],
+    *,
+    current_price: Callable[[str], Decimal | None],
+    state_of: Callable[[str], State],
+    stats: Mapping[str, Mapping[str, WindowStats]],
+) -> Snapshot:
+    """Assemble a snapshot; ``offerings`` are ``provider/model`` ids (DESIGN.md, "offering")."""
+    views = []
+    for offering in offerings:
+        provider, _, model = offering.partition("/")
+        views.append(
+            OfferingView(
+                offering=offering,
+                provider=provider,
+                model=model,
+                state=state_of(offering),
+                price_usd=current_price(offering),
+                windows=stats.get(offering, {}),
+            )
+        )
+    return Snapshot(at=at, offerings=tuple(views))

@@ -18,6 +18,7 @@ import socket
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from monitor.budget import Budget, BudgetPolicy
 from monitor.cadence import regular_generate_interval
@@ -40,11 +41,11 @@ from monitor.pipeline import (
     replay,
 )
 from monitor.pricing.engine import PricingEngine
+from monitor.route_slices import by_model, evaluate_in_slices
 from monitor.routing import RoutingEngine
 from monitor.runner import Runner
 from monitor.scheduler import ProbeScheduler
 from monitor.shard_keeper import keeper_for
-from monitor.shared_recent import SharedRecent
 from monitor.store import Store, StoreError, default_sqlite_url
 from monitor.writer import ResultWriter
 
@@ -99,8 +100,10 @@ class Service:
             config.enabled_offerings(),
         )
         self.cadence = cadence_policy(config)
-        self.recent = SharedRecent()  # routing reads it in a worker thread
+        self.recent = RecentResults()
         self.routing = RoutingEngine()
+        self._offerings = config.enabled_offerings()
+        self._models = by_model(self._offerings)  # routing's groups, for its slices
         self.prices.on_usage_change = lambda o, s: self.metrics.price_changes.labels(o, s).inc()
         # issue 16: listings, shutdown dates, served models (monitor/lifecycle_hooks.py)
         self.lifecycle = LifecycleHooks(
@@ -144,7 +147,10 @@ class Service:
         self.metrics.add_gauges(self.budget_gauges)
         self.metrics.add_gauges(self.database_gauges)
         self.metrics.add_gauges(self.fate.gauges)
-        self.metrics.add_gauges(self.lifecycle.gauges)
+        lifecycle = self.lifecycle  # its gauges re-read when they can have moved (issue 18)
+        self.metrics.add_gauges(
+            lifecycle.gauges, version=lambda: lifecycle.gauges_version(self.health.changes)
+        )
         self.metrics.add_gauges(self.account_gauges, version=self._account_problems)
         self.metrics.init_offerings(config, self.runner.deadline_seconds)
         self._tasks: list[asyncio.Task[None]] = []
@@ -173,6 +179,7 @@ class Service:
             await self.prepare()
         self.writer.start()
         if schedule:
+            self.metrics.prime()  # on the loop, while no probe runs yet
             self.scheduler.add_price_jobs(self.refresh_prices)
             if self.shards is not None:  # adds the jobs of the shards it takes
                 self._tasks.append(asyncio.create_task(self.shards.run()))
@@ -382,26 +389,30 @@ class Service:
             yield GaugeRow(name=Gauge.BUDGET_REMAINING, labels=labels, value=left)
 
     async def _evaluate_routes_async(self) -> None:
-        # issue 18: seconds of Python at 10,000 offerings, so not on the event loop
-        await asyncio.to_thread(self.evaluate_routes)
+        # issue 18: most of a second of Python at 10,000 offerings: on the loop in slices
+        await evaluate_in_slices(self.routing, **self._routing_inputs(), groups=self._models)
 
     def evaluate_routes(self, now: dt.datetime | None = None) -> None:
-        """One routing evaluation over the current prices, states and windows (on the
-        loop or in a worker thread: results landing meanwhile wait in ``recent``)."""
+        """One routing evaluation over the current prices, states and windows, in one go."""
+        inputs = self._routing_inputs(now)
+        self.recent.trim(inputs["now"])
+        evaluate_routes(self.routing, **inputs)
+
+    def _routing_inputs(self, now: dt.datetime | None = None) -> dict[str, Any]:
         now = now or _now()
-        with self.recent.held() as recent:
-            recent.trim(now)
-            evaluate_routes(
-                self.routing,
-                now,
-                self.config.enabled_offerings(),
-                price_of=self.price_of,
-                # past its shutdown time an offering leaves routing (not at the first 404)
-                state_of=lambda o: (
-                    self.state_of(o).state if self.lifecycle.routable(o) else State.RETIRED
-                ),
-                recent=recent,
-            )
+
+        def state_of(offering: str) -> State:
+            # past its shutdown time an offering leaves routing (not at the first 404)
+            routable = self.lifecycle.routable(offering, now)
+            return self.state_of(offering).state if routable else State.RETIRED
+
+        return {
+            "now": now,
+            "offerings": self._offerings,
+            "price_of": self.price_of,
+            "state_of": state_of,
+            "recent": self.recent,
+        }
 
 
 def _now() -> dt.datetime:

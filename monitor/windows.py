@@ -240,7 +240,7 @@ class WindowBook:
         track.add(result.started_at.timestamp(), code, math.nan if latency is None else latency)
 
     def stats(
-        self, now: dt.datetime, *, offerings: Iterable[str] = ()
+        self, now: dt.datetime, *, offerings: Iterable[str] = (), only: bool = False
     ) -> dict[str, dict[str, WindowStats]]:
         """Per offering, per window name: the stats of the results added that started in
         the window ``(now - seconds, now]``.
@@ -248,14 +248,15 @@ class WindowBook:
         Only the book's ``kinds`` count; the default is ``generate``, because a free
         ``control`` call says nothing about whether a generation would succeed or how long
         it takes. ``offerings`` are included even without results (all counts zero), so
-        callers see every configured offering. Results after ``now`` are left out.
+        callers see every configured offering; with ``only``, just those (a caller reading
+        the book in parts). Results after ``now`` are left out.
         """
         end = now.timestamp()
         if end < self._end:
             self._rewind()
         self._end = end
         out: dict[str, dict[str, WindowStats]] = {}
-        for offering in sorted({*self._tracks, *offerings}):
+        for offering in sorted({*offerings} if only else {*self._tracks, *offerings}):
             track = self._tracks.get(offering)
             if track is None:
                 out[offering] = {

@@ -10,7 +10,7 @@ import textwrap
 
 SCRIPT = textwrap.dedent(
     """
-    import gc, weakref
+    import gc, sys, weakref
     from monitor import heap
 
     class Node:
@@ -20,11 +20,11 @@ SCRIPT = textwrap.dedent(
     cycle = Node(); cycle.me = cycle              # start-up garbage in a cycle
     gone = weakref.ref(cycle); del cycle
     gc.disable()                                  # no collection but settle's own
-    heap.settle(5000)
+    heap.settle(5000, 0.002)
     gc.enable()
     tracked = {id(o) for o in gc.get_objects()}
     print(gone() is None, gc.get_freeze_count() >= 1000,
-          any(id(o) in tracked for o in kept), gc.get_threshold()[0])
+          any(id(o) in tracked for o in kept), gc.get_threshold()[0], sys.getswitchinterval())
     """
 )
 
@@ -33,8 +33,9 @@ def test_settle_frees_start_up_cycles_then_freezes_what_is_alive() -> None:
     done = subprocess.run(
         [sys.executable, "-c", SCRIPT], capture_output=True, text=True, check=True, timeout=60
     )
-    freed, frozen, still_walked, young = done.stdout.split()
+    freed, frozen, still_walked, young, switch = done.stdout.split()
     assert freed == "True"  # the cycle made before settle was collected, not frozen
     assert frozen == "True"
     assert still_walked == "False"  # gc.get_objects() lists no frozen object
     assert young == "5000"
+    assert float(switch) == 0.002  # a thread holds the GIL at most 2 ms while the loop waits

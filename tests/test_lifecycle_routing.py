@@ -37,6 +37,7 @@ async def test_an_offering_leaves_routes_and_gateway_configs_at_its_shutdown_tim
     watch.pages["openai_deprecations"] = [
         Shutdown(model="gpt-image-2", at=SHUTDOWN, provider="openai", source="openai_deprecations")
     ]
+    watch.version += 1  # as read_source does
     try:
         async with httpx.AsyncClient(base_url=server.url) as client:
 
@@ -50,6 +51,7 @@ async def test_an_offering_leaves_routes_and_gateway_configs_at_its_shutdown_tim
                 litellm = {d["litellm_params"]["model"] for d in answer.json()["model_list"]}
                 catalog = (await client.get("/api/catalog")).json()
                 [view] = [o for o in catalog["offerings"] if o["offering"] == OFFERING]
+                assert f'{view["lifecycle"]}"}} 1.0' in await lifecycle_lines(client)
                 return routed, litellm, view["lifecycle"]
 
             routed, litellm, lifecycle = await exported()
@@ -64,3 +66,14 @@ async def test_an_offering_leaves_routes_and_gateway_configs_at_its_shutdown_tim
     finally:
         await server.stop()
         await service.stop()
+
+
+async def lifecycle_lines(client: httpx.AsyncClient) -> str:
+    """The offering's ``provmon_offering_lifecycle`` lines in a ``/metrics`` scrape."""
+    text = (await client.get("/metrics")).text
+    mine = f'offering="{OFFERING}"'
+    return "\n".join(
+        line
+        for line in text.splitlines()
+        if line.startswith("provmon_offering_lifecycle{") and mine in line
+    )

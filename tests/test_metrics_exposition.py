@@ -264,6 +264,20 @@ def test_gauges_that_are_slow_to_read_are_read_behind_the_scrape() -> None:
     assert b"weight" in m.render() and _route_weight(m) == 0.125
 
 
+def test_gauges_primed_at_start_spare_the_first_scrape_a_read_of_its_own() -> None:
+    """The service reads the gauges once before it schedules probes (``prime``): the
+    first scrape sends that read, however slow reading is (issue 18)."""
+    from monitor.config_sections import MetricsConfig
+
+    m = Metrics(CollectorRegistry(auto_describe=True), MetricsConfig(gauges_inline_ms=0))
+    weight = {"value": 0.5}
+    labels = {"model": "m", "offering": OFFERING, "policy": "cost"}
+    m.add_gauges(lambda: [GaugeRow(name=Gauge.ROUTE_WEIGHT, labels=labels, value=weight["value"])])
+    m.prime()
+    weight["value"] = 0.25
+    assert _route_weight(m) == 0.5  # the primed read: the scrape did not read itself
+
+
 def test_gauges_older_than_their_max_age_are_read_at_the_scrape() -> None:
     from monitor.config_sections import MetricsConfig
 
