@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import os
 import re
 import ssl
 import time
@@ -17,10 +18,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+import httpcore
 import httpx
 
 from monitor import __version__
 from monitor.interfaces import Outcome
+from monitor.netbackend import AsyncioBackend
 
 USER_AGENT = f"provmon/{__version__} (+https://github.com/provmon/provmon; monitoring probe)"
 
@@ -103,6 +106,37 @@ class ProbeClient(httpx.AsyncClient):
 
 _NO_COOKIES = _NoCookies()
 
+#: which network backend httpcore uses under every async client: ``asyncio`` (ours,
+#: :mod:`monitor.netbackend`) or ``anyio`` (httpcore's own); for side-by-side measurement
+BACKEND_ENV = "PROVMON_HTTP_BACKEND"
+BACKENDS = ("asyncio", "anyio")
+
+
+def backend_name() -> str:
+    """The backend chosen by ``PROVMON_HTTP_BACKEND`` (default ``asyncio``)."""
+    name = os.environ.get(BACKEND_ENV, "").strip().lower() or BACKENDS[0]
+    if name not in BACKENDS:
+        raise ValueError(f"{BACKEND_ENV} must be one of {', '.join(BACKENDS)}")
+    return name
+
+
+def _transport(limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
+    """httpx's transport (request conversion, exception mapping) over a connection pool
+    whose network backend is :func:`backend_name`'s."""
+    transport = httpx.AsyncHTTPTransport(verify=_tls_context(), limits=limits, trust_env=False)
+    if backend_name() == "asyncio":
+        # the same pool httpx builds (HTTP/1.1 only), on our backend
+        transport._pool = httpcore.AsyncConnectionPool(
+            ssl_context=_tls_context(),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            http1=True,
+            http2=False,
+            network_backend=AsyncioBackend(),
+        )
+    return transport
+
 
 def build_client(
     *,
@@ -128,10 +162,10 @@ def build_client(
         "follow_redirects": False,
         "trust_env": False,
     }
+    transport = _transport(limits)
     if not cookies:
-        transport = httpx.AsyncHTTPTransport(verify=_tls_context(), limits=limits, trust_env=False)
         return ProbeClient(transport, **options)
-    return httpx.AsyncClient(limits=limits, verify=_tls_context(), **options)
+    return httpx.AsyncClient(transport=transport, **options)
 
 
 def build_sync_client(*, timeout: float = 10.0) -> httpx.Client:
