@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-import httpcore
 import httpx
 
 from monitor import __version__
 from monitor.interfaces import Outcome
 from monitor.netbackend import AsyncioBackend
+from monitor.netpool import AsyncioPool
 
 USER_AGENT = f"provmon/{__version__} (+https://github.com/provmon/provmon; monitoring probe)"
 
@@ -106,8 +106,9 @@ class ProbeClient(httpx.AsyncClient):
 
 _NO_COOKIES = _NoCookies()
 
-#: which network backend httpcore uses under every async client: ``asyncio`` (ours,
-#: :mod:`monitor.netbackend`) or ``anyio`` (httpcore's own); for side-by-side measurement
+#: what carries every async client's requests: ``asyncio`` (ours: the backend of
+#: :mod:`monitor.netbackend` under the pool of :mod:`monitor.netpool`) or ``anyio``
+#: (httpcore's own pool and backend); the choice is for side-by-side measurement
 BACKEND_ENV = "PROVMON_HTTP_BACKEND"
 BACKENDS = ("asyncio", "anyio")
 
@@ -121,18 +122,16 @@ def backend_name() -> str:
 
 
 def _transport(limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
-    """httpx's transport (request conversion, exception mapping) over a connection pool
-    whose network backend is :func:`backend_name`'s."""
+    """httpx's transport (request conversion, exception mapping) over the connection pool
+    :func:`backend_name` chooses."""
     transport = httpx.AsyncHTTPTransport(verify=_tls_context(), limits=limits, trust_env=False)
     if backend_name() == "asyncio":
-        # the same pool httpx builds (HTTP/1.1 only), on our backend
-        transport._pool = httpcore.AsyncConnectionPool(
+        # the pool httpx builds (HTTP/1.1, no proxy), on our backend and asyncio's locks
+        transport._pool = AsyncioPool(
             ssl_context=_tls_context(),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
-            http1=True,
-            http2=False,
             network_backend=AsyncioBackend(),
         )
     return transport
