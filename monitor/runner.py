@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 from monitor import secrets
 from monitor.config import Config
-from monitor.http import build_client, classify_transport_error
+from monitor.http import backend_name, build_client, classify_transport_error
 from monitor.images import check_image
 from monitor.interfaces import (
     ImageInfo,
@@ -96,6 +96,7 @@ class Runner:
         clock: Callable[[], float] = time.perf_counter,
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
+        backend_name()  # a mistyped PROVMON_HTTP_BACKEND fails here, not in every probe
         self.config = config
         self.sinks = list(sinks)
         self.prices = prices or StaticPrices(config)

@@ -104,3 +104,11 @@ async def test_a_certificate_for_another_host_is_a_connect_error(
         (result,) = await probes(aimed_at(url, monkeypatch), Kind.CONTROL)
     assert result.outcome == Outcome.CONNECT_ERROR
     assert "CERTIFICATE_VERIFY_FAILED" in (result.error or "")
+
+
+def test_a_mistyped_backend_stops_the_runner_at_start(
+    sim_config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(BACKEND_ENV, "asyncoi")
+    with pytest.raises(ValueError, match="PROVMON_HTTP_BACKEND must be one of asyncio, anyio"):
+        Runner(sim_config)
