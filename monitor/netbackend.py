@@ -54,6 +54,8 @@ class _Pipe(asyncio.Protocol):
         self.loop = loop
         self.transport: asyncio.Transport | None = None
         self.chunks: deque[bytes] = deque()
+        #: where the first chunk's unread part starts
+        self.offset = 0
         self.buffered = 0
         self.eof = False
         #: set when the connection is gone (closed by us or lost); ``error`` says why
@@ -109,17 +111,23 @@ class _Pipe(asyncio.Protocol):
             waiter.set_result(None)
 
     def take(self, max_bytes: int) -> bytes:
-        """Up to ``max_bytes`` of what is buffered (the first chunk whole when it fits)."""
-        first = self.chunks.popleft()
-        if len(first) > max_bytes:
-            self.chunks.appendleft(first[max_bytes:])
-            first = first[:max_bytes]
-        self.buffered -= len(first)
+        """Up to ``max_bytes`` of what is buffered (the first chunk whole when it fits; a
+        larger one is handed out in pieces, each byte copied once)."""
+        first, start = self.chunks[0], self.offset
+        end = start + max_bytes
+        if end >= len(first):
+            self.chunks.popleft()
+            self.offset = 0
+            piece = first[start:] if start else first
+        else:
+            self.offset = end
+            piece = first[start:end]
+        self.buffered -= len(piece)
         if self.reading_paused and self.buffered <= HIGH_WATER // 4 and not self.lost:
             self.reading_paused = False
             assert self.transport is not None
             self.transport.resume_reading()
-        return first
+        return piece
 
     async def wait(
         self, timeout: float | None, error: type[Exception], what: str, drain: bool = False

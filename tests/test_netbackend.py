@@ -323,3 +323,32 @@ async def test_socket_options_are_applied_and_extra_info_answers() -> None:
             await stream.read(10, timeout=1)
         with pytest.raises(httpcore.WriteError):
             await stream.write(b"more", timeout=1)
+
+
+async def test_the_stream_hands_out_large_chunks_in_pieces_and_pauses_a_fast_sender() -> None:
+    payload = bytes(range(256)) * (16 * 1024)  # 4 MiB, sent at once
+
+    async def flood(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(payload)
+        await writer.drain()
+        await asyncio.sleep(30)
+
+    async with peer(flood) as url:
+        port = int(url.rsplit(":", 1)[1])
+        stream = await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=5)
+        try:
+            await stream.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", timeout=5)
+            await asyncio.sleep(0.3)  # the sender outruns a reader that does not read
+            pipe = stream._pipe  # type: ignore[attr-defined]
+            assert pipe.reading_paused, "reading stops past the high-water mark"
+            assert pipe.buffered <= 2 * 1024 * 1024
+            got = bytearray()
+            while len(got) < len(payload):
+                piece = await stream.read(1000, timeout=5)
+                assert 0 < len(piece) <= 1000
+                got += piece
+            assert not pipe.reading_paused
+        finally:
+            await stream.aclose()
+    assert bytes(got) == payload
