@@ -3,17 +3,21 @@ TLS (verified against a test authority), connection reuse and the phase timings.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from monitor import http
 from monitor.catalogs import load_catalog
+from monitor.cli_serve import new_loop
 from monitor.config import Config, point_at_simulator, simulator_credentials
 from monitor.http import BACKEND_ENV
 from monitor.interfaces import Kind, Outcome, Phase
 from monitor.runner import Runner
+from tests.test_netbackend import failure, hang, peer, reset_mid_body
 from tests.tls_support import Certificates, make_certificates, tls_simulator
 
 OFFERING = "lumenfall/imagen-4.0-generate-001"
@@ -112,3 +116,28 @@ def test_a_mistyped_backend_stops_the_runner_at_start(
     monkeypatch.setenv(BACKEND_ENV, "asyncoi")
     with pytest.raises(ValueError, match="PROVMON_HTTP_BACKEND must be one of asyncio, anyio"):
         Runner(sim_config)
+
+
+def test_tls_and_timeouts_hold_on_uvloop_the_service_loop(
+    tls_url: str, certs: Certificates, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``provmon run`` serves on uvloop (``monitor/cli_serve.py``): its transports are not
+    asyncio's classes, and its ``start_tls`` is its own."""
+    monkeypatch.delenv(BACKEND_ENV, raising=False)
+    monkeypatch.setattr(http, "_tls_context", certs.client_context)
+    config = aimed_at(tls_url, monkeypatch)
+
+    async def on_uvloop() -> list:  # type: ignore[type-arg]
+        found = await probes(config, Kind.CONTROL, Kind.CONTROL, Kind.GENERATE)
+        async with peer(hang) as url:
+            found.append(await failure(f"{url}/v1/models/m"))
+        async with peer(reset_mid_body) as url:
+            found.append(await failure(f"{url}/v1/models/m"))
+        return found
+
+    with asyncio.Runner(loop_factory=new_loop) as runner:
+        assert "uvloop" in type(runner.get_loop()).__module__
+        first, second, generated, hung, reset = runner.run(on_uvloop())
+    assert [r.outcome for r in (first, second, generated)] == [Outcome.OK] * 3, first.error
+    assert first.phases[Phase.CONNECT] > 0 and Phase.CONNECT not in second.phases
+    assert (type(hung), type(reset)) == (httpx.ReadTimeout, httpx.ReadError)
