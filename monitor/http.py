@@ -143,6 +143,7 @@ def build_client(
     max_connections: int = 4,
     headers: dict[str, str] | None = None,
     cookies: bool = True,
+    keepalive_expiry: float = 30.0,
 ) -> httpx.AsyncClient:
     """An async client for one offering (or one pricing fetcher).
 
@@ -153,7 +154,7 @@ def build_client(
     limits = httpx.Limits(
         max_connections=max_connections,
         max_keepalive_connections=max_connections,
-        keepalive_expiry=30.0,
+        keepalive_expiry=keepalive_expiry,
     )
     options: dict[str, Any] = {
         "timeout": httpx.Timeout(timeout, connect=min(timeout, 10.0)),

@@ -13,7 +13,7 @@ import pytest
 from monitor import http
 from monitor.catalogs import load_catalog
 from monitor.cli_serve import new_loop
-from monitor.config import Config, point_at_simulator, simulator_credentials
+from monitor.config import Config, ScheduleConfig, point_at_simulator, simulator_credentials
 from monitor.http import BACKEND_ENV
 from monitor.interfaces import Kind, Outcome, Phase
 from monitor.runner import Runner
@@ -141,3 +141,23 @@ def test_tls_and_timeouts_hold_on_uvloop_the_service_loop(
     assert [r.outcome for r in (first, second, generated)] == [Outcome.OK] * 3, first.error
     assert first.phases[Phase.CONNECT] > 0 and Phase.CONNECT not in second.phases
     assert (type(hung), type(reset)) == (httpx.ReadTimeout, httpx.ReadError)
+
+
+async def test_an_offerings_connection_outlives_its_control_interval(
+    sim_config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(BACKEND_ENV, raising=False)
+    runner = Runner(sim_config)
+    control = sim_config.defaults.control
+    try:
+        kept = runner.keepalive_seconds(OFFERING)
+        assert kept > control.interval_seconds + control.jitter_seconds
+        client = runner.client_for(OFFERING)
+        assert client.probe_transport._pool._keepalive_expiry == kept  # type: ignore[attr-defined]
+    finally:
+        await runner.aclose()
+    for interval, jitter, expected in ((3600, 60, 120), (5, 0, 30), (60, 3, 68)):
+        control = ScheduleConfig(interval_seconds=interval, jitter_seconds=jitter)
+        defaults = sim_config.defaults.model_copy(update={"control": control})
+        config = sim_config.model_copy(update={"defaults": defaults})
+        assert Runner(config).keepalive_seconds(OFFERING) == expected
