@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import os
 import re
 import ssl
 import time
@@ -21,6 +22,8 @@ import httpx
 
 from monitor import __version__
 from monitor.interfaces import Outcome
+from monitor.netbackend import AsyncioBackend
+from monitor.netpool import AsyncioPool
 
 USER_AGENT = f"provmon/{__version__} (+https://github.com/provmon/provmon; monitoring probe)"
 
@@ -103,6 +106,36 @@ class ProbeClient(httpx.AsyncClient):
 
 _NO_COOKIES = _NoCookies()
 
+#: what carries every async client's requests: ``asyncio`` (ours: the backend of
+#: :mod:`monitor.netbackend` under the pool of :mod:`monitor.netpool`) or ``anyio``
+#: (httpcore's own pool and backend); the choice is for side-by-side measurement
+BACKEND_ENV = "PROVMON_HTTP_BACKEND"
+BACKENDS = ("asyncio", "anyio")
+
+
+def backend_name() -> str:
+    """The backend chosen by ``PROVMON_HTTP_BACKEND`` (default ``asyncio``)."""
+    name = os.environ.get(BACKEND_ENV, "").strip().lower() or BACKENDS[0]
+    if name not in BACKENDS:
+        raise ValueError(f"{BACKEND_ENV} must be one of {', '.join(BACKENDS)}")
+    return name
+
+
+def _transport(limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
+    """httpx's transport (request conversion, exception mapping) over the connection pool
+    :func:`backend_name` chooses."""
+    transport = httpx.AsyncHTTPTransport(verify=_tls_context(), limits=limits, trust_env=False)
+    if backend_name() == "asyncio":
+        # the pool httpx builds (HTTP/1.1, no proxy), on our backend and asyncio's locks
+        transport._pool = AsyncioPool(
+            ssl_context=_tls_context(),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=AsyncioBackend(),
+        )
+    return transport
+
 
 def build_client(
     *,
@@ -110,6 +143,7 @@ def build_client(
     max_connections: int = 4,
     headers: dict[str, str] | None = None,
     cookies: bool = True,
+    keepalive_expiry: float = 30.0,
 ) -> httpx.AsyncClient:
     """An async client for one offering (or one pricing fetcher).
 
@@ -120,7 +154,7 @@ def build_client(
     limits = httpx.Limits(
         max_connections=max_connections,
         max_keepalive_connections=max_connections,
-        keepalive_expiry=30.0,
+        keepalive_expiry=keepalive_expiry,
     )
     options: dict[str, Any] = {
         "timeout": httpx.Timeout(timeout, connect=min(timeout, 10.0)),
@@ -128,10 +162,10 @@ def build_client(
         "follow_redirects": False,
         "trust_env": False,
     }
+    transport = _transport(limits)
     if not cookies:
-        transport = httpx.AsyncHTTPTransport(verify=_tls_context(), limits=limits, trust_env=False)
         return ProbeClient(transport, **options)
-    return httpx.AsyncClient(limits=limits, verify=_tls_context(), **options)
+    return httpx.AsyncClient(transport=transport, **options)
 
 
 def build_sync_client(*, timeout: float = 10.0) -> httpx.Client:

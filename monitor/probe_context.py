@@ -150,16 +150,14 @@ class ProbeContext:
                 if timer.seconds is not None:
                     self.phases[Phase.CONNECT] = timer.seconds
             self.http_status = response.status_code
-            body = await read_capped(response, self.max_body_bytes)
+            # what ``aread`` would keep (decoded), capped: the answer stays as it came, so
+            # ``.json()`` works and its headers still say how it was sent (a new Response
+            # carrying ``Content-Encoding: gzip`` would decode the decoded body again)
+            response._content = await read_capped(response, self.max_body_bytes)
         finally:
             await response.aclose()
         self.current_phase = previous
-        return httpx.Response(
-            status_code=response.status_code,
-            headers=response.headers,
-            content=body,
-            request=request,
-        )
+        return response
 
     async def download(self, url: str, *, headers: dict[str, str] | None = None) -> bytes:
         """GET an image URL the provider returned; timed as ``download``.

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 from monitor import secrets
 from monitor.config import Config
-from monitor.http import build_client, classify_transport_error
+from monitor.http import backend_name, build_client, classify_transport_error
 from monitor.images import check_image
 from monitor.interfaces import (
     ImageInfo,
@@ -43,6 +43,10 @@ log = logging.getLogger(__name__)
 INTERVAL_MARGIN = 0.9
 #: time allowed for deadline clean-ups (cancelling a queued job) after the deadline
 CLEANUP_SECONDS = 5.0
+#: an offering's connection is kept this long past its control interval (and jitter), up
+#: to ``KEEPALIVE_MAX_SECONDS``
+KEEPALIVE_MARGIN_SECONDS = 5.0
+KEEPALIVE_MAX_SECONDS = 120.0
 
 
 def _request_id(value: object) -> str | None:
@@ -96,6 +100,7 @@ class Runner:
         clock: Callable[[], float] = time.perf_counter,
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
+        backend_name()  # a mistyped PROVMON_HTTP_BACKEND fails here, not in every probe
         self.config = config
         self.sinks = list(sinks)
         self.prices = prices or StaticPrices(config)
@@ -121,10 +126,24 @@ class Runner:
         client = self._clients.get(offering)
         if client is None or client.is_closed:
             client = build_client(
-                timeout=self.config.defaults.timeout_seconds, max_connections=4, cookies=False
+                timeout=self.config.defaults.timeout_seconds,
+                max_connections=4,
+                cookies=False,
+                keepalive_expiry=self.keepalive_seconds(offering),
             )
             self._clients[offering] = client
         return client
+
+    def keepalive_seconds(self, offering: str) -> float:
+        """How long an offering's idle connection is kept: past its next control probe.
+
+        Kept only as long as the control interval, whether the next probe found the
+        connection open turned on milliseconds of start drift (so a coin flip decided which
+        probes' ttfb included a connect and, over TLS, paid a handshake's CPU). A server
+        that closes it sooner is seen closing, and the next probe connects afresh."""
+        schedule = self.config.schedule_for(offering, Kind.CONTROL)
+        wanted = schedule.interval_seconds + schedule.jitter_seconds + KEEPALIVE_MARGIN_SECONDS
+        return min(max(30.0, wanted), KEEPALIVE_MAX_SECONDS)
 
     async def aclose(self) -> None:
         for client in self._clients.values():
