@@ -179,7 +179,11 @@ class Service:
             await self.prepare()
         self.writer.start()
         if schedule:
-            self.metrics.prime()  # on the loop, while no probe runs yet
+            if self.shards is None:
+                # on the loop, while no probe runs yet; an agent that splits a vantage
+                # does not: a read before its keeper's first round would show every
+                # offering, and the first scrape would send that stale view
+                self.metrics.prime()
             self.scheduler.add_price_jobs(self.refresh_prices)
             if self.shards is not None:  # adds the jobs of the shards it takes
                 self._tasks.append(asyncio.create_task(self.shards.run()))
