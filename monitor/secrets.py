@@ -15,6 +15,9 @@ from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 _lock = threading.Lock()
 _values: set[str] = set()
+#: ``_values`` longest first (a secret inside a longer one is masked after it), rebuilt
+#: when a value is registered, not at every scrub (one runs for every probe's request id)
+_ordered: tuple[str, ...] = ()
 _PATTERNS = [
     re.compile(r"(?i)(authorization:\s*)(bearer|key|token|basic)\s+\S+"),
     re.compile(r"(?i)((?:api[_-]?key|key|token|access_token)=)[^&\s\"']+"),
@@ -27,9 +30,12 @@ MASK = "[REDACTED]"
 
 def register(value: str | None) -> None:
     """Remember a secret value so that it is scrubbed from any text."""
+    global _ordered
     if value and len(value) >= 4:
         with _lock:
-            _values.add(value)
+            if value not in _values:
+                _values.add(value)
+                _ordered = tuple(sorted(_values, key=len, reverse=True))
 
 
 def read_secret(env_name: str | None) -> str | None:
@@ -89,9 +95,7 @@ def redact_url(url: str) -> str:
 
 
 def scrub(text: str) -> str:
-    with _lock:
-        values = sorted(_values, key=len, reverse=True)
-    for value in values:
+    for value in _ordered:
         if value in text:
             text = text.replace(value, MASK)
     for pattern in _PATTERNS:
