@@ -36,6 +36,12 @@ def setup_logging(level: str = "INFO") -> None:
         chosen = cli_checks.log_level(os.environ.get("PROVMON_LOG_LEVEL") or level)
     except cli_checks.SettingError as exc:
         fail(str(exc))
+    from monitor.http import backend_name
+
+    try:
+        backend_name()  # before anything starts, not at the first probe
+    except ValueError as exc:
+        fail(str(exc))
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(secrets.ScrubbingFilter())

@@ -206,6 +206,13 @@ def test_an_unknown_log_level_is_one_line(tmp_path: Path) -> None:
     assert_one_clear_line(proc, "PROVMON_LOG_LEVEL must be one of debug, info")
 
 
+def test_an_unknown_http_backend_is_one_line(tmp_path: Path) -> None:
+    proc = provmon(
+        "db", "upgrade", env={"PROVMON_HTTP_BACKEND": "trio", "PROVMON_DATA_DIR": str(tmp_path)}
+    )
+    assert_one_clear_line(proc, "PROVMON_HTTP_BACKEND must be one of asyncio, anyio")
+
+
 def test_an_unwritable_data_dir_is_one_line(tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
